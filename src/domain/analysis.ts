@@ -1,0 +1,82 @@
+import type { Measurement, Sample, SampleReason, Thresholds, Verdict, Evidence } from './types';
+
+export interface Judgement {
+  verdict: Verdict;
+  reason: SampleReason;
+  errorRate: number | null;
+  evidence?: Evidence;
+  message: string;
+}
+
+/**
+ * Three-valued analysis of one measurement. Only a real breach fails; missing data, too
+ * little traffic and provider errors are inconclusive. Error rate is judged before latency
+ * because it is the stronger signal of a broken release.
+ */
+export function judge(m: Measurement, t: Thresholds): Judgement {
+  if (m.requests === null) {
+    return { verdict: 'inconclusive', reason: 'no_data', errorRate: null, message: `no request datapoints in the last ${m.windowSeconds}s` };
+  }
+  if (m.requests < t.minRequests) {
+    return {
+      verdict: 'inconclusive',
+      reason: 'low_traffic',
+      errorRate: null,
+      message: `only ${fmt(m.requests)} requests in ${m.windowSeconds}s (need ${t.minRequests})`,
+    };
+  }
+  const errorRate = (m.errors ?? 0) / m.requests;
+  if (errorRate > t.maxErrorRate) {
+    return {
+      verdict: 'fail',
+      reason: 'error_rate',
+      errorRate,
+      evidence: { metric: 'error_rate', value: errorRate, threshold: t.maxErrorRate },
+      message: `error rate ${pct(errorRate)} > ${pct(t.maxErrorRate)} over ${fmt(m.requests)} requests`,
+    };
+  }
+  if (m.latencyMs !== null && m.latencyMs > t.maxLatencyMs) {
+    return {
+      verdict: 'fail',
+      reason: 'latency',
+      errorRate,
+      evidence: { metric: 'latency_ms', value: m.latencyMs, threshold: t.maxLatencyMs },
+      message: `latency ${fmt(m.latencyMs)} ms > ${t.maxLatencyMs} ms`,
+    };
+  }
+  const latency = m.latencyMs === null ? 'latency n/a' : `latency ${fmt(m.latencyMs)} ms`;
+  return { verdict: 'pass', reason: 'healthy', errorRate, message: `error rate ${pct(errorRate)}, ${latency}, ${fmt(m.requests)} requests` };
+}
+
+export function providerErrorSample(at: string, step: number, weight: number, detail: string): Sample {
+  return {
+    at,
+    step,
+    weight,
+    verdict: 'inconclusive',
+    reason: 'provider_error',
+    requests: null,
+    errorRate: null,
+    latencyMs: null,
+    message: `metrics provider error: ${detail}`,
+  };
+}
+
+/** Consecutive failing samples at the end of the list (inconclusive samples neither reset nor count). */
+export function trailingFailures(samples: readonly Sample[]): number {
+  let n = 0;
+  for (let i = samples.length - 1; i >= 0; i--) {
+    const s = samples[i];
+    if (s.verdict === 'fail') n++;
+    else if (s.verdict === 'pass') break;
+  }
+  return n;
+}
+
+export function pct(ratio: number): string {
+  return `${(ratio * 100).toFixed(2).replace(/\.?0+$/, '')} %`;
+}
+
+function fmt(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}

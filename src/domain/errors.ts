@@ -1,0 +1,21 @@
+// Stable error type strings. Workflows and activities throw
+// ApplicationFailure.create({ type, nonRetryable }) with these; callers match on the string,
+// never on class names (which do not survive serialisation).
+export const ErrorType = {
+  /** An operator action that is not valid in the current phase (API: 409). */
+  InvalidTransition: 'InvalidTransition',
+  /** A traffic write read back different weights than were written. */
+  TrafficVerifyFailed: 'TrafficVerifyFailed',
+  /** The ECS service did not become stable in time. */
+  ServiceNotStable: 'ServiceNotStable',
+  /** The new colour did not pass its smoke test. */
+  SmokeTestFailed: 'SmokeTestFailed',
+  /** Something in the spec does not match the real infrastructure (missing service, listener...). */
+  InfrastructureMismatch: 'InfrastructureMismatch',
+  /** A metrics provider could not answer. Retried; if it keeps failing the sample is inconclusive. */
+  MetricsUnavailable: 'MetricsUnavailable',
+  /** Another deployment holds the service+environment lane. */
+  LaneBusy: 'LaneBusy',
+} as const;
+
+export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

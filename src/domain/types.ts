@@ -1,0 +1,155 @@
+// Pure types shared by workflows, activities, the API and config. Nothing here does I/O;
+// everything here is safe to put in a workflow input or history (no secrets).
+
+export type Colour = 'blue' | 'green';
+export const COLOURS: readonly Colour[] = ['blue', 'green'];
+
+export function otherColour(colour: Colour): Colour {
+  return colour === 'blue' ? 'green' : 'blue';
+}
+
+/** Percent of traffic on each colour; always sums to 100. */
+export interface Weights {
+  blue: number;
+  green: number;
+}
+
+export function weightsFor(colour: Colour, percent: number): Weights {
+  return colour === 'blue' ? { blue: percent, green: 100 - percent } : { blue: 100 - percent, green: percent };
+}
+
+/** A rollout step (argo-rollouts' CanaryStep, narrowed to what Baton does). */
+export type Step =
+  | { type: 'shift'; weight: number }
+  | { type: 'soak'; durationSeconds: number };
+
+export interface AnalysisSettings {
+  /** Seconds between two samples during a soak. */
+  intervalSeconds: number;
+  /** How far back each sample looks, in seconds. */
+  windowSeconds: number;
+  /** Consecutive failing samples that roll back. */
+  failureLimit: number;
+  /** Inconclusive samples a single soak tolerates (each extends the soak by one interval) before failing safe. */
+  inconclusiveLimit: number;
+}
+
+export interface RolloutPlan {
+  name: string;
+  steps: Step[];
+  analysis: AnalysisSettings;
+  /** After 100 %, the previous colour stays at full size this long (rollback is instant). */
+  keepPreviousForSeconds: number;
+  /** Then it runs at `standbyCount` tasks this long, then it is retired (scaled to 0). */
+  standbyForSeconds: number;
+  standbyCount: number;
+  /** How long the new colour's ECS service may take to become stable. */
+  stableTimeoutSeconds: number;
+}
+
+export interface Thresholds {
+  /** Highest acceptable 5xx / requests ratio, 0..1. */
+  maxErrorRate: number;
+  /** Highest acceptable latency, in milliseconds, of the configured statistic. */
+  maxLatencyMs: number;
+  /** Below this many requests in a window, a sample is inconclusive. */
+  minRequests: number;
+}
+
+export interface ComputeTarget {
+  region: string;
+  cluster: string;
+  services: Record<Colour, string>;
+  /** Container in the task definition whose image is replaced; default: the first one. */
+  container?: string;
+}
+
+export type TrafficRouterSpec =
+  | {
+      type: 'alb';
+      region: string;
+      listenerArn: string;
+      targetGroups: Record<Colour, string>;
+    }
+  | {
+      type: 'route53';
+      region: string;
+      hostedZoneId: string;
+      recordName: string;
+      recordType: 'A' | 'AAAA' | 'CNAME';
+      setIdentifiers: Record<Colour, string>;
+    };
+
+export interface MetricQuery {
+  metricName: string;
+  /** CloudWatch statistic: Sum, Average, p95, ... */
+  statistic: string;
+}
+
+export interface MetricsSpec {
+  type: 'cloudwatch';
+  region: string;
+  namespace: string;
+  requests: MetricQuery;
+  errors: MetricQuery;
+  latency: MetricQuery & { unit: 'seconds' | 'milliseconds' };
+  dimensions: Record<Colour, Record<string, string>>;
+}
+
+/** Everything a deployment needs, resolved from config when it starts and fixed for its life. */
+export interface DeploymentSpec {
+  id: string;
+  service: string;
+  environment: string;
+  version: string;
+  /** Full image reference for the new version, e.g. `123.dkr.ecr.../web:1.4.2`. */
+  image: string;
+  requestedBy: string;
+  compute: ComputeTarget;
+  traffic: TrafficRouterSpec;
+  metrics: MetricsSpec;
+  /** Smoke-test URL per colour. */
+  smokeTestUrls: Record<Colour, string>;
+  thresholds: Thresholds;
+  plan: RolloutPlan;
+  notify: { channel?: string };
+}
+
+/** What one analysis read of the metrics returned (null: no datapoints). */
+export interface Measurement {
+  requests: number | null;
+  errors: number | null;
+  latencyMs: number | null;
+  windowSeconds: number;
+}
+
+export type Verdict = 'pass' | 'fail' | 'inconclusive';
+export type SampleReason = 'healthy' | 'error_rate' | 'latency' | 'no_data' | 'low_traffic' | 'provider_error';
+
+export interface Evidence {
+  metric: 'error_rate' | 'latency_ms' | 'inconclusive_samples';
+  value: number;
+  threshold: number;
+}
+
+export interface Sample {
+  at: string;
+  /** Index of the plan step being soaked. */
+  step: number;
+  weight: number;
+  verdict: Verdict;
+  reason: SampleReason;
+  requests: number | null;
+  errorRate: number | null;
+  latencyMs: number | null;
+  evidence?: Evidence;
+  message: string;
+}
+
+export interface TimelineEvent {
+  at: string;
+  type: string;
+  message: string;
+}
+
+export type Outcome = 'succeeded' | 'rolled_back' | 'failed' | 'rejected' | 'expired' | 'cancelled';

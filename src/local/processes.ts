@@ -1,0 +1,141 @@
+// Child processes for the local sandbox and the test harness: started in their own process
+// group so that stopping one stops everything it spawned, and never left behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { once } from 'node:events';
+
+export interface Managed {
+  name: string;
+  child: ChildProcess;
+  /** Last lines of output, for error messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+const live = new Set<Managed>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Last resort: if the parent dies without stopping its children, kill their groups.
+  process.on('exit', () => {
+    for (const m of live) killGroup(m.child, 'SIGKILL');
+  });
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Echo the child's output to ours, prefixed with its name. */
+  echo?: boolean;
+}
+
+export function startProcess(name: string, command: string, args: string[], opts: StartOptions = {}): Managed {
+  installExitHook();
+  const child = spawn(command, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    detached: true, // own process group
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const collect = (chunk: Buffer) => {
+    const text = chunk.toString();
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      lines.push(line);
+      if (lines.length > 200) lines.shift();
+      if (opts.echo) process.stdout.write(`[${name}] ${line}\n`);
+    }
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  child.on('error', (err) => lines.push(`spawn error: ${err.message}`));
+  const managed: Managed = {
+    name,
+    child,
+    output: () => lines.slice(-40).join('\n'),
+    async stop() {
+      live.delete(managed);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      killGroup(child, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 8000);
+      await exited;
+      clearTimeout(timer);
+      // Whatever else is left in the group (grandchildren) goes too.
+      killGroup(child, 'SIGKILL');
+    },
+  };
+  live.add(managed);
+  return managed;
+}
+
+/** A free TCP port on loopback (bound then released). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const address = srv.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Waits until `port` accepts connections; fails early if the process exits. */
+export async function waitForPort(m: Managed, port: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (m.child.exitCode !== null || m.child.signalCode !== null) {
+      throw new Error(`${m.name} exited (${m.child.exitCode ?? m.child.signalCode}) before listening on ${port}:\n${m.output()}`);
+    }
+    if (await canConnect(port)) return;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`${m.name} did not listen on ${port} within ${timeoutMs} ms:\n${m.output()}`);
+}
+
+export async function waitForHttp(url: string, timeoutMs = 60_000, m?: Managed): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (m && (m.child.exitCode !== null || m.child.signalCode !== null)) {
+      throw new Error(`${m.name} exited before ${url} answered:\n${m.output()}`);
+    }
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms (${last})${m ? `:\n${m.output()}` : ''}`);
+}

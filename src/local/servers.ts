@@ -1,0 +1,63 @@
+// The real servers, started on loopback for the sandbox and the tests.
+import { freePort, startProcess, waitForHttp, waitForPort, type Managed } from './processes';
+import { ensureToolchain } from './toolchain';
+
+export const SEARCH_ATTRIBUTES = {
+  BatonKind: 'Keyword',
+  BatonService: 'Keyword',
+  BatonEnvironment: 'Keyword',
+  BatonVersion: 'Keyword',
+  BatonPhase: 'Keyword',
+  BatonOutcome: 'Keyword',
+} as const;
+
+export interface TemporalDevServer {
+  address: string;
+  uiUrl: string | null;
+  stop(): Promise<void>;
+  process: Managed;
+}
+
+export async function startTemporalDevServer(opts: {
+  dbFile?: string;
+  port?: number;
+  uiPort?: number;
+  ui?: boolean;
+  echo?: boolean;
+} = {}): Promise<TemporalDevServer> {
+  const { temporal } = ensureToolchain();
+  const port = opts.port ?? (await freePort());
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+  args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
+  let uiUrl: string | null = null;
+  if (opts.ui) {
+    const uiPort = opts.uiPort ?? (await freePort());
+    args.push('--ui-port', String(uiPort), '--ui-ip', '127.0.0.1');
+    uiUrl = `http://127.0.0.1:${uiPort}`;
+  } else {
+    args.push('--headless');
+  }
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile);
+  for (const [k, v] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${k}=${v}`);
+  // Workflows here may run for days; keep updates and history limits at server defaults.
+  const proc = startProcess('temporal', temporal, args, { echo: opts.echo });
+  await waitForPort(proc, port, 60_000);
+  if (uiUrl) await waitForHttp(uiUrl, 60_000, proc);
+  return { address: `127.0.0.1:${port}`, uiUrl, process: proc, stop: () => proc.stop() };
+}
+
+export interface MotoServer {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+  process: Managed;
+}
+
+export async function startMoto(opts: { port?: number; echo?: boolean } = {}): Promise<MotoServer> {
+  const { moto } = ensureToolchain();
+  const port = opts.port ?? (await freePort());
+  const proc = startProcess('moto', moto, ['-H', '127.0.0.1', '-p', String(port)], { echo: opts.echo });
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${endpoint}/moto-api/`, 60_000, proc);
+  return { endpoint, port, process: proc, stop: () => proc.stop() };
+}

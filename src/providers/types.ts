@@ -1,0 +1,73 @@
+// One narrow interface per concern. Each vendor adapter lives in its own file behind these;
+// `factory.ts` picks the adapter from a spec. Every write is set-to-value, safe to repeat,
+// and verified by reading back before the caller moves on.
+import type { Colour, ComputeTarget, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../domain/types';
+
+export interface ServiceState {
+  serviceName: string;
+  taskDefinitionArn: string;
+  /** Image of the replaced container in the service's current task definition. */
+  image: string | null;
+  desiredCount: number;
+  runningCount: number;
+  /** One deployment, rolled out, running what it should. */
+  stable: boolean;
+}
+
+export interface DeployImageRequest {
+  target: ComputeTarget;
+  /** The idle colour, which receives the new image. */
+  colour: Colour;
+  /** The live colour, whose task definition is the template for the new revision. */
+  templateColour: Colour;
+  image: string;
+  desiredCount: number;
+  /** Recorded on the task definition revision so a repeat finds and reuses it. */
+  deploymentId: string;
+}
+
+export interface Compute {
+  describe(target: ComputeTarget, colour: Colour): Promise<ServiceState>;
+  /** Registers (or reuses) a task definition revision with `image` and points the service at it. */
+  deployImage(req: DeployImageRequest): Promise<ServiceState>;
+  /** Sets the service's desired count and reads it back. */
+  scale(target: ComputeTarget, colour: Colour, desiredCount: number): Promise<ServiceState>;
+}
+
+export interface TrafficRouter {
+  getWeights(): Promise<Weights>;
+  /** Writes the weights (set-to-value, idempotent). */
+  setWeights(weights: Weights): Promise<void>;
+  /** Reads back and says whether the router serves exactly `weights`. */
+  verify(weights: Weights): Promise<boolean>;
+}
+
+export type TrafficRouterFactory = (spec: TrafficRouterSpec) => TrafficRouter;
+
+export interface MetricsProvider {
+  /** Reads requests, 5xx and latency for one colour over the `windowSeconds` ending now. */
+  measure(spec: MetricsSpec, colour: Colour, windowSeconds: number): Promise<Measurement>;
+}
+
+export interface SmokeResult {
+  ok: boolean;
+  status: number | null;
+  detail: string;
+}
+
+export interface SmokeTester {
+  check(url: string): Promise<SmokeResult>;
+}
+
+export interface Notification {
+  /** Plain-text fallback and log line. */
+  text: string;
+  /** Slack Block Kit blocks, optional. */
+  blocks?: unknown[];
+  channel?: string;
+}
+
+export interface Notifier {
+  /** Posts a message; throws when the channel is unreachable (the caller decides to retry). */
+  post(n: Notification): Promise<void>;
+}
