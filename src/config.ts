@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parseDuration } from './domain/durations';
@@ -362,4 +363,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Bato
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * Temporal connection settings from the standard environment (TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS variables, temporal.toml profiles), so one build
+ * runs against a local dev server, a self-hosted cluster or Temporal Cloud.
+ */
+export function temporalConnectConfig(): { address: string; namespace: string; connectionOptions: ReturnType<typeof loadClientConnectConfig>['connectionOptions'] } {
+  const loaded = loadClientConnectConfig();
+  return {
+    address: loaded.connectionOptions.address ?? 'localhost:7233',
+    namespace: loaded.namespace ?? 'default',
+    connectionOptions: loaded.connectionOptions,
+  };
 }

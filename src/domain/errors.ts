@@ -14,6 +14,10 @@ export const ErrorType = {
   InfrastructureMismatch: 'InfrastructureMismatch',
   /** A metrics provider could not answer. Retried; if it keeps failing the sample is inconclusive. */
   MetricsUnavailable: 'MetricsUnavailable',
+  /** The deployment ended rolled back (the run fails so the UI shows it as not a success). */
+  RolledBack: 'DeploymentRolledBack',
+  /** The deployment failed: nothing changed, or traffic could not be restored. */
+  DeploymentFailed: 'DeploymentFailed',
   /** Another deployment holds the service+environment lane. */
   LaneBusy: 'LaneBusy',
 } as const;

@@ -1,0 +1,117 @@
+// createActivities(deps) → the activity functions, grouped by concern. Only worker.ts builds
+// real providers; tests pass real clients pointed at the local emulators.
+import { ApplicationFailure, Context, sleep as activitySleep } from '@temporalio/activity';
+import { ErrorType } from '../src/domain/errors';
+import type { Colour, ComputeTarget, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../src/domain/types';
+import type {
+  Compute,
+  DeployImageRequest,
+  MetricsProvider,
+  Notification,
+  Notifier,
+  ServiceState,
+  SmokeResult,
+  SmokeTester,
+  TrafficRouterFactory,
+} from '../src/providers/types';
+
+export interface ActivityDeps {
+  compute: Compute;
+  routerFor: TrafficRouterFactory;
+  metrics: MetricsProvider;
+  smoke: SmokeTester;
+  notifier: Notifier;
+  /** How often waitForStable polls ECS; real AWS: a few seconds. */
+  stablePollMs?: number;
+}
+
+/** Errors that no retry can fix become non-retryable failures with a stable type. */
+async function classify<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ApplicationFailure) throw err;
+    const e = err as Error;
+    if (e?.name === ErrorType.InfrastructureMismatch) {
+      throw ApplicationFailure.create({ type: ErrorType.InfrastructureMismatch, message: e.message, nonRetryable: true });
+    }
+    throw err;
+  }
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const pollMs = deps.stablePollMs ?? 3000;
+
+  return {
+    // ------------------------------------------------------------ traffic
+    async readWeights(spec: TrafficRouterSpec): Promise<Weights> {
+      return classify(() => deps.routerFor(spec).getWeights());
+    },
+
+    /** Write, then verify: returns only once the router reads back exactly `weights`. */
+    async shiftTraffic(spec: TrafficRouterSpec, weights: Weights): Promise<Weights> {
+      return classify(async () => {
+        const router = deps.routerFor(spec);
+        await router.setWeights(weights);
+        if (!(await router.verify(weights))) {
+          const seen = await router.getWeights();
+          // Retryable: the write is set-to-value, so trying again is safe.
+          throw ApplicationFailure.create({
+            type: ErrorType.TrafficVerifyFailed,
+            message: `wrote blue ${weights.blue} / green ${weights.green} but read back blue ${seen.blue} / green ${seen.green}`,
+          });
+        }
+        return weights;
+      });
+    },
+
+    // ------------------------------------------------------------ compute
+    async describeService(target: ComputeTarget, colour: Colour): Promise<ServiceState> {
+      return classify(() => deps.compute.describe(target, colour));
+    },
+
+    async deployImage(req: DeployImageRequest): Promise<ServiceState> {
+      return classify(() => deps.compute.deployImage(req));
+    },
+
+    async scaleService(target: ComputeTarget, colour: Colour, desiredCount: number): Promise<ServiceState> {
+      return classify(() => deps.compute.scale(target, colour, desiredCount));
+    },
+
+    /** Polls until the service is stable; the activity's start-to-close timeout bounds it. */
+    async waitForStable(target: ComputeTarget, colour: Colour): Promise<ServiceState> {
+      return classify(async () => {
+        for (;;) {
+          const state = await deps.compute.describe(target, colour);
+          Context.current().heartbeat({ runningCount: state.runningCount, desiredCount: state.desiredCount });
+          if (state.stable) return state;
+          await activitySleep(pollMs); // throws when the activity is cancelled
+        }
+      });
+    },
+
+    // ------------------------------------------------------------ checks
+    async smokeTest(url: string): Promise<SmokeResult> {
+      const result = await deps.smoke.check(url);
+      if (!result.ok) {
+        throw ApplicationFailure.create({ type: ErrorType.SmokeTestFailed, message: `smoke test ${url}: ${result.detail}` });
+      }
+      return result;
+    },
+
+    async measure(spec: MetricsSpec, colour: Colour, windowSeconds: number): Promise<Measurement> {
+      try {
+        return await deps.metrics.measure(spec, colour, windowSeconds);
+      } catch (err) {
+        throw ApplicationFailure.create({ type: ErrorType.MetricsUnavailable, message: (err as Error).message });
+      }
+    },
+
+    // ------------------------------------------------------------ notifications
+    async notify(n: Notification): Promise<void> {
+      await deps.notifier.post(n);
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

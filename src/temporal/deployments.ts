@@ -1,0 +1,185 @@
+// Client-side deployment operations, shared by the API and the CLI. Errors are typed so each
+// caller maps them to its own surface (HTTP status, exit code) without parsing messages.
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import type { BatonConfig } from '../config';
+import { deploymentId, laneId, type ActionRequest, type DeploymentStatus } from '../domain/deployment';
+import { ErrorType } from '../domain/errors';
+import type { DeploymentSpec } from '../domain/types';
+import {
+  BatonEnvironment,
+  BatonKind,
+  BatonPhase,
+  BatonService,
+  BatonVersion,
+  deploymentActionUpdate,
+  deploymentStatusQuery,
+  laneCurrentQuery,
+  laneStartedUpdate,
+  type LaneInput,
+} from '../../workflows/messages';
+
+/** Bad input; `field` names the offending field. */
+export class BadRequestError extends Error {
+  override name = 'BadRequestError';
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+}
+
+/** A conflict or an invalid transition; `details` says what it conflicts with. */
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+  constructor(message: string, readonly details: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+/** Docker's tag rule, without ':' (ids use it as a separator), at most 64 characters. */
+export const VERSION_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$';
+
+export interface DeploymentRequest {
+  service: string;
+  environment: string;
+  version: string;
+  requestedBy: string;
+}
+
+/** Resolves a request against config into the spec the workflow runs with. */
+export function buildDeploymentSpec(config: BatonConfig, req: DeploymentRequest): DeploymentSpec {
+  const service = config.services[req.service];
+  if (!service) {
+    const known = Object.keys(config.services).join(', ');
+    throw new BadRequestError('service', `service: unknown service '${req.service}' (known: ${known})`);
+  }
+  const env = service.environments[req.environment];
+  if (!env) {
+    const known = Object.keys(service.environments).join(', ');
+    throw new BadRequestError('environment', `environment: service '${req.service}' has no environment '${req.environment}' (known: ${known})`);
+  }
+  if (!new RegExp(VERSION_PATTERN).test(req.version)) {
+    throw new BadRequestError('version', `version: '${req.version}' is not a valid image tag (letters, digits, '_', '.', '-'; at most 64)`);
+  }
+  return {
+    id: deploymentId(req.service, req.environment, req.version),
+    service: req.service,
+    environment: req.environment,
+    version: req.version,
+    image: `${env.image}:${req.version}`,
+    requestedBy: req.requestedBy,
+    compute: env.compute,
+    traffic: env.traffic,
+    metrics: env.metrics,
+    smokeTestUrls: env.smokeTestUrls,
+    thresholds: env.thresholds,
+    plan: env.plan,
+    notify: { channel: config.notifications.channel },
+  };
+}
+
+/**
+ * Starts a deployment through its service+environment lane. Race-free: the lane id is unique
+ * while running (FAIL conflict policy), so of two simultaneous starts exactly one wins; the
+ * other gets a ConflictError naming the running deployment.
+ */
+export async function startDeployment(client: Client, taskQueue: string, spec: DeploymentSpec): Promise<{ id: string }> {
+  const lane = laneId(spec.service, spec.environment);
+  const start = new WithStartWorkflowOperation('deploymentLane', {
+    workflowId: lane,
+    taskQueue,
+    args: [{ spec } satisfies LaneInput],
+    workflowIdConflictPolicy: 'FAIL',
+    staticSummary: `Lane for ${spec.service} in ${spec.environment}: ${spec.id}`,
+    typedSearchAttributes: new TypedSearchAttributes([
+      { key: BatonKind, value: 'lane' },
+      { key: BatonService, value: spec.service },
+      { key: BatonEnvironment, value: spec.environment },
+      { key: BatonVersion, value: spec.version },
+      { key: BatonPhase, value: 'running' },
+    ]),
+  });
+  try {
+    const { deploymentId: id } = await client.workflow.executeUpdateWithStart(laneStartedUpdate, { startWorkflowOperation: start });
+    return { id };
+  } catch (err) {
+    if (isAlreadyStarted(err)) {
+      const running = await runningDeploymentOf(client, lane);
+      throw new ConflictError(
+        `${spec.service} is already deploying to ${spec.environment}${running ? ` (${running})` : ''}`,
+        running ? { runningId: running } : {},
+      );
+    }
+    throw err;
+  }
+}
+
+function isAlreadyStarted(err: unknown): boolean {
+  if (err instanceof WorkflowExecutionAlreadyStartedError) return true;
+  const cause = (err as { cause?: unknown })?.cause;
+  return cause instanceof WorkflowExecutionAlreadyStartedError;
+}
+
+async function runningDeploymentOf(client: Client, lane: string): Promise<string | null> {
+  try {
+    return (await client.workflow.getHandle(lane).query(laneCurrentQuery)).deploymentId;
+  } catch {
+    return null;
+  }
+}
+
+function checkDeploymentId(id: string): void {
+  if (!/^deploy:[^:]+:[^:]+:[^:]+$/.test(id)) throw new NotFoundError(`no deployment '${id}' (ids look like deploy:<service>:<environment>:<version>)`);
+}
+
+export async function getDeploymentStatus(client: Client, id: string): Promise<DeploymentStatus> {
+  checkDeploymentId(id);
+  try {
+    return await client.workflow.getHandle(id).query(deploymentStatusQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new NotFoundError(`no deployment '${id}'`);
+    throw err;
+  }
+}
+
+/** Sends an operator action; an invalid transition is a ConflictError and changes nothing. */
+export async function actOnDeployment(client: Client, id: string, req: ActionRequest): Promise<DeploymentStatus> {
+  checkDeploymentId(id);
+  const handle = client.workflow.getHandle(id);
+  try {
+    return await handle.executeUpdate(deploymentActionUpdate, { args: [req] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      const cause = err.cause;
+      if (cause instanceof ApplicationFailure && cause.type === ErrorType.InvalidTransition) {
+        throw new ConflictError(cause.message, { action: req.action });
+      }
+      throw new ConflictError(cause?.message ?? err.message, { action: req.action });
+    }
+    if (err instanceof WorkflowNotFoundError) {
+      // A closed workflow answers "not found" to updates; tell "ended" from "never existed".
+      const ended = await describeClosed(client, id);
+      if (ended) throw new ConflictError(`the deployment has ended (${ended})`, { action: req.action });
+      throw new NotFoundError(`no deployment '${id}'`);
+    }
+    throw err;
+  }
+}
+
+async function describeClosed(client: Client, id: string): Promise<string | null> {
+  try {
+    const d = await client.workflow.getHandle(id).describe();
+    return d.status.name === 'RUNNING' ? null : d.status.name.toLowerCase();
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,68 @@
+// The composition root: config → providers → activities → Worker. The only place that builds
+// real AWS and Slack clients for activities.
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+import { ConfigError, loadConfig, temporalConnectConfig } from './config';
+import { createProviders } from './providers/factory';
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | null = null;
+
+/** Bundles the workflows once per process (tests start several workers). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  return bundle;
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};
+
+export interface BatonWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+}
+
+export async function createBatonWorker(opts: BatonWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities(opts.deps),
+  });
+}
+
+async function main(): Promise<void> {
+  const { config, runtime } = loadConfig();
+  const providers = createProviders({
+    awsEndpoint: runtime.awsEndpoint,
+    slack: { botToken: runtime.slack.botToken, apiUrl: runtime.slack.apiUrl },
+    defaultChannel: config.notifications.channel,
+  });
+  const temporal = temporalConnectConfig();
+  const connection = await NativeConnection.connect(temporal.connectionOptions);
+  try {
+    const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, deps: providers });
+    console.log(`worker: serving task queue '${config.temporal.taskQueue}' on ${temporal.address} (namespace ${temporal.namespace})`);
+    await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
+  } finally {
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    if (err instanceof ConfigError) console.error(`worker: ${err.message}`);
+    else console.error('worker: failed:', err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,3 @@
+// The workflow bundle's entry point: every workflow type the worker serves.
+export { deployment } from './deployment';
+export { deploymentLane } from './lane';
