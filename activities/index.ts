@@ -99,9 +99,9 @@ export function createActivities(deps: ActivityDeps) {
       return result;
     },
 
-    async measure(spec: MetricsSpec, colour: Colour, windowSeconds: number): Promise<Measurement> {
+    async measure(spec: MetricsSpec, colour: Colour, windowSeconds: number, endIso?: string): Promise<Measurement> {
       try {
-        return await deps.metrics.measure(spec, colour, windowSeconds);
+        return await deps.metrics.measure(spec, colour, windowSeconds, endIso ? new Date(endIso) : undefined);
       } catch (err) {
         throw ApplicationFailure.create({ type: ErrorType.MetricsUnavailable, message: (err as Error).message });
       }

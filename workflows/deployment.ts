@@ -407,7 +407,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
           summary: `Analyse ${colour} at ${weight} %`,
           cancellationType: ActivityCancellationType.TRY_CANCEL,
         },
-        [spec.metrics, colour, plan.analysis.windowSeconds],
+        [spec.metrics, colour, plan.analysis.windowSeconds, iso()],
       );
       const j = judge(m, spec.thresholds);
       entry = { at: iso(), step, weight, verdict: j.verdict, reason: j.reason, requests: m.requests, errorRate: j.errorRate, latencyMs: m.latencyMs, evidence: j.evidence, message: j.message };

@@ -45,8 +45,12 @@ export interface TrafficRouter {
 export type TrafficRouterFactory = (spec: TrafficRouterSpec) => TrafficRouter;
 
 export interface MetricsProvider {
-  /** Reads requests, 5xx and latency for one colour over the `windowSeconds` ending now. */
-  measure(spec: MetricsSpec, colour: Colour, windowSeconds: number): Promise<Measurement>;
+  /**
+   * Reads requests, 5xx and latency for one colour over the `windowSeconds` ending at `end`
+   * (default: now). The workflow passes the time it decided to sample, so a retried read asks
+   * about the same window.
+   */
+  measure(spec: MetricsSpec, colour: Colour, windowSeconds: number, end?: Date): Promise<Measurement>;
 }
 
 export interface SmokeResult {
