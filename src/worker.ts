@@ -1,28 +1,10 @@
 // The composition root: config → providers → activities → Worker. The only place that builds
 // real AWS and Slack clients for activities.
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { ConfigError, loadConfig, temporalConnectConfig } from './config';
 import { createProviders } from './providers/factory';
-
-export const WORKFLOWS_PATH = require.resolve('../workflows');
-
-let bundle: Promise<WorkflowBundleWithSourceMap> | null = null;
-
-/** Bundles the workflows once per process (tests start several workers). */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
-  return bundle;
-}
-
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => console.warn(message),
-  error: (message: string) => console.error(message),
-};
+import { workflowBundle } from './temporal/bundle';
 
 export interface BatonWorkerOptions {
   connection: NativeConnection;

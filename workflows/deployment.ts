@@ -136,7 +136,7 @@ const AWS: ActivityOptions = { startToCloseTimeout: '60s', retry: RETRY_AWS, can
 /** The way back to safety retries until it succeeds. */
 const SAFETY: ActivityOptions = {
   startToCloseTimeout: '60s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 0 },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s' }, // no maximumAttempts: unlimited
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
 
@@ -377,7 +377,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       const w = s.wait;
       if (analyse && s.nextSampleAt !== null && now() >= s.nextSampleAt) {
         await sample(weight);
-        s.nextSampleAt = now() + plan.analysis.intervalSeconds * 1000;
+        // A fixed schedule (no drift from the sample's own duration); slots missed while a
+        // slow sample ran are skipped, not bunched up.
+        while (s.nextSampleAt <= now()) s.nextSampleAt += plan.analysis.intervalSeconds * 1000;
         await maybeContinueAsNew();
         continue;
       }
@@ -553,7 +555,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         Math.min(plan.standbyCount, s.previousDesiredCount),
       ]);
       s.previousScaledDown = true;
-      event('standby', `${previous} scaled to ${plan.standbyCount} tasks for ${formatDuration(plan.standbyForSeconds)}`);
+      event('standby', `${previous} scaled to standby (${plan.standbyCount} task${plan.standbyCount === 1 ? '' : 's'}) for ${formatDuration(plan.standbyForSeconds)}`);
       await timedWait('standby', plan.standbyForSeconds, false);
       s.stage = 'retire';
     }
@@ -578,7 +580,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     if (s.previousScaledDown) {
       await act.scaleService.executeWithOptions({ ...SAFETY, summary: `Scale ${live} back to ${s.previousDesiredCount} tasks` }, [spec.compute, live, s.previousDesiredCount]);
       await act.waitForStable.executeWithOptions(
-        { startToCloseTimeout: plan.stableTimeoutSeconds * 1000, heartbeatTimeout: '60s', retry: { maximumAttempts: 0, maximumInterval: '60s' }, summary: `Wait for ${live} to be stable`, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED },
+        { startToCloseTimeout: plan.stableTimeoutSeconds * 1000, heartbeatTimeout: '60s', retry: { maximumInterval: '60s' }, summary: `Wait for ${live} to be stable`, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED },
         [spec.compute, live],
       );
       s.previousScaledDown = false;

@@ -1,5 +1,6 @@
 // Real servers for tests. Each helper returns something with stop(); tests stop what they start.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporal } from '@temporalio/proto';
 import { ensureToolchain } from '../../src/local/toolchain';
 import { SEARCH_ATTRIBUTES } from '../../src/local/servers';
 
@@ -10,9 +11,21 @@ export { freePort } from '../../src/local/processes';
 export async function startTimeSkipping(): Promise<TestWorkflowEnvironment> {
   const { testServer } = ensureToolchain({ java: true });
   if (!testServer) throw new Error('the Java test server is not installed');
-  return TestWorkflowEnvironment.createTimeSkipping({
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: testServer } },
   });
+  try {
+    // The dev server takes --search-attribute flags; the test server registers them by API.
+    const keyword = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(Object.keys(SEARCH_ATTRIBUTES).map((k) => [k, keyword])),
+    });
+  } catch (err) {
+    await env.teardown();
+    throw err;
+  }
+  return env;
 }
 
 export const searchAttributeNames = Object.keys(SEARCH_ATTRIBUTES);
