@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [[ ! -d node_modules/@temporalio/worker ]]; then
   echo "test: installing npm dependencies" >&2
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
 bash scripts/install-servers.sh >/dev/null
 
