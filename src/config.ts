@@ -56,7 +56,8 @@ export interface BatonConfig {
   services: Record<string, ServiceConfig>;
   notifications: { channel?: string };
   temporal: { taskQueue: string };
-  api: { host: string; port: number };
+  /** `temporalUiUrl`: base of the Temporal Web UI, for links in API answers. */
+  api: { host: string; port: number; temporalUiUrl?: string };
   /** Present only in the local sandbox: enables /v1/sandbox/* routes. */
   sandbox: { controlUrl: string; peopleFile: string } | null;
 }
@@ -161,6 +162,7 @@ const ConfigFile = Type.Object({
   api: Type.Optional(Type.Object({
     host: Type.Optional(Type.String()),
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    temporalUiUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
   }, { additionalProperties: false })),
   sandbox: Type.Optional(Type.Object({
     controlUrl: Type.String({ pattern: '^https?://' }),
@@ -319,7 +321,11 @@ export function resolveConfig(doc: unknown): BatonConfig {
     services,
     notifications: { channel: file.notifications?.slackChannel },
     temporal: { taskQueue: file.temporal?.taskQueue ?? 'baton' },
-    api: { host: file.api?.host ?? '127.0.0.1', port: file.api?.port ?? 3000 },
+    api: {
+      host: file.api?.host ?? '127.0.0.1',
+      port: file.api?.port ?? 3000,
+      ...(file.api?.temporalUiUrl ? { temporalUiUrl: file.api.temporalUiUrl.replace(/\/+$/, '') } : {}),
+    },
     sandbox: file.sandbox ?? null,
   };
 }
@@ -358,7 +364,17 @@ export function readRuntimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv
 /** Reads the environment and the config file once; the composition roots call this at boot. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: BatonConfig; runtime: RuntimeEnv } {
   const runtime = readRuntimeEnv(env);
-  return { config: loadConfigFile(runtime.configPath), runtime };
+  const config = loadConfigFile(runtime.configPath);
+  return { config: { ...config, api: apiOverrides(config.api, env) }, runtime };
+}
+
+/** BATON_API_HOST / BATON_API_PORT override the file's `api.host` / `api.port`. */
+function apiOverrides(api: BatonConfig['api'], env: NodeJS.ProcessEnv): BatonConfig['api'] {
+  const port = env.BATON_API_PORT;
+  if (port && !(/^\d{1,5}$/.test(port) && Number(port) <= 65535)) {
+    throw new ConfigError(`BATON_API_PORT: '${port}' is not a port number (0..65535)`);
+  }
+  return { ...api, host: env.BATON_API_HOST || api.host, port: port ? Number(port) : api.port };
 }
 
 export function hashToken(token: string): string {

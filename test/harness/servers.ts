@@ -1,5 +1,6 @@
 // Real servers for tests. Each helper returns something with stop(); tests stop what they start.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { ensureToolchain } from '../../src/local/toolchain';
 import { SEARCH_ATTRIBUTES } from '../../src/local/servers';
@@ -9,6 +10,7 @@ export { freePort } from '../../src/local/processes';
 
 /** Temporal's Java time-skipping test server (no schedules, no visibility listing). */
 export async function startTimeSkipping(): Promise<TestWorkflowEnvironment> {
+  quietWorkerLogs();
   const { testServer } = ensureToolchain({ java: true });
   if (!testServer) throw new Error('the Java test server is not installed');
   const env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -29,3 +31,16 @@ export async function startTimeSkipping(): Promise<TestWorkflowEnvironment> {
 }
 
 export const searchAttributeNames = Object.keys(SEARCH_ATTRIBUTES);
+
+let runtimeInstalled = false;
+
+/** Workers in tests log warnings and errors only (call before the first worker or connection). */
+export function quietWorkerLogs(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    /* a runtime already exists in this process: keep it */
+  }
+}

@@ -1,0 +1,97 @@
+// Sandbox-only routes (registered when config.sandbox is set): fault injection, proxied to the
+// sandbox control server, and the example people with their tokens (admin only).
+import { readFile } from 'node:fs/promises';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import type { BatonConfig } from '../../config';
+import { BadRequestError } from '../../temporal/deployments';
+import { ApiError } from '../errors';
+import { ErrorReply, FaultBody, FaultsReply, SandboxPeopleReply, withErrors } from '../schemas';
+
+export interface SandboxRoutesOptions {
+  config: BatonConfig;
+  sandbox: NonNullable<BatonConfig['sandbox']>;
+}
+
+const CONTROL_TIMEOUT_MS = 5000;
+
+export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = async (app, { config, sandbox }) => {
+  async function control(method: 'GET' | 'POST' | 'DELETE', body?: unknown): Promise<Static<typeof FaultsReply>> {
+    let res: Response;
+    try {
+      res = await fetch(`${sandbox.controlUrl}/faults`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS),
+      });
+    } catch (err) {
+      app.log.warn({ err }, 'sandbox control server unreachable');
+      throw new ApiError(502, 'bad_gateway', 'the sandbox control server is not reachable');
+    }
+    if (res.status === 400) {
+      // Our schema checks first, so this is rare; the control server's message names the field.
+      const refused = (await res.json().catch(() => null)) as { error?: { message?: unknown; field?: unknown } } | null;
+      const message = typeof refused?.error?.message === 'string' ? refused.error.message : 'the sandbox control server refused the fault';
+      throw new BadRequestError(typeof refused?.error?.field === 'string' ? refused.error.field : 'body', message);
+    }
+    if (!res.ok) {
+      app.log.warn({ status: res.status, body: await res.text().catch(() => '') }, 'sandbox control server refused');
+      throw new ApiError(502, 'bad_gateway', `the sandbox control server answered ${res.status}`);
+    }
+    const answer: unknown = await res.json().catch(() => null);
+    if (!Value.Check(FaultsReply, answer)) throw new ApiError(502, 'bad_gateway', 'the sandbox control server answered something other than {faults: [...]}');
+    return answer;
+  }
+
+  function checkTarget(body: { service: string; environment: string }): void {
+    const service = config.services[body.service];
+    if (!service) {
+      throw new BadRequestError('service', `service: unknown service '${body.service}' (known: ${Object.keys(config.services).join(', ')})`);
+    }
+    if (!service.environments[body.environment]) {
+      const known = Object.keys(service.environments).join(', ');
+      throw new BadRequestError('environment', `environment: service '${body.service}' has no environment '${body.environment}' (known: ${known})`);
+    }
+  }
+
+  const faultSchema = (summary: string) => ({
+    summary,
+    tags: ['sandbox'],
+    body: FaultBody,
+    response: withErrors({ 200: FaultsReply, 502: ErrorReply }),
+  });
+
+  app.post('/sandbox/faults', {
+    config: { permission: 'sandbox:faults' },
+    schema: faultSchema('Make a colour unhealthy (error rate, added latency)'),
+  }, async (request, reply) => {
+    checkTarget(request.body);
+    return reply.code(200).send(await control('POST', request.body));
+  });
+
+  app.delete('/sandbox/faults', {
+    config: { permission: 'sandbox:faults' },
+    schema: faultSchema('Heal a colour'),
+  }, async (request, reply) => {
+    checkTarget(request.body);
+    return reply.code(200).send(await control('DELETE', request.body));
+  });
+
+  app.get('/sandbox/faults', {
+    config: { permission: 'read' },
+    schema: { summary: 'The faults in force', tags: ['sandbox'], response: withErrors({ 200: FaultsReply, 502: ErrorReply }) },
+  }, async (_request, reply) => {
+    return reply.code(200).send(await control('GET'));
+  });
+
+  app.get('/sandbox/people', {
+    config: { permission: 'sandbox:people' },
+    schema: { summary: 'The sandbox\'s example people and their tokens', tags: ['sandbox'], response: withErrors({ 200: SandboxPeopleReply }) },
+  }, async (_request, reply) => {
+    const people: unknown = JSON.parse(await readFile(sandbox.peopleFile, 'utf8'));
+    if (!Value.Check(SandboxPeopleReply, people)) throw new Error(`${sandbox.peopleFile} is not a list of {name, roles, token}`);
+    return reply.code(200).send(people.map((p) => ({ name: p.name, roles: p.roles, token: p.token })));
+  });
+};

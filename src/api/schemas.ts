@@ -1,0 +1,184 @@
+// TypeBox schemas for the HTTP API: they validate requests, type the handlers, shape the
+// serialised responses (one schema per status code) and become /openapi.json.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ROLES } from '../config';
+import { ACTION_NAMES, MAX_EXTEND_SECONDS, type DeploymentPhase, type DeploymentStatus, type WaitKind } from '../domain/deployment';
+import { COLOURS, type Outcome, type SampleReason, type Verdict, type Evidence } from '../domain/types';
+import { VERSION_PATTERN } from '../temporal/deployments';
+
+/** A string from a fixed list, as a plain JSON-Schema `enum` (clear errors, clear OpenAPI). */
+export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string } = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+// ---------------------------------------------------------------- errors
+export const ErrorReply = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'stable machine-readable code, e.g. bad_request, conflict' }),
+      message: Type.String({ description: 'for people; for bad input it starts with the field' }),
+      field: Type.Optional(Type.String({ description: '400: the offending field' })),
+      runningId: Type.Optional(Type.String({ description: '409 on start: the deployment already running in that lane' })),
+      action: Type.Optional(Type.String({ description: '409 on an action: the action refused' })),
+    }),
+  },
+  { title: 'Error', description: 'An error: `{error: {code, message}}`' },
+);
+
+const errors = {
+  400: ErrorReply,
+  401: ErrorReply,
+  403: ErrorReply,
+  500: ErrorReply,
+  503: ErrorReply,
+} as const;
+
+/** The error responses every authenticated route may give, plus the route's own. */
+export function withErrors<T extends Record<number, TSchema>>(own: T) {
+  return { ...errors, ...own };
+}
+
+// ---------------------------------------------------------------- deployment status
+const PHASES = [
+  'starting', 'deploying', 'smoke_testing', 'shifting', 'soaking', 'paused', 'keeping_previous',
+  'standby', 'retiring', 'rolling_back', 'completed', 'rolled_back', 'failed', 'cancelled',
+] as const satisfies readonly DeploymentPhase[];
+const OUTCOMES = ['succeeded', 'rolled_back', 'failed', 'rejected', 'expired', 'cancelled'] as const satisfies readonly Outcome[];
+const VERDICTS = ['pass', 'fail', 'inconclusive'] as const satisfies readonly Verdict[];
+const REASONS = ['healthy', 'error_rate', 'latency', 'no_data', 'low_traffic', 'provider_error'] as const satisfies readonly SampleReason[];
+const METRICS = ['error_rate', 'latency_ms', 'inconclusive_samples'] as const satisfies readonly Evidence['metric'][];
+const WAITS = ['soak', 'keep_previous', 'standby'] as const satisfies readonly WaitKind[];
+
+const Colour = StringEnum(COLOURS);
+const Weights = Type.Object({ blue: Type.Number(), green: Type.Number() }, { description: 'percent of traffic on each colour' });
+const EvidenceSchema = Type.Object({ metric: StringEnum(METRICS), value: Type.Number(), threshold: Type.Number() });
+const SampleSchema = Type.Object({
+  at: Type.String(),
+  step: Type.Number(),
+  weight: Type.Number(),
+  verdict: StringEnum(VERDICTS),
+  reason: StringEnum(REASONS),
+  requests: Nullable(Type.Number()),
+  errorRate: Nullable(Type.Number()),
+  latencyMs: Nullable(Type.Number()),
+  evidence: Type.Optional(EvidenceSchema),
+  message: Type.String(),
+});
+
+export const DeploymentStatusSchema = Type.Object(
+  {
+    id: Type.String({ examples: ['deploy:web:prod:1.4.2'] }),
+    kind: Type.Literal('deployment'),
+    service: Type.String(),
+    environment: Type.String(),
+    version: Type.String(),
+    requestedBy: Type.String(),
+    phase: StringEnum(PHASES),
+    outcome: Nullable(StringEnum(OUTCOMES)),
+    startedAt: Type.String(),
+    endedAt: Nullable(Type.String()),
+    liveColour: Nullable(Colour),
+    targetColour: Nullable(Colour),
+    weights: Nullable(Weights),
+    paused: Type.Boolean(),
+    step: Nullable(Type.Object({ index: Type.Number(), total: Type.Number(), description: Type.String() })),
+    soak: Nullable(Type.Object({
+      kind: StringEnum(WAITS),
+      durationSeconds: Type.Number(),
+      remainingSeconds: Type.Number(),
+      paused: Type.Boolean(),
+    })),
+    analysis: Type.Object({
+      consecutiveFailures: Type.Number(),
+      inconclusiveInStep: Type.Number(),
+      samples: Type.Array(SampleSchema),
+    }),
+    rollback: Nullable(Type.Object({
+      reason: Type.String(),
+      requestedBy: Nullable(Type.String()),
+      step: Nullable(Type.Number()),
+      evidence: Nullable(EvidenceSchema),
+    })),
+    error: Nullable(Type.String()),
+    timeline: Type.Array(Type.Object({ at: Type.String(), type: Type.String(), message: Type.String() })),
+  },
+  { title: 'DeploymentStatus', description: 'The deployment\'s status' },
+);
+
+// The serializer drops what the schema does not name: keep the schema and the domain type equal.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const statusSchemaMatchesDomain: Same<Static<typeof DeploymentStatusSchema>, DeploymentStatus> = true;
+void statusSchemaMatchesDomain;
+
+// ---------------------------------------------------------------- deployments
+export const StartDeploymentBody = Type.Object(
+  {
+    service: Type.String({ minLength: 1, maxLength: 64, examples: ['web'] }),
+    environment: Type.String({ minLength: 1, maxLength: 64, examples: ['prod'] }),
+    version: Type.String({ pattern: VERSION_PATTERN, description: 'image tag (no ":")', examples: ['1.4.2'] }),
+  },
+  { additionalProperties: false },
+);
+
+export const DeploymentLinks = Type.Object({
+  self: Type.String(),
+  actions: Type.String(),
+  temporalUi: Type.Optional(Type.String()),
+});
+
+export const StartDeploymentReply = Type.Object(
+  { id: Type.String(), status: DeploymentStatusSchema, links: DeploymentLinks },
+  { title: 'StartedDeployment', description: 'Started: its id, status and links' },
+);
+
+export const DeploymentParams = Type.Object({
+  id: Type.String({ description: 'deploy:<service>:<environment>:<version>', examples: ['deploy:web:prod:1.4.2'] }),
+});
+
+export const ActionBody = Type.Object(
+  {
+    action: StringEnum(ACTION_NAMES),
+    reason: Type.String({ minLength: 1, maxLength: 1000, description: 'why; recorded in the timeline and the history' }),
+    seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_EXTEND_SECONDS, description: 'extend only: seconds added to the current soak or wait' })),
+  },
+  { additionalProperties: false },
+);
+
+// ---------------------------------------------------------------- operations
+export const HealthReply = Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up' });
+export const ReadyReply = Type.Object({ status: Type.Literal('ready') }, { description: 'Temporal answers' });
+
+// ---------------------------------------------------------------- sandbox
+export const FaultBody = Type.Object(
+  {
+    service: Type.String({ minLength: 1, maxLength: 64 }),
+    environment: Type.String({ minLength: 1, maxLength: 64 }),
+    colour: StringEnum(COLOURS),
+    errorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'share of requests answered with a 5xx' })),
+    latencyMs: Type.Optional(Type.Number({ minimum: 0, description: 'added latency' })),
+  },
+  { additionalProperties: false },
+);
+
+export const FaultsReply = Type.Object({
+  faults: Type.Array(Type.Object(
+    {
+      service: Type.Optional(Type.String()),
+      environment: Type.Optional(Type.String()),
+      colour: Type.Optional(Type.String()),
+      errorRate: Type.Optional(Type.Number()),
+      latencyMs: Type.Optional(Type.Number()),
+    },
+    { additionalProperties: true },
+  )),
+});
+
+export const SandboxPerson = Type.Object({
+  name: Type.String(),
+  // Literals rather than StringEnum: the people file is checked with TypeBox's Value.Check.
+  roles: Type.Array(Type.Union(ROLES.map((r) => Type.Literal(r)))),
+  token: Type.String(),
+});
+export const SandboxPeopleReply = Type.Array(SandboxPerson, { description: 'The example people and their tokens' });

@@ -1,0 +1,50 @@
+// The API process: config → Temporal client → buildApp → listen. Closes cleanly on
+// SIGINT/SIGTERM (in-flight requests finish, then the Temporal connection closes).
+import { Client, Connection } from '@temporalio/client';
+import { ConfigError, loadConfig, temporalConnectConfig } from '../config';
+import { buildApp } from './app';
+
+async function main(): Promise<void> {
+  const { config } = loadConfig();
+  const temporal = temporalConnectConfig();
+  const connection = await Connection.connect(temporal.connectionOptions);
+  const client = new Client({ connection, namespace: temporal.namespace });
+  let app;
+  try {
+    app = await buildApp({ client, config, logger: true });
+    const url = await app.listen({ host: config.api.host, port: config.api.port });
+    app.log.info(`api: listening on ${url} (Temporal ${temporal.address}, namespace ${temporal.namespace}); docs at ${url}/docs`);
+  } catch (err) {
+    await app?.close();
+    await connection.close();
+    throw err;
+  }
+
+  const running = app;
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    running.log.info(`api: ${signal}, closing`);
+    running
+      .close()
+      .then(() => connection.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          console.error('api: failed to close cleanly:', err);
+          process.exit(1);
+        },
+      );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    if (err instanceof ConfigError) console.error(`api: ${err.message}`);
+    else console.error('api: failed:', err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,333 @@
+// `npm start`: the whole of Baton on loopback with no AWS account and no Slack workspace.
+// Starts Temporal (with its UI, history in a SQLite file), moto seeded with example
+// infrastructure, the fake application (smoke tests, faults) and the metrics feeder in this
+// process, then the real worker and API as child processes configured exactly as in
+// production. Invariants: nothing is left running when it exits; Ctrl-C/SIGTERM stops
+// everything in reverse order and exits 0; any child dying unexpectedly stops everything, exit 1.
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Connection } from '@temporalio/client';
+import { stringify } from 'yaml';
+import { ConfigError, resolveConfig, type BatonConfig } from '../config';
+import type { Colour } from '../domain/types';
+import { startProcess, waitForHttp, type Managed } from '../local/processes';
+import { startMoto, startTemporalDevServer } from '../local/servers';
+import { REPO_ROOT } from '../local/toolchain';
+import { createProviders } from '../providers/factory';
+import type { TrafficRouterFactory } from '../providers/types';
+import { startControlServer } from './control';
+import { FaultStore } from './faults';
+import { cloudWatchPut, feedTargets, startFeeder } from './feeder';
+import { sandboxConfigDoc, sandboxPeople } from './sandbox-config';
+import { seedSandbox } from './seed';
+
+/** Printed once everything is up; the end-to-end test waits for it. */
+export const READY_LINE = 'Baton sandbox is up';
+
+const PORTS = {
+  ui: { env: 'BATON_UI_PORT', fallback: 8233, what: 'the Temporal Web UI' },
+  temporal: { env: 'BATON_TEMPORAL_PORT', fallback: 7233, what: 'Temporal' },
+  moto: { env: 'BATON_MOTO_PORT', fallback: 5055, what: 'moto' },
+  control: { env: 'BATON_CONTROL_PORT', fallback: 3001, what: 'the sandbox control server' },
+  api: { env: 'BATON_API_PORT', fallback: 3000, what: 'the Baton API' },
+} as const;
+type PortName = keyof typeof PORTS;
+
+/** A start-up problem the user can fix; printed as one line. */
+class SandboxError extends Error {}
+
+interface Settings {
+  /** The environment the sandbox was started with; its children inherit it, minus AWS and Temporal settings. */
+  env: NodeJS.ProcessEnv;
+  dir: string;
+  token: string | undefined;
+  ports: Record<PortName, number>;
+}
+
+function log(line: string): void {
+  console.log(`[sandbox] ${line}`);
+}
+
+// ---------------------------------------------------------------- settings
+function readPort(env: NodeJS.ProcessEnv, name: PortName): number {
+  const { env: variable, fallback } = PORTS[name];
+  const text = env[variable];
+  if (!text) return fallback;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new SandboxError(`${variable}: '${text}' is not a port (1..65535)`);
+  return port;
+}
+
+function readSettings(env: NodeJS.ProcessEnv): Settings {
+  const ports = Object.fromEntries(Object.keys(PORTS).map((n) => [n, readPort(env, n as PortName)])) as Record<PortName, number>;
+  const token = env.BATON_SANDBOX_TOKEN || undefined;
+  if (token !== undefined && /\s/.test(token)) throw new SandboxError('BATON_SANDBOX_TOKEN: must not contain spaces');
+  const dir = env.BATON_SANDBOX_DIR ? resolve(env.BATON_SANDBOX_DIR) : resolve(REPO_ROOT, '.baton/sandbox');
+  return { env, dir, token, ports };
+}
+
+async function assertPortFree(name: PortName, port: number): Promise<void> {
+  const server = createServer();
+  server.listen(port, '127.0.0.1');
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    const { env, what } = PORTS[name];
+    const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is already in use' : `cannot be used (${(err as Error).message})`;
+    throw new SandboxError(`port ${port} (for ${what}) ${why}: set ${env} to another port`);
+  }
+  server.close();
+  await once(server, 'close');
+}
+
+/** BATON_SANDBOX_TOKEN, else the token kept in the sandbox folder, else a new one (kept for next time). */
+function adminToken(dir: string, fromEnv: string | undefined): string {
+  if (fromEnv) return fromEnv;
+  const file = resolve(dir, 'admin-token');
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept) return kept;
+  }
+  const token = randomBytes(24).toString('base64url');
+  writePrivate(file, `${token}\n`);
+  return token;
+}
+
+function writePrivate(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+// ---------------------------------------------------------------- lifecycle
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
+interface Part extends Stoppable {
+  name: string;
+  stop(): Promise<void>;
+}
+
+/** What has started so far; stopped in reverse order, each failure logged, never twice. */
+class Parts {
+  private readonly parts: Part[] = [];
+  private stopping: Promise<void> | null = null;
+
+  get isStopping(): boolean {
+    return this.stopping !== null;
+  }
+
+  get isEmpty(): boolean {
+    return this.parts.length === 0;
+  }
+
+  add(name: string, stop: () => Promise<void>): void {
+    // Started while a signal was already stopping the rest: stop it at once.
+    if (this.isStopping) void stop().catch(() => undefined);
+    else this.parts.push({ name, stop });
+  }
+
+  /** Watches a child process: if it exits on its own, `onDeath` says so (with its last output unless that was echoed). */
+  watch(m: Managed, onDeath: (why: string) => void, echoed: boolean): void {
+    m.child.once('exit', (code, signal) => {
+      if (this.isStopping) return;
+      const why = `${m.name} exited unexpectedly (${signal ?? `code ${code}`})`;
+      onDeath(echoed ? why : `${why}; its last output:\n${m.output()}`);
+    });
+  }
+
+  stopAll(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const part of [...this.parts].reverse()) {
+        try {
+          await part.stop();
+          log(`stopped ${part.name}`);
+        } catch (err) {
+          log(`stopping ${part.name} failed: ${(err as Error).message}`);
+        }
+      }
+    })();
+    return this.stopping;
+  }
+}
+
+// ---------------------------------------------------------------- the pieces
+function writeConfig(settings: Settings, doc: Record<string, unknown>): { configPath: string; config: BatonConfig } {
+  const configPath = resolve(settings.dir, 'config.yaml');
+  writeFileSync(configPath, `# Written by npm start at every start; edits are overwritten.\n${stringify(doc)}`);
+  try {
+    return { configPath, config: resolveConfig(doc) };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new SandboxError(`the generated ${configPath} is invalid: ${err.message}`);
+    throw err;
+  }
+}
+
+async function buildConfig(settings: Settings, token: string, motoEndpoint: string, uiUrl: string): Promise<{ configPath: string; config: BatonConfig }> {
+  const targets = await seedSandbox({ endpoint: motoEndpoint });
+  const people = sandboxPeople(token);
+  const peopleFile = resolve(settings.dir, 'people.json');
+  writePrivate(peopleFile, `${JSON.stringify(people, null, 2)}\n`);
+  const controlUrl = `http://127.0.0.1:${settings.ports.control}`;
+  const doc = sandboxConfigDoc({ targets, people, controlUrl, peopleFile, apiPort: settings.ports.api });
+  doc.api = { ...(doc.api as Record<string, unknown>), temporalUiUrl: uiUrl };
+  return writeConfig(settings, doc);
+}
+
+/** The worker's and the API's environment: the sandbox's Temporal and moto, never the machine's AWS or Temporal settings. */
+function childEnv(settings: Settings, configPath: string, motoEndpoint: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(settings.env)) if (!/^(AWS|TEMPORAL)_/.test(k)) env[k] = v;
+  return {
+    ...env,
+    BATON_CONFIG: configPath,
+    BATON_AWS_ENDPOINT_URL: motoEndpoint,
+    BATON_API_PORT: String(settings.ports.api),
+    AWS_ACCESS_KEY_ID: 'sandbox',
+    AWS_SECRET_ACCESS_KEY: 'sandbox',
+    AWS_REGION: 'us-east-1',
+    TEMPORAL_ADDRESS: `127.0.0.1:${settings.ports.temporal}`,
+    TEMPORAL_NAMESPACE: 'default',
+  };
+}
+
+/** Runs a TypeScript entry point of this repository with tsx's loader, its output prefixed. */
+function startTs(name: string, entry: string, env: NodeJS.ProcessEnv): Managed {
+  return startProcess(name, process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env, echo: true });
+}
+
+/** Resolves once a worker polls the task queue (the worker has no port to wait for). */
+async function waitForWorker(address: string, taskQueue: string, worker: Managed, timeoutMs = 120_000): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (worker.child.exitCode !== null || worker.child.signalCode !== null) throw new Error(`the worker exited:\n${worker.output()}`);
+      const res = await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue } });
+      if ((res.pollers ?? []).length > 0) return;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    throw new Error(`no worker polled task queue '${taskQueue}' within ${timeoutMs / 1000} s:\n${worker.output()}`);
+  } finally {
+    await connection.close();
+  }
+}
+
+async function liveColour(routerFor: TrafficRouterFactory, config: BatonConfig, service: string, environment: string): Promise<Colour> {
+  const traffic = config.services[service]?.environments[environment]?.traffic;
+  if (!traffic) return 'blue';
+  try {
+    const w = await routerFor(traffic).getWeights();
+    return w.green > w.blue ? 'green' : 'blue';
+  } catch {
+    return 'blue';
+  }
+}
+
+function banner(settings: Settings, token: string, configPath: string, live: Colour, seconds: number): string {
+  const { ports } = settings;
+  const api = `http://127.0.0.1:${ports.api}`;
+  const auth = `-H "Authorization: Bearer $TOKEN"`;
+  const json = `-H 'content-type: application/json'`;
+  return [
+    '',
+    `${READY_LINE} (started in ${seconds.toFixed(1)} s)`,
+    `  Temporal UI    http://127.0.0.1:${ports.ui}     (gRPC 127.0.0.1:${ports.temporal})`,
+    `  Baton API      ${api}`,
+    `  moto (AWS)     http://127.0.0.1:${ports.moto}`,
+    `  control        http://127.0.0.1:${ports.control}   (smoke tests, faults)`,
+    `  config         ${configPath}`,
+    `  admin token    ${token}`,
+    '',
+    'Try it:',
+    `  TOKEN=${token}`,
+    `  curl -s -X POST ${api}/v1/deployments ${auth} ${json} -d '{"service":"web","environment":"prod","version":"1.1.0"}'`,
+    `  curl -s ${api}/v1/deployments/deploy:web:prod:1.1.0 ${auth}`,
+    `When it has succeeded, make the colour it left idle (${live}) unhealthy and deploy again to watch a rollback:`,
+    `  curl -s -X POST ${api}/v1/sandbox/faults ${auth} ${json} -d '{"service":"web","environment":"prod","colour":"${live}","errorRate":0.3}'`,
+    `  curl -s -X POST ${api}/v1/deployments ${auth} ${json} -d '{"service":"web","environment":"prod","version":"1.2.0"}'`,
+    'Ctrl-C stops everything.',
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------- main
+/** Starts two servers in parallel; if one fails, stops the other before throwing. */
+async function bothStarted<A extends Stoppable, B extends Stoppable>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'fulfilled' && rb.status === 'fulfilled') return [ra.value, rb.value];
+  for (const r of [ra, rb]) if (r.status === 'fulfilled') await r.value.stop();
+  throw ra.status === 'rejected' ? ra.reason : (rb as PromiseRejectedResult).reason;
+}
+
+async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: string) => void): Promise<void> {
+  const began = Date.now();
+  const settings = readSettings(processEnv);
+  for (const name of Object.keys(PORTS) as PortName[]) await assertPortFree(name, settings.ports[name]);
+  mkdirSync(settings.dir, { recursive: true });
+  const token = adminToken(settings.dir, settings.token);
+
+  log('starting Temporal and moto');
+  const [temporal, moto] = await bothStarted(
+    startTemporalDevServer({ dbFile: resolve(settings.dir, 'temporal.db'), port: settings.ports.temporal, uiPort: settings.ports.ui, ui: true }),
+    startMoto({ port: settings.ports.moto }),
+  );
+  parts.add('Temporal', temporal.stop);
+  parts.add('moto', moto.stop);
+  parts.watch(temporal.process, fail, false);
+  parts.watch(moto.process, fail, false);
+
+  log('seeding moto with example infrastructure');
+  const { configPath, config } = await buildConfig(settings, token, moto.endpoint, temporal.uiUrl ?? `http://127.0.0.1:${settings.ports.ui}`);
+
+  const targets = feedTargets(config);
+  const faults = new FaultStore({ known: targets });
+  const control = await startControlServer({ port: settings.ports.control, faults });
+  parts.add('control server', control.stop);
+  const { routerFor } = createProviders({ awsEndpoint: moto.endpoint, slack: {} });
+  const feeder = startFeeder({ targets, routerFor, faults, put: cloudWatchPut({ endpoint: moto.endpoint }) });
+  parts.add('metrics feeder', feeder.stop);
+
+  log('starting the worker and the API');
+  const env = childEnv(settings, configPath, moto.endpoint);
+  const worker = startTs('worker', 'src/worker.ts', env);
+  parts.add('worker', worker.stop);
+  parts.watch(worker, fail, true);
+  const api = startTs('api', 'src/api/server.ts', env);
+  parts.add('API', api.stop);
+  parts.watch(api, fail, true);
+  await Promise.all([
+    waitForHttp(`http://127.0.0.1:${settings.ports.api}/readyz`, 120_000, api),
+    waitForWorker(temporal.address, config.temporal.taskQueue, worker),
+  ]);
+
+  const live = await liveColour(routerFor, config, 'web', 'prod');
+  console.log(banner(settings, token, configPath, live, (Date.now() - began) / 1000));
+}
+
+function main(): void {
+  const parts = new Parts();
+  const finish = (code: number) => void parts.stopAll().then(() => process.exit(code));
+  const fail = (why: string) => {
+    if (parts.isStopping) return;
+    console.error(`[sandbox] ${why}`);
+    if (!parts.isEmpty) console.error('[sandbox] stopping everything');
+    finish(1);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (parts.isStopping) return; // npm and the terminal may both deliver Ctrl-C
+      log(`${signal}: stopping`);
+      finish(0);
+    });
+  }
+  start(parts, process.env, fail).catch((err: unknown) => {
+    if (parts.isStopping) return; // a signal arrived during start-up; its shutdown is under way
+    fail(err instanceof SandboxError ? err.message : `start-up failed: ${(err as Error).stack ?? String(err)}`);
+  });
+}
+
+if (require.main === module) main();

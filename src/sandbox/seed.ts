@@ -1,0 +1,298 @@
+// Seeds moto with the sandbox's example infrastructure, so a machine with no AWS account runs
+// real deployments end to end. Idempotent: every resource is looked up by name before it is
+// created and nothing that exists is changed, so a second run changes nothing and returns the
+// same values (moto's ids are random, which is why they are read back, never assumed).
+import { CreateSubnetCommand, CreateVpcCommand, DescribeSubnetsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CreateClusterCommand,
+  CreateServiceCommand,
+  DescribeClustersCommand,
+  DescribeServicesCommand,
+  DescribeTaskDefinitionCommand,
+  RegisterTaskDefinitionCommand,
+  UpdateServiceCommand,
+  type ECSClient,
+} from '@aws-sdk/client-ecs';
+import {
+  CreateListenerCommand,
+  CreateLoadBalancerCommand,
+  CreateTargetGroupCommand,
+  DescribeListenersCommand,
+  DescribeLoadBalancersCommand,
+  DescribeTargetGroupsCommand,
+  type ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  ChangeResourceRecordSetsCommand,
+  CreateHostedZoneCommand,
+  ListHostedZonesByNameCommand,
+  ListResourceRecordSetsCommand,
+  type Route53Client,
+} from '@aws-sdk/client-route-53';
+import { awsClientConfig, createAwsClients, type AwsClientConfig, type AwsClients } from '../providers/aws';
+import type { Colour } from '../domain/types';
+
+export const SANDBOX_REGIONS = { primary: 'us-east-1', dr: 'us-west-2' } as const;
+export type SandboxRouter = 'alb' | 'route53';
+
+export interface SeededTarget {
+  service: string;
+  environment: string;
+  region: string;
+  image: string;
+  liveVersion: string;
+  ecs: { cluster: string; blueService: string; greenService: string };
+  traffic:
+    | { type: 'alb'; listenerArn: string; blueTargetGroupArn: string; greenTargetGroupArn: string }
+    | { type: 'route53'; hostedZoneId: string; recordName: string; recordType: 'CNAME'; blueSetIdentifier: string; greenSetIdentifier: string };
+  metrics: {
+    namespace: string;
+    requests: { metricName: string; statistic: string };
+    errors: { metricName: string; statistic: string };
+    latency: { metricName: string; statistic: string; unit: 'seconds' | 'milliseconds' };
+    blueDimensions: Record<string, string>;
+    greenDimensions: Record<string, string>;
+  };
+}
+
+export interface SeedOptions {
+  endpoint: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+type TargetOptions = SeedOptions & { region: string; service: string; environment: string; router: SandboxRouter };
+
+const ACCOUNT = '123456789012'; // moto's default account
+const LIVE_VERSION = '1.0.0';
+const ZONE = 'sandbox.baton.internal';
+const SANDBOX_SERVICES: { service: string; router: SandboxRouter }[] = [
+  { service: 'web', router: 'alb' },
+  { service: 'api', router: 'route53' },
+];
+const SANDBOX_ENVIRONMENTS = ['dev', 'staging', 'prod'];
+
+/** One blue/green target: ECS cluster `<service>-<environment>` with services `<service>-<environment>-blue|green`, a task definition family `<service>-<environment>` running `<image>:1.0.0`, blue at desiredCount 2 and stable (running), green at 0; traffic 100 % blue. */
+export async function seedTarget(opts: TargetOptions): Promise<SeededTarget> {
+  return seed(createAwsClients(opts), opts, 2);
+}
+
+/** The sandbox: `web` (ALB) and `api` (Route 53, hosted zone `sandbox.baton.internal`, record `api-<env>.sandbox.baton.internal` CNAMEs with set identifiers blue/green) in dev, staging and prod, in SANDBOX_REGIONS.primary; plus a disaster-recovery copy of prod (cluster and services at desiredCount 0, its own ALB / records) in SANDBOX_REGIONS.dr. Returns the primary targets (6). */
+export async function seedSandbox(opts: SeedOptions): Promise<SeededTarget[]> {
+  const clients = createAwsClients(opts);
+  const primary: SeededTarget[] = [];
+  // One at a time: targets share a VPC and a hosted zone, which must be created only once.
+  for (const { service, router } of SANDBOX_SERVICES) {
+    for (const environment of SANDBOX_ENVIRONMENTS) {
+      primary.push(await seed(clients, { ...opts, region: SANDBOX_REGIONS.primary, service, environment, router }, 2));
+    }
+    await seed(clients, { ...opts, region: SANDBOX_REGIONS.dr, service, environment: 'prod', router }, 0);
+  }
+  return primary;
+}
+
+async function seed(clients: AwsClients, opts: TargetOptions, blueCount: number): Promise<SeededTarget> {
+  const name = `${opts.service}-${opts.environment}`;
+  const image = `${ACCOUNT}.dkr.ecr.${opts.region}.amazonaws.com/${opts.service}`;
+  const ecs = { cluster: name, blueService: `${name}-blue`, greenService: `${name}-green` };
+  await seedCompute(clients.ecs(opts.region), { ...ecs, family: name, container: opts.service, image: `${image}:${LIVE_VERSION}`, blueCount });
+  const routing = opts.router === 'alb' ? await seedAlb(clients.elb(opts.region), opts, name) : await seedRecords(clients.route53(opts.region), opts);
+  return { service: opts.service, environment: opts.environment, region: opts.region, image, liveVersion: LIVE_VERSION, ecs, ...routing };
+}
+
+type Routing = Pick<SeededTarget, 'traffic' | 'metrics'>;
+
+// ---------------------------------------------------------------- ECS
+
+interface ComputeSeed {
+  cluster: string;
+  blueService: string;
+  greenService: string;
+  family: string;
+  container: string;
+  image: string;
+  blueCount: number;
+}
+
+async function seedCompute(ecs: ECSClient, s: ComputeSeed): Promise<void> {
+  const clusters = await ecs.send(new DescribeClustersCommand({ clusters: [s.cluster] }));
+  if (!clusters.clusters?.some((c) => c.status === 'ACTIVE')) await ecs.send(new CreateClusterCommand({ clusterName: s.cluster }));
+  const taskDefinition = await ensureTaskDefinition(ecs, s);
+  await ensureService(ecs, s.cluster, s.blueService, taskDefinition, s.blueCount);
+  await ensureService(ecs, s.cluster, s.greenService, taskDefinition, 0);
+}
+
+async function ensureTaskDefinition(ecs: ECSClient, s: ComputeSeed): Promise<string> {
+  try {
+    const out = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: s.family }));
+    if (out.taskDefinition?.taskDefinitionArn) return out.taskDefinition.taskDefinitionArn;
+  } catch (err) {
+    if ((err as Error).name !== 'ClientException') throw err;
+  }
+  const out = await ecs.send(
+    new RegisterTaskDefinitionCommand({
+      family: s.family,
+      containerDefinitions: [{ name: s.container, image: s.image, essential: true, memory: 256, portMappings: [{ containerPort: 8080 }] }],
+    }),
+  );
+  return out.taskDefinition!.taskDefinitionArn!;
+}
+
+/**
+ * Creates the service when it is missing. A new service reports no running tasks until it is
+ * next updated (moto does not run tasks); an UpdateService that repeats the desired count is a
+ * no-op on real ECS and lets moto report the tasks running, as a settled real service would.
+ */
+async function ensureService(ecs: ECSClient, cluster: string, service: string, taskDefinition: string, desiredCount: number): Promise<void> {
+  const out = await ecs.send(new DescribeServicesCommand({ cluster, services: [service] }));
+  if (out.services?.some((s) => s.status === 'ACTIVE')) return;
+  await ecs.send(new CreateServiceCommand({ cluster, serviceName: service, taskDefinition, desiredCount }));
+  await ecs.send(new UpdateServiceCommand({ cluster, service, desiredCount }));
+}
+
+// ---------------------------------------------------------------- ALB
+
+async function seedAlb(elb: ElasticLoadBalancingV2Client, opts: TargetOptions, name: string): Promise<Routing> {
+  const network = await ensureNetwork(awsClientConfig(opts.region, opts));
+  const lb = await ensureLoadBalancer(elb, name, network.subnetIds);
+  const blue = await ensureTargetGroup(elb, `${name}-blue`, network.vpcId);
+  const green = await ensureTargetGroup(elb, `${name}-green`, network.vpcId);
+  const listenerArn = await ensureListener(elb, lb, blue, green);
+  const dimensions = (tg: string) => ({ LoadBalancer: lb.slice(lb.indexOf(':loadbalancer/') + ':loadbalancer/'.length), TargetGroup: tg.slice(tg.lastIndexOf(':') + 1) });
+  return {
+    traffic: { type: 'alb', listenerArn, blueTargetGroupArn: blue, greenTargetGroupArn: green },
+    metrics: {
+      namespace: 'AWS/ApplicationELB',
+      requests: { metricName: 'RequestCount', statistic: 'Sum' },
+      errors: { metricName: 'HTTPCode_Target_5XX_Count', statistic: 'Sum' },
+      // Real ALBs are best judged on p95; moto answers percentiles badly, so the sandbox uses Average.
+      latency: { metricName: 'TargetResponseTime', statistic: 'Average', unit: 'seconds' },
+      blueDimensions: dimensions(blue),
+      greenDimensions: dimensions(green),
+    },
+  };
+}
+
+/** Describe-by-name that answers undefined for "not found" instead of throwing. */
+async function findByName<T>(describe: () => Promise<T | undefined>, notFound: string): Promise<T | undefined> {
+  try {
+    return await describe();
+  } catch (err) {
+    if ((err as Error).name === notFound) return undefined;
+    throw err;
+  }
+}
+
+async function ensureLoadBalancer(elb: ElasticLoadBalancingV2Client, name: string, subnetIds: string[]): Promise<string> {
+  const found = await findByName(
+    async () => (await elb.send(new DescribeLoadBalancersCommand({ Names: [name] }))).LoadBalancers?.[0]?.LoadBalancerArn,
+    'LoadBalancerNotFoundException',
+  );
+  if (found) return found;
+  const out = await elb.send(new CreateLoadBalancerCommand({ Name: name, Subnets: subnetIds, Type: 'application', Scheme: 'internal' }));
+  return out.LoadBalancers![0].LoadBalancerArn!;
+}
+
+async function ensureTargetGroup(elb: ElasticLoadBalancingV2Client, name: string, vpcId: string): Promise<string> {
+  const found = await findByName(
+    async () => (await elb.send(new DescribeTargetGroupsCommand({ Names: [name] }))).TargetGroups?.[0]?.TargetGroupArn,
+    'TargetGroupNotFoundException',
+  );
+  if (found) return found;
+  const out = await elb.send(
+    new CreateTargetGroupCommand({ Name: name, Protocol: 'HTTP', Port: 8080, VpcId: vpcId, TargetType: 'ip', HealthCheckPath: '/healthz' }),
+  );
+  return out.TargetGroups![0].TargetGroupArn!;
+}
+
+async function ensureListener(elb: ElasticLoadBalancingV2Client, lbArn: string, blue: string, green: string): Promise<string> {
+  const out = await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lbArn }));
+  const found = out.Listeners?.find((l) => l.Port === 80)?.ListenerArn;
+  if (found) return found;
+  const created = await elb.send(
+    new CreateListenerCommand({
+      LoadBalancerArn: lbArn,
+      Protocol: 'HTTP',
+      Port: 80,
+      DefaultActions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: blue, Weight: 100 }, { TargetGroupArn: green, Weight: 0 }] } }],
+    }),
+  );
+  return created.Listeners![0].ListenerArn!;
+}
+
+// ---------------------------------------------------------------- EC2 (a VPC and two subnets for the ALBs)
+
+const VPC_NAME = 'baton-sandbox';
+const VPC_CIDR = '10.90.0.0/16';
+
+/** The sandbox VPC with one subnet in each of two zones (an ALB needs two). */
+async function ensureNetwork(cfg: AwsClientConfig): Promise<{ vpcId: string; subnetIds: string[] }> {
+  const ec2 = new EC2Client(cfg);
+  try {
+    const found = await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'tag:Name', Values: [VPC_NAME] }] }));
+    const vpcId =
+      found.Vpcs?.[0]?.VpcId ??
+      (await ec2.send(new CreateVpcCommand({ CidrBlock: VPC_CIDR, TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: VPC_NAME }] }] }))).Vpc?.VpcId;
+    if (!vpcId) throw new Error(`could not find or create the sandbox VPC in ${cfg.region}`);
+    const subnetIds: string[] = [];
+    for (const [i, zone] of ['a', 'b'].entries()) subnetIds.push(await ensureSubnet(ec2, vpcId, `${cfg.region}${zone}`, `10.90.${i}.0/24`));
+    return { vpcId, subnetIds };
+  } finally {
+    ec2.destroy();
+  }
+}
+
+async function ensureSubnet(ec2: EC2Client, vpcId: string, zone: string, cidr: string): Promise<string> {
+  const found = await ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }, { Name: 'availability-zone', Values: [zone] }] }));
+  const id = found.Subnets?.[0]?.SubnetId ?? (await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: cidr, AvailabilityZone: zone }))).Subnet?.SubnetId;
+  if (!id) throw new Error(`could not find or create a sandbox subnet in ${zone}`);
+  return id;
+}
+
+// ---------------------------------------------------------------- Route 53
+
+async function seedRecords(route53: Route53Client, opts: TargetOptions): Promise<Routing> {
+  const hostedZoneId = await ensureZone(route53);
+  // The primary region owns the short name; a disaster-recovery copy gets its own records.
+  const host = opts.region === SANDBOX_REGIONS.primary ? `${opts.service}-${opts.environment}` : `${opts.service}-${opts.environment}.${opts.region}`;
+  const recordName = `${host}.${ZONE}`;
+  await ensureWeightedRecords(route53, hostedZoneId, recordName, (c) => `${opts.service}-${opts.environment}-${c}.${opts.region}.${ZONE}`);
+  const dimensions = (colour: Colour) => ({ Service: opts.service, Environment: opts.environment, Colour: colour });
+  return {
+    traffic: { type: 'route53', hostedZoneId, recordName, recordType: 'CNAME', blueSetIdentifier: 'blue', greenSetIdentifier: 'green' },
+    metrics: {
+      namespace: 'Baton/Sandbox',
+      requests: { metricName: 'Requests', statistic: 'Sum' },
+      errors: { metricName: 'Errors5xx', statistic: 'Sum' },
+      latency: { metricName: 'LatencyMs', statistic: 'Average', unit: 'milliseconds' },
+      blueDimensions: dimensions('blue'),
+      greenDimensions: dimensions('green'),
+    },
+  };
+}
+
+async function ensureZone(route53: Route53Client): Promise<string> {
+  const out = await route53.send(new ListHostedZonesByNameCommand({ DNSName: ZONE, MaxItems: 1 }));
+  const found = out.HostedZones?.find((z) => z.Name === `${ZONE}.`)?.Id;
+  const id = found ?? (await route53.send(new CreateHostedZoneCommand({ Name: ZONE, CallerReference: `baton-sandbox-${ZONE}` }))).HostedZone?.Id;
+  if (!id) throw new Error(`could not find or create the hosted zone ${ZONE}`);
+  return id.replace(/^\/hostedzone\//, '');
+}
+
+/** Creates whichever of the two weighted CNAMEs is missing (blue 100, green 0), in one batch. */
+async function ensureWeightedRecords(route53: Route53Client, zoneId: string, name: string, valueFor: (c: Colour) => string): Promise<void> {
+  const out = await route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId, StartRecordName: name, StartRecordType: 'CNAME' }));
+  const existing = new Set((out.ResourceRecordSets ?? []).filter((r) => r.Name === `${name}.` && r.Type === 'CNAME').map((r) => r.SetIdentifier));
+  const missing = (['blue', 'green'] as const).filter((c) => !existing.has(c));
+  if (missing.length === 0) return;
+  await route53.send(
+    new ChangeResourceRecordSetsCommand({
+      HostedZoneId: zoneId,
+      ChangeBatch: {
+        Changes: missing.map((c) => ({
+          Action: 'CREATE',
+          ResourceRecordSet: { Name: name, Type: 'CNAME', SetIdentifier: c, Weight: c === 'blue' ? 100 : 0, TTL: 60, ResourceRecords: [{ Value: valueFor(c) }] },
+        })),
+      },
+    }),
+  );
+}

@@ -1,0 +1,68 @@
+// Reads a workflow's history as plain facts tests can assert on: what ran, when (workflow
+// time, which the time-skipping server advances), with which summary, and timer lengths.
+import type { WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+
+const EventType = temporal.api.enums.v1.EventType;
+
+export interface HistoryFact {
+  id: number;
+  type: string;
+  /** Milliseconds since the epoch (workflow time). */
+  at: number;
+  summary: string | null;
+  activityType: string | null;
+  timerSeconds: number | null;
+  /** On WORKFLOW_EXECUTION_CONTINUED_AS_NEW: the next run. */
+  nextRunId: string | null;
+}
+
+function ms(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
+  if (!ts) return 0;
+  return Number(ts.seconds ?? 0) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
+}
+
+function decodeSummary(e: temporal.api.history.v1.IHistoryEvent): string | null {
+  const data = e.userMetadata?.summary?.data;
+  if (!data) return null;
+  try {
+    return JSON.parse(Buffer.from(data).toString('utf8')) as string;
+  } catch {
+    return null;
+  }
+}
+
+export async function historyFacts(handle: WorkflowHandle, runId?: string): Promise<HistoryFact[]> {
+  const history = await (runId ? handle.client.getHandle(handle.workflowId, runId) : handle).fetchHistory();
+  return (history?.events ?? []).map((e) => ({
+    id: Number(e.eventId),
+    type: EventType[e.eventType ?? 0].replace(/^EVENT_TYPE_/, ''),
+    at: ms(e.eventTime),
+    summary: decodeSummary(e),
+    activityType: e.activityTaskScheduledEventAttributes?.activityType?.name ?? null,
+    timerSeconds: e.timerStartedEventAttributes ? ms(e.timerStartedEventAttributes.startToFireTimeout) / 1000 : null,
+    nextRunId: e.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? null,
+  }));
+}
+
+/** Every run of a workflow that continued as new, from its first run on, each with its facts. */
+export async function historyOfRuns(handle: WorkflowHandle, firstRunId: string): Promise<HistoryFact[][]> {
+  const runs: HistoryFact[][] = [];
+  let runId: string | null = firstRunId;
+  while (runId) {
+    const facts = await historyFacts(handle, runId);
+    runs.push(facts);
+    runId = facts.find((f) => f.nextRunId)?.nextRunId ?? null;
+  }
+  return runs;
+}
+
+export const scheduled = (facts: HistoryFact[], activityType?: string) =>
+  facts.filter((f) => f.type === 'ACTIVITY_TASK_SCHEDULED' && (!activityType || f.activityType === activityType));
+
+/** The first scheduled activity whose summary matches. */
+export function firstScheduled(facts: HistoryFact[], summary: string | RegExp): HistoryFact {
+  const hit = facts.find((f) => f.type === 'ACTIVITY_TASK_SCHEDULED' && f.summary !== null && (typeof summary === 'string' ? f.summary === summary : summary.test(f.summary)));
+  if (!hit) throw new Error(`no activity scheduled with summary ${String(summary)}; saw: ${scheduled(facts).map((f) => f.summary).join(' | ')}`);
+  return hit;
+}

@@ -1,0 +1,203 @@
+// A whole Baton on loopback for tests that need more than one server: the Temporal dev server,
+// moto seeded with the sandbox's infrastructure, the sandbox control server (smoke tests,
+// faults), optionally the metrics feeder, and Baton workers — in this process or as a real
+// child process a test can kill. stop() stops everything it started.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { resolveConfig, type BatonConfig } from '../../src/config';
+import { startProcess, type Managed } from '../../src/local/processes';
+import { REPO_ROOT } from '../../src/local/toolchain';
+import { startMoto, startTemporalDevServer, type MotoServer, type TemporalDevServer } from '../../src/local/servers';
+import { createProviders, type Providers } from '../../src/providers/factory';
+import { startControlServer } from '../../src/sandbox/control';
+import { FaultStore } from '../../src/sandbox/faults';
+import { cloudWatchPut, feedTargets, startFeeder } from '../../src/sandbox/feeder';
+import { newToken, sandboxConfigDoc, sandboxPeople, type SandboxPerson } from '../../src/sandbox/sandbox-config';
+import { seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
+import { createBatonWorker } from '../../src/worker';
+import { quietWorkerLogs } from './servers';
+
+export const MOTO_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+
+export interface StackOptions {
+  /** Plan (YAML shape) for every service and environment; default: the sandbox plan. */
+  plan?: Record<string, unknown>;
+  /** Write CloudWatch datapoints for whichever colours take traffic. */
+  feeder?: boolean;
+  /** Start an in-process worker at once (default true). */
+  worker?: boolean;
+}
+
+export interface Stack {
+  client: Client;
+  config: BatonConfig;
+  configFile: string;
+  taskQueue: string;
+  people: { admin: string; deployer: string; viewer: string };
+  temporal: TemporalDevServer;
+  moto: MotoServer;
+  providers: Providers;
+  faults: FaultStore;
+  targets: SeededTarget[];
+  /** Starts the in-process worker (no-op when it runs). */
+  startWorker(): Promise<void>;
+  /** Stops the in-process worker gracefully. */
+  stopWorker(): Promise<void>;
+  /** A worker in its own process (`tsx src/worker.ts`), as in production; kill it to simulate a crash. */
+  spawnWorker(): Promise<Managed>;
+  stop(): Promise<void>;
+}
+
+/** moto seeded with the sandbox, the control server (smoke tests, faults) and real providers. */
+export interface SandboxAws {
+  moto: MotoServer;
+  targets: SeededTarget[];
+  faults: FaultStore;
+  controlUrl: string;
+  providers: Providers;
+  stop(): Promise<void>;
+}
+
+export async function startSandboxAws(): Promise<SandboxAws> {
+  const moto = await startMoto();
+  try {
+    const targets = await seedSandbox({ endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS });
+    const faults = new FaultStore();
+    const control = await startControlServer({ faults });
+    const providers = createProviders({ awsEndpoint: moto.endpoint, awsCredentials: MOTO_CREDENTIALS, slack: {}, log: () => undefined });
+    return {
+      moto,
+      targets,
+      faults,
+      controlUrl: control.url,
+      providers,
+      async stop() {
+        await control.stop();
+        await moto.stop();
+      },
+    };
+  } catch (err) {
+    await moto.stop();
+    throw err;
+  }
+}
+
+export interface SandboxConfigFiles {
+  config: BatonConfig;
+  configFile: string;
+  people: SandboxPerson[];
+  taskQueue: string;
+  dir: string;
+}
+
+/** The sandbox config (people, plan) written to a temporary folder, as a worker process reads it. */
+export function writeSandboxConfig(aws: SandboxAws, plan?: Record<string, unknown>): SandboxConfigFiles {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-stack-'));
+  const people = sandboxPeople(newToken());
+  const peopleFile = join(dir, 'people.json');
+  writeFileSync(peopleFile, JSON.stringify(people, null, 2));
+  const taskQueue = `baton-test-${newToken().slice(0, 8)}`;
+  const doc = sandboxConfigDoc({ targets: aws.targets, people, controlUrl: aws.controlUrl, peopleFile, apiPort: 0, taskQueue, plan });
+  const configFile = join(dir, 'config.yaml');
+  writeFileSync(configFile, toYaml(doc));
+  return { config: resolveConfig(doc), configFile, people, taskQueue, dir };
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => console.error('stack: stop failed:', err));
+  };
+  quietWorkerLogs();
+  try {
+    const [temporal, aws] = await Promise.all([startTemporalDevServer(), startSandboxAws()]);
+    cleanups.push(() => temporal.stop(), () => aws.stop());
+    const { config, configFile, people, taskQueue, dir } = writeSandboxConfig(aws, opts.plan);
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const { moto, providers, faults, targets } = aws;
+    if (opts.feeder) {
+      const put = cloudWatchPut({ endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS });
+      const feeder = startFeeder({ targets: feedTargets(config), routerFor: providers.routerFor, put, faults, intervalMs: 1000, log: () => undefined });
+      cleanups.push(() => feeder.stop());
+    }
+
+    const connection = await Connection.connect({ address: temporal.address });
+    cleanups.push(() => connection.close());
+    const client = new Client({ connection });
+
+    let running: { worker: Worker; done: Promise<void>; connection: NativeConnection } | null = null;
+    const stopWorker = async () => {
+      if (!running) return;
+      const r = running;
+      running = null;
+      r.worker.shutdown();
+      await r.done;
+      await r.connection.close();
+    };
+    const startWorker = async () => {
+      if (running) return;
+      const nc = await NativeConnection.connect({ address: temporal.address });
+      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, deps: { ...providers, stablePollMs: 200 } });
+      running = { worker, connection: nc, done: worker.run() };
+    };
+    cleanups.push(stopWorker);
+    const spawned: Managed[] = [];
+    cleanups.push(async () => {
+      for (const m of spawned) await m.stop();
+    });
+    const spawnWorker = async () => {
+      const m = startProcess('worker', process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'src/worker.ts')], {
+        cwd: REPO_ROOT,
+        env: {
+          ...process.env,
+          BATON_CONFIG: configFile,
+          BATON_AWS_ENDPOINT_URL: moto.endpoint,
+          AWS_ACCESS_KEY_ID: MOTO_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: MOTO_CREDENTIALS.secretAccessKey,
+          AWS_REGION: 'us-east-1',
+          TEMPORAL_ADDRESS: temporal.address,
+          TEMPORAL_NAMESPACE: 'default',
+        },
+      });
+      spawned.push(m);
+      await waitForOutput(m, /serving task queue/, 90_000);
+      return m;
+    };
+    if (opts.worker ?? true) await startWorker();
+
+    const byRole = (role: string) => people.find((p) => p.roles.includes(role as never))!.token;
+    return {
+      client,
+      config,
+      configFile,
+      taskQueue,
+      people: { admin: byRole('admin'), deployer: byRole('deployer'), viewer: byRole('viewer') },
+      temporal,
+      moto,
+      providers,
+      faults,
+      targets,
+      startWorker,
+      stopWorker,
+      spawnWorker,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function waitForOutput(m: Managed, pattern: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (pattern.test(m.output())) return;
+    if (m.child.exitCode !== null || m.child.signalCode !== null) throw new Error(`${m.name} exited:\n${m.output()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${m.name} did not print ${pattern} within ${timeoutMs} ms:\n${m.output()}`);
+}

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DescribeServicesCommand, ListTaskDefinitionsCommand } from '@aws-sdk/client-ecs';
+import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ListHostedZonesCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { startMoto } from '../harness/servers';
+import { motoClients, TEST_CREDENTIALS, type MotoServer } from '../harness/aws';
+import { SANDBOX_REGIONS, seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
+import type { AwsClients } from '../../src/providers/aws';
+
+describe('the sandbox seed', () => {
+  let moto: MotoServer;
+  let aws: AwsClients;
+  let first: SeededTarget[];
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    aws = motoClients(moto);
+    first = await seedSandbox({ endpoint: moto.endpoint, credentials: TEST_CREDENTIALS });
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+
+  it('returns web and api in dev, staging and prod of the primary region', () => {
+    expect(first.map((t) => `${t.service}-${t.environment}@${t.region}`).sort()).toEqual(
+      ['api-dev', 'api-prod', 'api-staging', 'web-dev', 'web-prod', 'web-staging'].map((n) => `${n}@${SANDBOX_REGIONS.primary}`),
+    );
+    expect(first.find((t) => t.service === 'web')?.traffic.type).toBe('alb');
+    expect(first.find((t) => t.service === 'api')?.traffic).toMatchObject({ type: 'route53', recordName: 'api-dev.sandbox.baton.internal' });
+  });
+
+  it('leaves blue running 2 stable tasks and green at 0', async () => {
+    const out = await aws.ecs(SANDBOX_REGIONS.primary).send(new DescribeServicesCommand({ cluster: 'web-prod', services: ['web-prod-blue', 'web-prod-green'] }));
+    const [blue, green] = out.services!;
+    expect({ desired: blue.desiredCount, running: blue.runningCount, deployments: blue.deployments?.length }).toEqual({ desired: 2, running: 2, deployments: 1 });
+    expect({ desired: green.desiredCount, running: green.runningCount }).toEqual({ desired: 0, running: 0 });
+  });
+
+  it('keeps a disaster-recovery copy of prod at 0 tasks in the DR region', async () => {
+    const out = await aws.ecs(SANDBOX_REGIONS.dr).send(new DescribeServicesCommand({ cluster: 'api-prod', services: ['api-prod-blue', 'api-prod-green'] }));
+    expect(out.services?.map((s) => s.desiredCount)).toEqual([0, 0]);
+    const lbs = await aws.elb(SANDBOX_REGIONS.dr).send(new DescribeLoadBalancersCommand({ Names: ['web-prod'] }));
+    expect(lbs.LoadBalancers).toHaveLength(1);
+  });
+
+  it('changes nothing and returns the same values when run a second time', async () => {
+    const second = await seedSandbox({ endpoint: moto.endpoint, credentials: TEST_CREDENTIALS });
+    expect(second).toEqual(first);
+
+    const revisions = await aws.ecs(SANDBOX_REGIONS.primary).send(new ListTaskDefinitionsCommand({ familyPrefix: 'web-prod' }));
+    expect(revisions.taskDefinitionArns).toHaveLength(1);
+    const zones = await aws.route53(SANDBOX_REGIONS.primary).send(new ListHostedZonesCommand({}));
+    expect(zones.HostedZones).toHaveLength(1);
+    const api = first.find((t) => t.service === 'api' && t.environment === 'prod')!;
+    if (api.traffic.type !== 'route53') throw new Error('api routes by Route 53');
+    const records = await aws.route53(SANDBOX_REGIONS.primary).send(new ListResourceRecordSetsCommand({ HostedZoneId: api.traffic.hostedZoneId }));
+    expect(records.ResourceRecordSets?.filter((r) => r.Name === 'api-prod.sandbox.baton.internal.')).toHaveLength(2);
+  });
+});

@@ -1,0 +1,83 @@
+// A worker process killed in the middle of a soak, and a new worker started: the deployment
+// resumes at the same step with the soak time that was left, and no step runs twice. Real
+// Temporal dev server, real worker process, moto with CloudWatch fed by the sandbox feeder.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deployments';
+import type { DeploymentStatus } from '../../src/domain/deployment';
+import { deploymentStatusQuery } from '../../workflows/messages';
+import { startStack, type Stack } from '../harness/stack';
+import { firstScheduled, historyFacts, scheduled } from '../harness/history';
+
+const SOAK_SECONDS = 30;
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    try {
+      last = await read();
+      if (ok(last)) return last;
+    } catch {
+      /* not answerable yet (no worker): keep waiting */
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 400)}`);
+}
+
+describe('a worker crash in the middle of a soak', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      worker: false,
+      feeder: true,
+      plan: {
+        steps: [{ shift: 10 }, { soak: `${SOAK_SECONDS}s` }, { shift: 100 }],
+        analysis: { interval: '5s', window: '6s', failureLimit: 2, inconclusiveLimit: 4 },
+        keepPreviousFor: '1s',
+        standbyFor: '1s',
+        stableTimeout: '1m',
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('resumes at the same step with the remaining soak and applies no step twice', async () => {
+    const crashing = await stack.spawnWorker();
+    const spec = buildDeploymentSpec(stack.config, { service: 'web', environment: 'prod', version: '1.5.0', requestedBy: 'ada' });
+    const { id } = await startDeployment(stack.client, stack.taskQueue, spec);
+    const handle = stack.client.workflow.getHandle(id);
+    const status = () => handle.query(deploymentStatusQuery);
+
+    const before = await until('the 10 % soak to be under way', status, (s) => s.phase === 'soaking' && s.weights?.green === 10 && (s.soak?.remainingSeconds ?? 99) <= SOAK_SECONDS - 8);
+
+    // A crash, not a shutdown: no chance to finish anything.
+    process.kill(-(crashing.child.pid as number), 'SIGKILL');
+    await crashing.stop();
+    await new Promise((r) => setTimeout(r, 3000));
+
+    await stack.startWorker();
+    const after: DeploymentStatus = await until('the new worker to answer', status, () => true);
+    expect(after.step?.index).toBe(before.step?.index);
+    expect(after.weights).toEqual({ blue: 90, green: 10 });
+    expect(after.soak?.kind).toBe('soak');
+    // The soak clock kept running on the server while no worker was there.
+    expect(after.soak?.remainingSeconds).toBeLessThan(before.soak?.remainingSeconds as number);
+    expect(after.soak?.remainingSeconds).toBeGreaterThan(0);
+
+    await handle.result();
+    const final = await status();
+    expect(final.outcome).toBe('succeeded');
+
+    const facts = await historyFacts(handle);
+    expect(scheduled(facts, 'deployImage')).toHaveLength(1);
+    expect(scheduled(facts, 'shiftTraffic').map((f) => f.summary)).toEqual(['Shift 10 % to green', 'Shift 100 % to green']);
+    const soak = (firstScheduled(facts, 'Shift 100 % to green').at - firstScheduled(facts, 'Shift 10 % to green').at) / 1000;
+    expect(soak).toBeGreaterThanOrEqual(SOAK_SECONDS);
+    expect(await stack.providers.routerFor(stack.config.services.web.environments.prod.traffic).getWeights()).toEqual({ blue: 0, green: 100 });
+  });
+});

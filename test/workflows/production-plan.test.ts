@@ -1,0 +1,230 @@
+// The production plan with its real durations (5 + 10 + 15 min soaks, 1 h hot, 24 h standby)
+// on Temporal's time-skipping server, against real ECS/ALB/Route 53 in moto.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { MetricsProvider } from '../../src/providers/types';
+import { createBatonWorker } from '../../src/worker';
+import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deployments';
+import type { DeploymentStatus } from '../../src/domain/deployment';
+import { deploymentStatusQuery } from '../../workflows/messages';
+import { startTimeSkipping } from '../harness/servers';
+import { startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
+import { appMetrics, healthy } from '../harness/app-metrics';
+import { firstScheduled, historyFacts, historyOfRuns, scheduled, type HistoryFact } from '../harness/history';
+
+const examplePlans = (parseYaml(readFileSync(resolve(__dirname, '../../config/example.yaml'), 'utf8')) as { plans: Record<string, Record<string, unknown>> }).plans;
+
+describe('a deployment on the production plan (time-skipping server)', () => {
+  let env: TestWorkflowEnvironment;
+  let aws: SandboxAws;
+  let files: SandboxConfigFiles;
+
+  beforeAll(async () => {
+    [env, aws] = await Promise.all([startTimeSkipping(), startSandboxAws()]);
+    files = writeSandboxConfig(aws, examplePlans.production);
+  });
+
+  afterAll(async () => {
+    await env?.teardown();
+    await aws?.stop();
+  });
+
+  const target = (service: string, environment: string) => files.config.services[service].environments[environment];
+
+  async function withWorker<T>(metrics: MetricsProvider, fn: () => Promise<T>): Promise<T> {
+    const worker = await createBatonWorker({
+      connection: env.nativeConnection,
+      namespace: 'default',
+      taskQueue: files.taskQueue,
+      deps: { ...aws.providers, metrics, stablePollMs: 100 },
+    });
+    return worker.runUntil(fn());
+  }
+
+  async function deploy(service: string, environment: string, version: string): Promise<WorkflowHandle> {
+    const spec = buildDeploymentSpec(files.config, { service, environment, version, requestedBy: 'ada' });
+    const { id } = await startDeployment(env.client, files.taskQueue, spec);
+    return env.client.workflow.getHandle(id);
+  }
+
+  const secondsBetween = (a: HistoryFact, b: HistoryFact) => (b.at - a.at) / 1000;
+
+  it('runs every step in order with soaks of the planned length, then keeps, stands by and retires the old colour', async () => {
+    const router = aws.providers.routerFor(target('web', 'prod').traffic);
+    const metrics = appMetrics(router, () => healthy);
+
+    const { status, facts } = await withWorker(metrics, async () => {
+      const handle = await deploy('web', 'prod', '2.0.0');
+      await handle.result();
+      return { status: await handle.query(deploymentStatusQuery), facts: await historyFacts(handle) };
+    });
+
+    expect(status.outcome).toBe('succeeded');
+    expect(status.phase).toBe('completed');
+    expect(status.weights).toEqual({ blue: 0, green: 100 });
+
+    // Every shift in order, each once.
+    const shifts = scheduled(facts, 'shiftTraffic').map((f) => f.summary);
+    expect(shifts).toEqual(['Shift 1 % to green', 'Shift 10 % to green', 'Shift 50 % to green', 'Shift 100 % to green']);
+
+    // Soaks of the planned length, read from the history's event times.
+    const at = (summary: string) => firstScheduled(facts, summary);
+    const soaks = [
+      secondsBetween(at('Shift 1 % to green'), at('Shift 10 % to green')),
+      secondsBetween(at('Shift 10 % to green'), at('Shift 50 % to green')),
+      secondsBetween(at('Shift 50 % to green'), at('Shift 100 % to green')),
+    ];
+    [300, 600, 900].forEach((planned, i) => {
+      expect(soaks[i]).toBeGreaterThanOrEqual(planned);
+      expect(soaks[i]).toBeLessThan(planned + 30);
+    });
+    // One sample a minute during each soak, every one of them healthy.
+    const samplesAt = (weight: number) => metrics.calls.filter((c) => c.weight === weight).length;
+    expect([samplesAt(1), samplesAt(10), samplesAt(50)]).toEqual([5, 10, 15]);
+    const timers = facts.filter((f) => f.type === 'TIMER_STARTED');
+    expect(timers.some((t) => t.summary === 'Soak 10 % for 10m' && t.timerSeconds === 60)).toBe(true);
+
+    // The old colour: hot for an hour, then one standby task for 24 h, then retired.
+    const standby = at('Scale blue to standby (1 tasks)');
+    const retired = at('Retire blue');
+    expect(secondsBetween(at('Shift 100 % to green'), standby)).toBeGreaterThanOrEqual(3600);
+    expect(secondsBetween(at('Shift 100 % to green'), standby)).toBeLessThan(3600 + 30);
+    expect(secondsBetween(standby, retired)).toBeGreaterThanOrEqual(24 * 3600);
+    expect(secondsBetween(standby, retired)).toBeLessThan(24 * 3600 + 30);
+    expect(facts.some((f) => f.type === 'TIMER_STARTED' && f.summary === 'Keep blue on standby for 1d' && f.timerSeconds === 24 * 3600)).toBe(true);
+
+    // And the real infrastructure agrees.
+    const t = target('web', 'prod');
+    expect(await router.getWeights()).toEqual({ blue: 0, green: 100 });
+    const [blue, green] = await Promise.all([aws.providers.compute.describe(t.compute, 'blue'), aws.providers.compute.describe(t.compute, 'green')]);
+    expect(blue.desiredCount).toBe(0);
+    expect(green.desiredCount).toBe(2);
+    expect(green.image).toBe(`${t.image}:2.0.0`);
+
+    console.log(`production-plan deployment: ${facts.length} history events in one run`);
+  });
+
+  it('rolls back when the error rate breaches at 10 %', async () => {
+    const t = target('web', 'staging');
+    const router = aws.providers.routerFor(t.traffic);
+    const metrics = appMetrics(router, (weight) => (weight >= 10 ? { errorRate: 0.05, latencyMs: 90 } : healthy));
+
+    const { status, described, failure } = await withWorker(metrics, async () => {
+      const handle = await deploy('web', 'staging', '2.1.0');
+      const failure = await handle.result().then(() => null, (err: unknown) => err as Error);
+      return { status: await handle.query(deploymentStatusQuery), described: await handle.describe(), failure };
+    });
+
+    // The run itself is a failure in the UI, and says why.
+    expect((failure?.cause as Error | undefined)?.message ?? '').toMatch(/rolled back: error rate 5 % > 1 %/);
+    expect(described.status.name).toBe('FAILED');
+    expect(status.outcome).toBe('rolled_back');
+    expect(status.rollback?.step).toBe(4); // step 4 of 7: the soak at 10 %
+    expect(status.rollback?.evidence).toEqual({ metric: 'error_rate', value: 0.05, threshold: 0.01 });
+    expect(described.searchAttributes.BatonOutcome).toEqual(['rolled_back']);
+    expect(described.searchAttributes.BatonPhase).toEqual(['rolled_back']);
+
+    expect(await router.getWeights()).toEqual({ blue: 100, green: 0 });
+    const green = await aws.providers.compute.describe(t.compute, 'green');
+    expect(green.desiredCount).toBe(0);
+    const blue = await aws.providers.compute.describe(t.compute, 'blue');
+    expect(blue.desiredCount).toBe(2);
+  });
+
+  it('rolls back a deployment that is cancelled in the middle of a soak', async () => {
+    const t = target('api', 'prod');
+    const router = aws.providers.routerFor(t.traffic);
+    const metrics = appMetrics(router, () => healthy);
+
+    const status: DeploymentStatus = await withWorker(metrics, async () => {
+      const handle = await deploy('api', 'prod', '3.0.0');
+      // Let workflow time run to the middle of the 10 % soak, then cancel.
+      for (let i = 0; i < 200; i++) {
+        const s = await handle.query(deploymentStatusQuery);
+        if (s.weights?.green === 10 && s.phase === 'soaking') break;
+        await env.sleep('1m');
+      }
+      await handle.cancel();
+      await handle.result().catch(() => undefined);
+      return handle.query(deploymentStatusQuery);
+    });
+
+    expect(status.outcome).toBe('cancelled');
+    expect(status.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['traffic_restored', 'scaled_down', 'cancelled']));
+    expect(await router.getWeights()).toEqual({ blue: 100, green: 0 });
+    expect((await aws.providers.compute.describe(t.compute, 'green')).desiredCount).toBe(0);
+  });
+
+  it('extends the soak for inconclusive samples instead of rolling back', async () => {
+    const t = target('web', 'dev');
+    const metrics = appMetrics(aws.providers.routerFor(t.traffic), () => healthy, { first: ['no_data', 'no_data', 'no_data'] });
+
+    const { status, facts } = await withWorker(metrics, async () => {
+      const handle = await deploy('web', 'dev', '2.2.0');
+      await handle.result();
+      return { status: await handle.query(deploymentStatusQuery), facts: await historyFacts(handle) };
+    });
+
+    expect(status.outcome).toBe('succeeded');
+    expect(status.rollback).toBeNull();
+    // Three inconclusive minutes at 1 %: the 5-minute soak lasted 8 minutes.
+    const soak = secondsBetween(firstScheduled(facts, 'Shift 1 % to green'), firstScheduled(facts, 'Shift 10 % to green'));
+    expect(soak).toBeGreaterThanOrEqual(480);
+    expect(soak).toBeLessThan(480 + 30);
+    expect(metrics.calls.filter((c) => c.weight === 1)).toHaveLength(8);
+    const noData = status.timeline.filter((e) => e.type === 'analysis_inconclusive');
+    expect(noData.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('retries a failing metrics provider and never counts its errors as a breach', async () => {
+    const t = target('api', 'staging');
+    // Four failed reads: the first sample exhausts its 3 attempts (an inconclusive
+    // provider_error sample), the second succeeds on its second attempt.
+    const metrics = appMetrics(aws.providers.routerFor(t.traffic), () => healthy, { first: ['throw', 'throw', 'throw', 'throw'] });
+
+    const { status, facts } = await withWorker(metrics, async () => {
+      const handle = await deploy('api', 'staging', '2.3.0');
+      await handle.result();
+      return { status: await handle.query(deploymentStatusQuery), facts: await historyFacts(handle) };
+    });
+
+    expect(status.outcome).toBe('succeeded');
+    expect(status.rollback).toBeNull();
+    const timeline = status.timeline.filter((e) => e.type.startsWith('analysis_'));
+    expect(timeline[0]).toMatchObject({ type: 'analysis_inconclusive' });
+    expect(timeline[0].message).toMatch(/metrics provider error: Rate exceeded/);
+    expect(timeline[1]).toMatchObject({ type: 'analysis_pass' });
+    expect(timeline.filter((e) => e.type === 'analysis_fail')).toHaveLength(0);
+    // Six samples at 1 % (one more for the inconclusive one): 5 good reads and 4 failed ones.
+    expect(metrics.calls.filter((c) => c.weight === 1)).toHaveLength(5 + 4);
+    const soak = secondsBetween(firstScheduled(facts, 'Shift 1 % to green'), firstScheduled(facts, 'Shift 10 % to green'));
+    expect(soak).toBeGreaterThanOrEqual(360);
+  });
+
+  it('keeps the history bounded through a 12-hour soak by continuing as new', async () => {
+    const t = target('api', 'dev');
+    const metrics = appMetrics(aws.providers.routerFor(t.traffic), () => healthy);
+    const spec = buildDeploymentSpec(files.config, { service: 'api', environment: 'dev', version: '2.4.0', requestedBy: 'ada' });
+    spec.plan = { ...spec.plan, steps: [{ type: 'shift', weight: 10 }, { type: 'soak', durationSeconds: 12 * 3600 }, { type: 'shift', weight: 100 }], analysis: { ...spec.plan.analysis, intervalSeconds: 300 } };
+
+    const { status, runs } = await withWorker(metrics, async () => {
+      const handle = await env.client.workflow.start('deployment', { workflowId: spec.id, taskQueue: files.taskQueue, args: [{ spec, maxHistoryEvents: 300 }] });
+      await handle.result();
+      return { status: await handle.query(deploymentStatusQuery), runs: await historyOfRuns(handle, handle.firstExecutionRunId) };
+    });
+
+    expect(status.outcome).toBe('succeeded');
+    expect(runs.length).toBeGreaterThanOrEqual(4);
+    for (const run of runs) expect(run.length).toBeLessThan(400);
+    // The soak lasted its 12 hours across all those runs, sampled every 5 minutes.
+    const all = runs.flat();
+    const soakSeconds = secondsBetween(firstScheduled(all, 'Shift 10 % to green'), firstScheduled(all, 'Shift 100 % to green'));
+    expect(soakSeconds).toBeGreaterThanOrEqual(12 * 3600);
+    expect(soakSeconds).toBeLessThan(12 * 3600 + 300);
+    expect(metrics.calls.filter((c) => c.weight === 10)).toHaveLength(144);
+  });
+});
