@@ -346,6 +346,16 @@ export function loadConfigFile(path: string): BatonConfig {
   return resolveConfig(doc);
 }
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+
+function logLevel(value: string | undefined): string {
+  const level = (value || 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new ConfigError(`BATON_LOG_LEVEL: '${value}' is not a log level (use ${LOG_LEVELS.join(', ')})`);
+  }
+  return level;
+}
+
 export function readRuntimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
   const configPath = env.BATON_CONFIG;
   if (!configPath) throw new ConfigError('BATON_CONFIG is not set: point it at the YAML config file (see README)');
@@ -357,7 +367,7 @@ export function readRuntimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv
       signingSecret: env.SLACK_SIGNING_SECRET || undefined,
       apiUrl: env.SLACK_API_URL || undefined,
     },
-    logLevel: env.BATON_LOG_LEVEL || 'info',
+    logLevel: logLevel(env.BATON_LOG_LEVEL),
   };
 }
 

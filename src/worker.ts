@@ -1,6 +1,6 @@
 // The composition root: config → providers → activities → Worker. The only place that builds
 // real AWS and Slack clients for activities.
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type LogLevel } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { ConfigError, loadConfig, temporalConnectConfig } from './config';
 import { createProviders } from './providers/factory';
@@ -23,8 +23,22 @@ export async function createBatonWorker(opts: BatonWorkerOptions): Promise<Worke
   });
 }
 
+/** Repeated on every entry and known from the worker's start line. */
+const HIDDEN_LOG_FIELDS = new Set(['sdkComponent', 'taskQueue', 'namespace', 'runId', 'taskToken']);
+
+/** One line per log entry: time, level, message, then the entry's fields as compact JSON. */
+function logLine(entry: LogEntry): void {
+  const fields = Object.fromEntries(Object.entries(entry.meta ?? {}).filter(([k]) => !HIDDEN_LOG_FIELDS.has(k)));
+  const time = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
+  const extra = Object.keys(fields).length ? ` ${JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? v.message : v))}` : '';
+  const line = `${time} ${entry.level} ${entry.message}${extra}`;
+  if (entry.level === 'WARN' || entry.level === 'ERROR') console.error(line);
+  else console.log(line);
+}
+
 async function main(): Promise<void> {
   const { config, runtime } = loadConfig();
+  Runtime.install({ logger: new DefaultLogger(runtime.logLevel.toUpperCase() as LogLevel, logLine) });
   const providers = createProviders({
     awsEndpoint: runtime.awsEndpoint,
     slack: { botToken: runtime.slack.botToken, apiUrl: runtime.slack.apiUrl },

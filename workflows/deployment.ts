@@ -205,7 +205,8 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       outcome: s.outcome,
       startedAt: s.startedAt,
       endedAt: s.endedAt,
-      liveColour: s.liveColour,
+      // The colour serving production now: the new one once it holds all the traffic.
+      liveColour: s.targetColour && s.weights?.[s.targetColour] === 100 ? s.targetColour : s.liveColour,
       targetColour: s.targetColour,
       weights: s.weights,
       paused: s.paused,

@@ -16,8 +16,8 @@ import { sandboxRoutes } from './routes/sandbox';
 export interface AppDeps {
   client: Client;
   config: BatonConfig;
-  /** Log requests and errors (pino, JSON lines). Default false. */
-  logger?: boolean;
+  /** Log (pino, JSON lines) at this level, or not at all. Default false. */
+  logger?: boolean | { level: string };
   /** How long /readyz waits for Temporal. Default 2 s. */
   readyTimeoutMs?: number;
 }

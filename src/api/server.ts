@@ -5,13 +5,13 @@ import { ConfigError, loadConfig, temporalConnectConfig } from '../config';
 import { buildApp } from './app';
 
 async function main(): Promise<void> {
-  const { config } = loadConfig();
+  const { config, runtime } = loadConfig();
   const temporal = temporalConnectConfig();
   const connection = await Connection.connect(temporal.connectionOptions);
   const client = new Client({ connection, namespace: temporal.namespace });
   let app;
   try {
-    app = await buildApp({ client, config, logger: true });
+    app = await buildApp({ client, config, logger: { level: runtime.logLevel } });
     const url = await app.listen({ host: config.api.host, port: config.api.port });
     app.log.info(`api: listening on ${url} (Temporal ${temporal.address}, namespace ${temporal.namespace}); docs at ${url}/docs`);
   } catch (err) {

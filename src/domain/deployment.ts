@@ -107,7 +107,9 @@ export interface DeploymentStatus {
   outcome: Outcome | null;
   startedAt: string;
   endedAt: string | null;
+  /** The colour serving production now (the new one once it holds 100 %). */
   liveColour: Colour | null;
+  /** The colour this deployment puts the new version on. */
   targetColour: Colour | null;
   weights: Weights | null;
   paused: boolean;

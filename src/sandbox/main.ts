@@ -296,7 +296,9 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   const worker = startTs('worker', 'src/worker.ts', env);
   parts.add('worker', worker.stop);
   parts.watch(worker, fail, true);
-  const api = startTs('api', 'src/api/server.ts', env);
+  // The API logs every request at info; in the sandbox's shared terminal only its warnings
+  // show unless BATON_LOG_LEVEL asks for more.
+  const api = startTs('api', 'src/api/server.ts', { ...env, BATON_LOG_LEVEL: env.BATON_LOG_LEVEL ?? 'warn' });
   parts.add('API', api.stop);
   parts.watch(api, fail, true);
   await Promise.all([

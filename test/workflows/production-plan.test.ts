@@ -51,21 +51,27 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     return env.client.workflow.getHandle(id);
   }
 
+  /** Deploys and waits for the end (time skips); a rolled-back run would throw here. */
+  async function deployToEnd(metrics: MetricsProvider, service: string, environment: string, version: string) {
+    return withWorker(metrics, async () => {
+      const handle = await deploy(service, environment, version);
+      await handle.result();
+      return { status: await handle.query(deploymentStatusQuery), facts: await historyFacts(handle) };
+    });
+  }
+
   const secondsBetween = (a: HistoryFact, b: HistoryFact) => (b.at - a.at) / 1000;
 
   it('runs every step in order with soaks of the planned length, then keeps, stands by and retires the old colour', async () => {
     const router = aws.providers.routerFor(target('web', 'prod').traffic);
     const metrics = appMetrics(router, () => healthy);
 
-    const { status, facts } = await withWorker(metrics, async () => {
-      const handle = await deploy('web', 'prod', '2.0.0');
-      await handle.result();
-      return { status: await handle.query(deploymentStatusQuery), facts: await historyFacts(handle) };
-    });
+    const { status, facts } = await deployToEnd(metrics, 'web', 'prod', '2.0.0');
 
     expect(status.outcome).toBe('succeeded');
     expect(status.phase).toBe('completed');
     expect(status.weights).toEqual({ blue: 0, green: 100 });
+    expect(status.liveColour).toBe('green');
 
     // Every shift in order, each once.
     const shifts = scheduled(facts, 'shiftTraffic').map((f) => f.summary);
@@ -123,6 +129,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     expect((failure?.cause as Error | undefined)?.message ?? '').toMatch(/rolled back: error rate 5 % > 1 %/);
     expect(described.status.name).toBe('FAILED');
     expect(status.outcome).toBe('rolled_back');
+    expect(status.liveColour).toBe('blue');
     expect(status.rollback?.step).toBe(4); // step 4 of 7: the soak at 10 %
     expect(status.rollback?.evidence).toEqual({ metric: 'error_rate', value: 0.05, threshold: 0.01 });
     expect(described.searchAttributes.BatonOutcome).toEqual(['rolled_back']);
@@ -163,11 +170,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     const t = target('web', 'dev');
     const metrics = appMetrics(aws.providers.routerFor(t.traffic), () => healthy, { first: ['no_data', 'no_data', 'no_data'] });
 
-    const { status, facts } = await withWorker(metrics, async () => {
-      const handle = await deploy('web', 'dev', '2.2.0');
-      await handle.result();
-      return { status: await handle.query(deploymentStatusQuery), facts: await historyFacts(handle) };
-    });
+    const { status, facts } = await deployToEnd(metrics, 'web', 'dev', '2.2.0');
 
     expect(status.outcome).toBe('succeeded');
     expect(status.rollback).toBeNull();
@@ -186,11 +189,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     // provider_error sample), the second succeeds on its second attempt.
     const metrics = appMetrics(aws.providers.routerFor(t.traffic), () => healthy, { first: ['throw', 'throw', 'throw', 'throw'] });
 
-    const { status, facts } = await withWorker(metrics, async () => {
-      const handle = await deploy('api', 'staging', '2.3.0');
-      await handle.result();
-      return { status: await handle.query(deploymentStatusQuery), facts: await historyFacts(handle) };
-    });
+    const { status, facts } = await deployToEnd(metrics, 'api', 'staging', '2.3.0');
 
     expect(status.outcome).toBe('succeeded');
     expect(status.rollback).toBeNull();
