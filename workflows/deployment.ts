@@ -374,24 +374,37 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         : kind === 'keep_previous'
           ? `Keep ${s.liveColour} hot for ${formatDuration(durationSeconds)}`
           : `Keep ${s.liveColour} on standby for ${formatDuration(durationSeconds)}`;
+    let sampleDue = false;
     for (;;) {
       const w = s.wait;
-      if (analyse && s.nextSampleAt !== null && now() >= s.nextSampleAt) {
+      if (sampleDue) {
+        sampleDue = false;
         await sample(weight);
         // A fixed schedule (no drift from the sample's own duration); slots missed while a
         // slow sample ran are skipped, not bunched up.
-        while (s.nextSampleAt <= now()) s.nextSampleAt += plan.analysis.intervalSeconds * 1000;
+        while (s.nextSampleAt !== null && s.nextSampleAt <= now()) s.nextSampleAt += plan.analysis.intervalSeconds * 1000;
         await maybeContinueAsNew();
         continue;
       }
-      const left = remainingMs(w);
-      if (left <= 0) break;
+      if (w.remainingMs <= 0) break; // ended by its timer, by promote, or paused at the very end
       const untilSample = analyse && s.nextSampleAt !== null ? s.nextSampleAt - now() : Infinity;
-      const untilEnd = w.runningSince === null ? Infinity : left;
-      const sleepMs = Math.min(untilSample, untilEnd);
+      const untilEnd = w.runningSince === null ? Infinity : remainingMs(w);
       const seen = changes;
-      if (sleepMs === Infinity) await condition(() => changes !== seen);
-      else await condition(() => changes !== seen, Math.max(1, sleepMs), { summary });
+      if (untilSample === Infinity && untilEnd === Infinity) {
+        await condition(() => changes !== seen);
+        continue;
+      }
+      const acted = await condition(() => changes !== seen, Math.max(1, Math.min(untilSample, untilEnd)), { summary });
+      if (acted) continue; // an operator changed the wait: plan again
+      // Which timer fired decides what happens next, never a comparison with the clock:
+      // workflow time in the first task a new worker runs after a crash can lag the time a
+      // replay sees, and both must take the same branch.
+      if (untilSample <= untilEnd) {
+        sampleDue = true;
+      } else {
+        w.remainingMs = 0;
+        w.runningSince = now();
+      }
     }
     s.wait = null;
     s.nextSampleAt = null;
