@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { workflowBundle } from '../../src/temporal/bundle';
 import type { MetricsProvider } from '../../src/providers/types';
 import { createBatonWorker } from '../../src/worker';
 import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deployments';
@@ -56,6 +58,8 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     return withWorker(metrics, async () => {
       const handle = await deploy(service, environment, version);
       await handle.result();
+      // Whatever a deployment wrote, a fresh worker replays without a nondeterminism error.
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory(), handle.workflowId);
       return { status: await handle.query(deploymentStatusQuery), facts: await historyFacts(handle) };
     });
   }
