@@ -1,7 +1,9 @@
 // createActivities(deps) → the activity functions, grouped by concern. Only worker.ts builds
 // real providers; tests pass real clients pointed at the local emulators.
 import { ApplicationFailure, Context, sleep as activitySleep } from '@temporalio/activity';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ErrorType } from '../src/domain/errors';
+import { releaseDepartUpdate, releaseStatusQuery, type WaitingRelease } from '../workflows/messages';
 import type { Colour, ComputeTarget, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../src/domain/types';
 import type {
   Compute,
@@ -23,6 +25,8 @@ export interface ActivityDeps {
   notifier: Notifier;
   /** How often waitForStable polls ECS; real AWS: a few seconds. */
   stablePollMs?: number;
+  /** For the release train: finding waiting releases (visibility) and boarding them (updates). */
+  temporal?: Client;
 }
 
 /** Errors that no retry can fix become non-retryable failures with a stable type. */
@@ -107,11 +111,48 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
 
+    // ------------------------------------------------------------ release train
+    /** Releases ready for this environment's train, from the search attributes they keep current. */
+    async findWaitingReleases(environment: string): Promise<WaitingRelease[]> {
+      const client = temporalOf(deps);
+      const query = `BatonKind = 'release' AND BatonPhase = 'waiting_for_train' AND BatonEnvironment = '${environment}' AND ExecutionStatus = 'Running'`;
+      const found: WaitingRelease[] = [];
+      for await (const wf of client.workflow.list({ query })) {
+        const service = wf.searchAttributes?.BatonService?.[0];
+        found.push({ id: wf.workflowId, service: typeof service === 'string' ? service : '', startedAt: wf.startTime.toISOString() });
+      }
+      return found;
+    },
+
+    /** Boards one release; a refusal (not ready after all) is an answer, not a failure. */
+    async departRelease(id: string, environment: string, departure: string): Promise<{ accepted: boolean; message: string }> {
+      try {
+        await temporalOf(deps).workflow.getHandle(id).executeUpdate(releaseDepartUpdate, { args: [{ environment, departure }] });
+        return { accepted: true, message: 'boarded' };
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError) return { accepted: false, message: err.cause?.message ?? err.message };
+        throw err;
+      }
+    },
+
+    /** How a boarded release's deployment to `environment` stands: null while it runs. */
+    async releaseDeploymentOutcome(id: string, environment: string): Promise<{ outcome: string | null; message: string }> {
+      const status = await temporalOf(deps).workflow.getHandle(id).query(releaseStatusQuery);
+      const stage = status.environments.find((e) => e.environment === environment);
+      const outcome = stage?.deployment?.outcome ?? (status.outcome && status.outcome !== 'succeeded' ? status.outcome : null);
+      return { outcome, message: outcome ? (stage?.deployment?.reason ?? status.reason ?? outcome) : 'deploying' };
+    },
+
     // ------------------------------------------------------------ notifications
     async notify(n: Notification): Promise<void> {
       await deps.notifier.post(n);
     },
   };
+}
+
+function temporalOf(deps: ActivityDeps): Client {
+  if (!deps.temporal) throw ApplicationFailure.create({ type: 'WorkerMisconfigured', message: 'this worker has no Temporal client for the release train', nonRetryable: true });
+  return deps.temporal;
 }
 
 export type Activities = ReturnType<typeof createActivities>;

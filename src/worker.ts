@@ -1,10 +1,12 @@
 // The composition root: config → providers → activities → Worker. The only place that builds
 // real AWS and Slack clients for activities.
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type LogLevel } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { ConfigError, loadConfig, temporalConnectConfig } from './config';
 import { createProviders } from './providers/factory';
 import { workflowBundle } from './temporal/bundle';
+import { syncTrainSchedules, type SyncResult } from './temporal/schedules';
 
 export interface BatonWorkerOptions {
   connection: NativeConnection;
@@ -36,6 +38,12 @@ function logLine(entry: LogEntry): void {
   else console.log(line);
 }
 
+/** `created train-prod; unchanged train-staging`, or `none configured`. */
+function syncSummary(r: SyncResult): string {
+  const parts = (['created', 'updated', 'unchanged'] as const).filter((k) => r[k].length).map((k) => `${k} ${r[k].join(', ')}`);
+  return parts.join('; ') || 'none configured';
+}
+
 async function main(): Promise<void> {
   const { config, runtime } = loadConfig();
   Runtime.install({ logger: new DefaultLogger(runtime.logLevel.toUpperCase() as LogLevel, logLine) });
@@ -46,12 +54,19 @@ async function main(): Promise<void> {
   });
   const temporal = temporalConnectConfig();
   const connection = await NativeConnection.connect(temporal.connectionOptions);
+  // The release train's activities find and board releases through a client.
+  const clientConnection = await Connection.connect(temporal.connectionOptions);
+  const client = new Client({ connection: clientConnection, namespace: temporal.namespace });
   try {
-    const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, deps: providers });
+    // Each configured release train is a Temporal Schedule; create or update them to match config.
+    const trains = await syncTrainSchedules(client, config);
+    console.log(`worker: release trains: ${syncSummary(trains)}`);
+    const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, deps: { ...providers, temporal: client } });
     console.log(`worker: serving task queue '${config.temporal.taskQueue}' on ${temporal.address} (namespace ${temporal.namespace})`);
     await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
   } finally {
     await connection.close();
+    await clientConnection.close();
   }
 }
 

@@ -110,6 +110,8 @@ export interface DeploymentState {
   rollback: RollbackInfo | null;
   error: string | null;
   timeline: TimelineEvent[];
+  /** When the new colour took 100 % of the traffic (a release's stability counts from it). */
+  liveAt?: string | null;
 }
 
 export interface DeploymentInput {
@@ -126,6 +128,7 @@ export interface DeploymentResult {
   phase: DeploymentPhase;
   rollback: RollbackInfo | null;
   error: string | null;
+  liveAt: string | null;
 }
 
 const MAX_SAMPLES = 30;
@@ -557,6 +560,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     const previous = s.liveColour as Colour;
     if (s.stage === 'keep') {
       setPhase('keeping_previous');
+      s.liveAt ??= iso();
       event('promoted_fully', `100 % on ${target()}; keeping ${previous} hot for ${formatDuration(plan.keepPreviousForSeconds)}`);
       await timedWait('keep_previous', plan.keepPreviousForSeconds, false);
       s.stage = 'standby';
@@ -687,7 +691,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   });
   if (failure) throw failure; // cancelled, or rollback impossible: the run itself shows it
   if (!TERMINAL_PHASES.includes(s.phase)) throw new Error(`deployment ended in non-terminal phase ${s.phase}`);
-  const result: DeploymentResult = { id: spec.id, outcome: s.outcome as Outcome, phase: s.phase, rollback: s.rollback, error: s.error };
+  const result: DeploymentResult = { id: spec.id, outcome: s.outcome as Outcome, phase: s.phase, rollback: s.rollback, error: s.error, liveAt: s.liveAt ?? null };
   if (result.outcome !== 'succeeded') {
     // A rolled-back or failed deployment must look like what it is in the Temporal UI: a
     // failed run (the status query still answers, with the evidence).

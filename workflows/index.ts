@@ -1,3 +1,5 @@
 // The workflow bundle's entry point: every workflow type the worker serves.
 export { deployment } from './deployment';
 export { deploymentLane } from './lane';
+export { release } from './release';
+export { releaseTrain } from './train';

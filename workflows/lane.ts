@@ -33,6 +33,10 @@ import {
 export interface LaneResult {
   deploymentId: string;
   outcome: string;
+  /** When the new colour took all the traffic (null if it never did). */
+  liveAt: string | null;
+  /** Why it did not succeed, in words. */
+  reason: string | null;
 }
 
 export async function deploymentLane({ spec }: LaneInput): Promise<LaneResult> {
@@ -47,6 +51,8 @@ export async function deploymentLane({ spec }: LaneInput): Promise<LaneResult> {
   });
 
   let outcome = 'failed';
+  let liveAt: string | null = null;
+  let reason: string | null = null;
   try {
     const child = await startChild(deployment, {
       workflowId: spec.id,
@@ -66,8 +72,10 @@ export async function deploymentLane({ spec }: LaneInput): Promise<LaneResult> {
     try {
       const result: DeploymentResult = await child.result();
       outcome = result.outcome;
+      liveAt = result.liveAt;
     } catch (err) {
       outcome = outcomeOf(err);
+      reason = reasonOf(err);
     }
   } catch (err) {
     startError = `could not start ${spec.id}: ${(err as Error).message}`;
@@ -77,7 +85,18 @@ export async function deploymentLane({ spec }: LaneInput): Promise<LaneResult> {
     { key: BatonOutcome, value: outcome },
   ]);
   await condition(allHandlersFinished);
-  return { deploymentId: spec.id, outcome };
+  return { deploymentId: spec.id, outcome, liveAt, reason };
+}
+
+/** The innermost message of a child's failure: the deployment's own account of what happened. */
+function reasonOf(err: unknown): string {
+  let e = err as { cause?: unknown; message?: string } | undefined;
+  let message = String(err);
+  while (e) {
+    if (e.message) message = e.message;
+    e = e.cause as typeof e;
+  }
+  return message;
 }
 
 /** The deployment fails its run when it rolls back; read which way it ended from the failure type. */

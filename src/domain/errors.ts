@@ -20,6 +20,10 @@ export const ErrorType = {
   DeploymentFailed: 'DeploymentFailed',
   /** Another deployment holds the service+environment lane. */
   LaneBusy: 'LaneBusy',
+  /** An approval refused by the gate's rules; details carry the HTTP status (403 or 409). */
+  ApprovalRefused: 'ApprovalRefused',
+  /** The release did not reach prod: rejected, expired, rolled back or failed. */
+  ReleaseEnded: 'ReleaseEnded',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

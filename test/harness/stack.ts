@@ -23,6 +23,33 @@ import { quietWorkerLogs } from './servers';
 
 export const MOTO_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
+export interface SandboxTokens {
+  admin: string;
+  deployer: string;
+  viewer: string;
+  releaseManager: string;
+  releaseManager2: string;
+  qa: string;
+  product: string;
+  developer: string;
+}
+
+/** The sandbox people's tokens by role; the second release manager is `releaseManager2`. */
+export function tokensByRole(people: SandboxPerson[]): SandboxTokens {
+  const withRole = (role: string) => people.filter((p) => p.roles.includes(role)).map((p) => p.token);
+  const [releaseManager, releaseManager2] = withRole('release-manager');
+  return {
+    admin: withRole('admin')[0],
+    deployer: withRole('deployer')[0],
+    viewer: withRole('viewer')[0],
+    releaseManager,
+    releaseManager2,
+    qa: withRole('qa')[0],
+    product: withRole('product')[0],
+    developer: withRole('developer')[0],
+  };
+}
+
 export interface StackOptions {
   /** Plan (YAML shape) for every service and environment; default: the sandbox plan. */
   plan?: Record<string, unknown>;
@@ -37,7 +64,8 @@ export interface Stack {
   config: BatonConfig;
   configFile: string;
   taskQueue: string;
-  people: { admin: string; deployer: string; viewer: string };
+  /** Each sandbox person's token, by role (two release managers); every person exactly once. */
+  people: SandboxTokens;
   temporal: TemporalDevServer;
   moto: MotoServer;
   providers: Providers;
@@ -141,7 +169,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const startWorker = async () => {
       if (running) return;
       const nc = await NativeConnection.connect({ address: temporal.address });
-      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, deps: { ...providers, stablePollMs: 200 } });
+      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, deps: { ...providers, stablePollMs: 200, temporal: client } });
       running = { worker, connection: nc, done: worker.run() };
     };
     cleanups.push(stopWorker);
@@ -169,13 +197,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     };
     if (opts.worker ?? true) await startWorker();
 
-    const byRole = (role: string) => people.find((p) => p.roles.includes(role as never))!.token;
     return {
       client,
       config,
       configFile,
       taskQueue,
-      people: { admin: byRole('admin'), deployer: byRole('deployer'), viewer: byRole('viewer') },
+      people: tokensByRole(people),
       temporal,
       moto,
       providers,

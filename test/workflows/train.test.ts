@@ -1,0 +1,97 @@
+// A departure of the prod release train on the real dev server (visibility finds the waiting
+// releases): it boards exactly the ready releases, one at a time and in the configured
+// service order, and reports how each deployment ended.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WorkflowHandle } from '@temporalio/client';
+import { buildDeploymentSpec } from '../../src/temporal/deployments';
+import { releaseId, type GateSpec, type TrainSpec } from '../../src/domain/release';
+import { releaseStatusQuery, trainStatusQuery, type ReleaseInput, type ReleaseStatus, type TrainStatus } from '../../workflows/messages';
+import { startStack, type Stack } from '../harness/stack';
+
+const train: TrainSpec = {
+  environment: 'prod',
+  days: ['TUE'],
+  hour: 10,
+  minute: 0,
+  timeZone: 'America/Los_Angeles',
+  windowSeconds: 45,
+  concurrency: 1,
+  order: ['api', 'web'],
+  catchupWindowSeconds: 3600,
+};
+const trainOnly: GateSpec = { checks: [], approvals: [], stabilitySeconds: 0, train: 'prod', expirySeconds: 3600 };
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 600)}`);
+}
+
+describe('a release train departure', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      feeder: true,
+      plan: { steps: [{ shift: 50 }, { soak: '2s' }, { shift: 100 }], analysis: { interval: '1s', window: '3s' }, keepPreviousFor: '1s', standbyFor: '1s' },
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  /** A release straight to prod whose gate is `gate` (so it is ready for the train, or not). */
+  async function startRelease(service: string, version: string, gate: GateSpec): Promise<WorkflowHandle> {
+    const id = releaseId(service, version);
+    const input: ReleaseInput = {
+      id,
+      request: { service, version, hotfix: false, requestedBy: 'ada' },
+      stages: [{ environment: 'prod', gate, train, deployment: buildDeploymentSpec(stack.config, { service, environment: 'prod', version, requestedBy: 'ada' }) }],
+      freezes: [],
+      hotfixApprovalRole: null,
+    };
+    return stack.client.workflow.start('release', { workflowId: id, taskQueue: stack.taskQueue, args: [input] });
+  }
+
+  const statusOf = (h: WorkflowHandle) => h.query(releaseStatusQuery);
+
+  it('boards exactly the ready releases, within its concurrency and in service order', async () => {
+    const web = await startRelease('web', '4.0.0', trainOnly);
+    const api = await startRelease('api', '4.0.0', trainOnly);
+    const notReady = await startRelease('web', '4.1.0', { ...trainOnly, checks: ['ci'] });
+    for (const h of [web, api]) await until('ready for the train', () => statusOf(h), (s: ReleaseStatus) => s.phase === 'waiting_for_train');
+    expect((await statusOf(notReady)).phase).toBe('gate_open');
+    // Visibility is eventually consistent: wait until both are findable, as the train will search.
+    await until('both findable', async () => {
+      const found: string[] = [];
+      for await (const w of stack.client.workflow.list({ query: `BatonKind = 'release' AND BatonPhase = 'waiting_for_train' AND BatonEnvironment = 'prod' AND ExecutionStatus = 'Running'` })) found.push(w.workflowId);
+      return found;
+    }, (ids) => ids.length === 2);
+
+    const departure = await stack.client.workflow.start('releaseTrain', { workflowId: 'train-prod-test', taskQueue: stack.taskQueue, args: [{ environment: 'prod', train, pollSeconds: 2 }] });
+
+    // api goes first (configured order), alone (concurrency 1): web is still waiting.
+    const first = await until('the first boarding', () => departure.query(trainStatusQuery), (t: TrainStatus) => t.boardings.length > 0);
+    expect(first.boardings.map((b) => [b.releaseId, b.state])).toEqual([[api.workflowId, 'departed']]);
+    expect((await statusOf(web)).phase).toBe('waiting_for_train');
+
+    const report: TrainStatus = await departure.result();
+    const byRelease = Object.fromEntries(report.boardings.filter((b) => b.state !== 'departed').map((b) => [b.releaseId, b.state]));
+    expect(byRelease).toEqual({ [api.workflowId]: 'deployed', [web.workflowId]: 'deployed' });
+    expect(report.boardings.filter((b) => b.state === 'departed').map((b) => b.releaseId)).toEqual([api.workflowId, web.workflowId]);
+
+    for (const h of [web, api]) expect((await statusOf(h)).outcome).toBe('succeeded');
+    // The release that was not ready was never boarded, and says it waits for the next train.
+    const left = await statusOf(notReady);
+    expect(report.boardings.some((b) => b.releaseId === notReady.workflowId)).toBe(false);
+    expect(left.phase).toBe('gate_open');
+    expect(left.environments[0].gate?.pending.join('; ')).toMatch(/ci/);
+    await notReady.cancel();
+  }, 240_000);
+});
