@@ -103,12 +103,13 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
   function progressOf(i: number): GateProgress | null {
     const stage = stages[i];
     const st = s.stages[i];
-    if (!stage.gate || st.openedAtMs === null) return null;
+    if (!stage.gate) return null;
     const previous = i > 0 ? s.stages[i - 1] : null;
     return gateProgress(stage.gate, {
       environment: stage.environment,
       nowMs: clock(),
-      openedAtMs: st.openedAtMs,
+      // A gate not open yet shows what it will ask for, as if it opened now.
+      openedAtMs: st.openedAtMs ?? clock(),
       checks: s.checks,
       approvals: s.approvals,
       requestedBy: request.requestedBy,
@@ -131,10 +132,10 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
         ? {
             state: st.gateState,
             openedAt: st.openedAtMs === null ? null : iso(st.openedAtMs),
-            expiresAt: p ? iso(p.expiresAtMs) : null,
+            expiresAt: p && st.openedAtMs !== null ? iso(p.expiresAtMs) : null,
             checks: p?.checks ?? stage.gate.checks.map((name) => ({ name, status: 'missing' as const, url: null, at: null })),
             approvals: s.approvals.filter((a) => a.environment === stage.environment),
-            pending: st.gateState === 'open' || st.gateState === 'satisfied' ? (p?.pending ?? []) : [],
+            pending: pendingOf(i, p),
             train: stage.train
               ? { environment: stage.train.environment, nextDeparture: next === null ? null : iso(next), nextDepartureLocal: next === null ? null : formatInZone(next, stage.train.timeZone) }
               : null,
@@ -142,6 +143,16 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
         : null,
       deployment: st.deploymentId ? { id: st.deploymentId, outcome: st.outcome, liveAt: st.liveAt, reason: st.reason } : null,
     };
+  }
+
+  function pendingOf(i: number, p: GateProgress | null): string[] {
+    const st = s.stages[i];
+    if (st.gateState === 'open' || st.gateState === 'satisfied') return p?.pending ?? [];
+    const end = stabilityEndMs(i);
+    if (st.gateState === 'waiting' && end !== null) {
+      return [`waiting for ${formatDuration(Math.max(0, end - clock()) / 1000)} of stability in ${stages[i - 1].environment}; the gate opens then`];
+    }
+    return [];
   }
 
   function status(): ReleaseStatus {
@@ -170,7 +181,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       const st = s.stages[i];
       const dep = st.deploymentId ? ` · ${st.deploymentId}${st.outcome ? ` (${st.outcome})` : ''}` : '';
       lines.push(`- ${stage.environment}: gate ${stage.gate ? st.gateState : 'none'}${dep}`);
-      if (i === s.stageIndex && !s.outcome) for (const p of progressOf(i)?.pending ?? []) lines.push(`  - ${p}`);
+      if (i === s.stageIndex && !s.outcome) for (const p of pendingOf(i, progressOf(i))) lines.push(`  - ${p}`);
     });
     if (s.reason) lines.push(`- ${s.reason}`);
     setCurrentDetails(lines.join('\n'));
@@ -325,6 +336,28 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     return Math.min(...candidates);
   }
 
+  /** When stage i's gate opens: after the stability the previous environment owes (hotfixes: at once). */
+  function stabilityEndMs(i: number): number | null {
+    const gate = stages[i].gate;
+    const liveAt = i > 0 ? s.stages[i - 1].liveAt : null;
+    if (!gate || gate.stabilitySeconds <= 0 || !liveAt || request.hotfix) return null;
+    return Date.parse(liveAt) + gate.stabilitySeconds * 1000;
+  }
+
+  /**
+   * A gate with a stability requirement opens (and its expiry starts) only once the version has
+   * been live that long in the previous environment: a week of staging must not eat a 72-hour
+   * approval window. A hotfix's gate opens at once, so the hotfix role can waive the wait.
+   */
+  async function awaitStability(i: number): Promise<void> {
+    const end = stabilityEndMs(i);
+    if (end === null || clock() >= end) return;
+    s.stages[i].gateState = 'waiting';
+    setPhase('gate_open');
+    event('stabilizing', `Waiting for ${formatDuration((end - clock()) / 1000)} of stability in ${stages[i - 1].environment} before the gate to ${stages[i].environment} opens`);
+    while (clock() < end) await waitForChangeOr(end, `Stability in ${stages[i - 1].environment}`);
+  }
+
   /** Returns when the gate lets the release into stage i (or throws GateClosed). */
   async function passGate(i: number): Promise<void> {
     const stage = stages[i];
@@ -334,6 +367,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       return;
     }
     if (st.openedAtMs === null) {
+      await awaitStability(i);
       st.openedAtMs = clock();
       st.gateState = 'open';
       setPhase('gate_open');
@@ -346,7 +380,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       }
       if (st.gateState === 'departed') return;
       const p = progressOf(i) as GateProgress;
-      if (p.expired) throw new GateClosed('expired', `the gate to ${stage.environment} was not satisfied within ${formatDuration(stage.gate.expirySeconds)}`);
+      if (p.expired && st.gateState !== 'satisfied') throw new GateClosed('expired', `the gate to ${stage.environment} was not satisfied within ${formatDuration(stage.gate.expirySeconds)}`);
       if (p.ready && !stage.train) {
         st.gateState = 'satisfied';
         return;

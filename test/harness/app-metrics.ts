@@ -21,7 +21,7 @@ export interface AppMetrics extends MetricsProvider {
  *   when CloudWatch throttles) or `no_data` (no datapoints yet)
  */
 export function appMetrics(
-  router: TrafficRouter,
+  router: TrafficRouter | ((spec: MetricsSpec) => TrafficRouter),
   health: (weight: number, colour: Colour) => Health,
   opts: { requestsPerSecond?: number; first?: Array<'throw' | 'no_data'> } = {},
 ): AppMetrics {
@@ -30,8 +30,8 @@ export function appMetrics(
   const calls: AppMetrics['calls'] = [];
   return {
     calls,
-    async measure(_spec: MetricsSpec, colour: Colour, windowSeconds: number, end?: Date): Promise<Measurement> {
-      const weight = (await router.getWeights())[colour];
+    async measure(spec: MetricsSpec, colour: Colour, windowSeconds: number, end?: Date): Promise<Measurement> {
+      const weight = (await (typeof router === 'function' ? router(spec) : router).getWeights())[colour];
       calls.push({ colour, weight, end, windowSeconds });
       const misbehave = script.shift();
       if (misbehave === 'throw') throw new Error('Rate exceeded (CloudWatch throttling)');

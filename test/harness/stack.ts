@@ -13,6 +13,8 @@ import { startProcess, type Managed } from '../../src/local/processes';
 import { REPO_ROOT } from '../../src/local/toolchain';
 import { startMoto, startTemporalDevServer, type MotoServer, type TemporalDevServer } from '../../src/local/servers';
 import { createProviders, type Providers } from '../../src/providers/factory';
+import type { TrafficRouter } from '../../src/providers/types';
+import type { MetricsSpec } from '../../src/domain/types';
 import { startControlServer } from '../../src/sandbox/control';
 import { FaultStore } from '../../src/sandbox/faults';
 import { cloudWatchPut, feedTargets, startFeeder } from '../../src/sandbox/feeder';
@@ -120,6 +122,17 @@ export interface SandboxConfigFiles {
   people: SandboxPerson[];
   taskQueue: string;
   dir: string;
+}
+
+/** The router of whichever configured service and environment these metrics belong to. */
+export function routerOfMetrics(config: BatonConfig, providers: Providers): (spec: MetricsSpec) => TrafficRouter {
+  return (spec) => {
+    const key = JSON.stringify(spec.dimensions);
+    for (const service of Object.values(config.services)) {
+      for (const e of Object.values(service.environments)) if (JSON.stringify(e.metrics.dimensions) === key) return providers.routerFor(e.traffic);
+    }
+    throw new Error(`no configured environment has the metrics dimensions ${key}`);
+  };
 }
 
 /** The sandbox config (people, plan) written to a temporary folder, as a worker process reads it. */

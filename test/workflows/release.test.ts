@@ -1,0 +1,140 @@
+// A release dev → staging → prod with the production rules and their real durations, on the
+// time-skipping server: checks, QA sign-off and product approval, a week of stability in
+// staging, then the wait for Tuesday's 10:00 America/Los_Angeles train. The time-skipping
+// server has no visibility listing, so the test boards the release itself, as the train
+// would (test/workflows/train.test.ts covers the train on the dev server).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowHandle } from '@temporalio/client';
+import { createBatonWorker } from '../../src/worker';
+import { buildDeploymentSpec } from '../../src/temporal/deployments';
+import { releaseId, type GateSpec, type TrainSpec } from '../../src/domain/release';
+import {
+  releaseApprovalUpdate,
+  releaseCheckUpdate,
+  releaseDepartUpdate,
+  releaseStatusQuery,
+  type ReleaseInput,
+  type ReleaseStatus,
+} from '../../workflows/messages';
+import { startTimeSkipping } from '../harness/servers';
+import { routerOfMetrics, startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
+import { appMetrics, healthy } from '../harness/app-metrics';
+
+const DAY = 24 * 3600;
+const prodTrain: TrainSpec = {
+  environment: 'prod',
+  days: ['TUE'],
+  hour: 10,
+  minute: 0,
+  timeZone: 'America/Los_Angeles',
+  windowSeconds: 4 * 3600,
+  concurrency: 2,
+  order: ['api', 'web'],
+  catchupWindowSeconds: 3600,
+};
+const stagingGate: GateSpec = { checks: ['ci'], approvals: [{ role: 'qa', count: 1 }], stabilitySeconds: 0, train: null, expirySeconds: 3 * DAY };
+const prodGate: GateSpec = {
+  checks: ['ci', 'security-scan'],
+  approvals: [
+    { role: 'qa', count: 1 },
+    { role: 'product', count: 1 },
+  ],
+  stabilitySeconds: 7 * DAY,
+  train: 'prod',
+  expirySeconds: 3 * DAY,
+};
+
+describe('a release with the production rules (time-skipping server)', () => {
+  let env: TestWorkflowEnvironment;
+  let aws: SandboxAws;
+  let files: SandboxConfigFiles;
+
+  beforeAll(async () => {
+    [env, aws] = await Promise.all([startTimeSkipping(), startSandboxAws()]);
+    files = writeSandboxConfig(aws); // the sandbox's minute-long rollout plan for each environment
+  });
+
+  afterAll(async () => {
+    await env?.teardown();
+    await aws?.stop();
+  });
+
+  function input(service: string, version: string): ReleaseInput {
+    const stage = (environment: string, gate: GateSpec | null) => ({
+      environment,
+      gate,
+      train: gate?.train ? prodTrain : null,
+      deployment: buildDeploymentSpec(files.config, { service, environment, version, requestedBy: 'rita' }),
+    });
+    return {
+      id: releaseId(service, version),
+      request: { service, version, hotfix: false, requestedBy: 'rita' },
+      stages: [stage('dev', null), stage('staging', stagingGate), stage('prod', prodGate)],
+      freezes: [],
+      hotfixApprovalRole: null,
+    };
+  }
+
+  /** Lets workflow time run (in steps, so activities get to run) until `ok` holds. */
+  async function skipUntil(handle: WorkflowHandle, what: string, step: string, ok: (s: ReleaseStatus) => boolean, maxSteps = 400): Promise<ReleaseStatus> {
+    for (let i = 0; i < maxSteps; i++) {
+      const s = await handle.query(releaseStatusQuery);
+      if (ok(s)) return s;
+      if (s.outcome) throw new Error(`release ended (${s.outcome}: ${s.reason}) while waiting for ${what}`);
+      await env.sleep(step);
+    }
+    throw new Error(`${what} did not happen`);
+  }
+
+  it('goes dev → staging → prod through checks, approvals, a week of stability and the Tuesday train', async () => {
+    const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
+    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100 } });
+
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('release', { workflowId: releaseId('web', '5.0.0'), taskQueue: files.taskQueue, args: [input('web', '5.0.0')] });
+      const check = (name: string) => handle.executeUpdate(releaseCheckUpdate, { args: [{ name, status: 'passed', url: `https://ci.example/${name}`, by: 'ci-bot' }] });
+      const approve = (environment: string, by: string, role: string) =>
+        handle.executeUpdate(releaseApprovalUpdate, { args: [{ environment, decision: 'approve', by, roles: [role], comment: `${role} sign-off` }] });
+
+      // dev deploys at once; the staging gate waits for CI and QA.
+      const atStaging = await skipUntil(handle, 'the staging gate', '10s', (s) => s.environments[1].gate?.state === 'open');
+      expect(atStaging.environments[0].deployment?.outcome).toBe('succeeded');
+      expect(atStaging.environments[1].gate?.pending.join('; ')).toMatch(/check 'ci'.*qa/s);
+      await check('ci');
+      await approve('staging', 'quinn', 'qa');
+
+      // Staging deploys; the prod gate then waits a week of stability before it opens.
+      const waiting = await skipUntil(handle, 'stability in staging', '10s', (s) => s.environments[1].deployment?.outcome === 'succeeded');
+      expect(waiting.environments[2].gate?.state).toBe('waiting');
+      expect(waiting.environments[2].gate?.pending[0]).toMatch(/of stability in staging/);
+      const stagingLive = Date.parse(waiting.environments[1].deployment?.liveAt as string);
+      await check('security-scan');
+      const open = await skipUntil(handle, 'the prod gate', '12h', (s) => s.environments[2].gate?.state === 'open');
+      const openedAt = Date.parse(open.environments[2].gate?.openedAt as string);
+      expect(openedAt - stagingLive).toBeGreaterThanOrEqual(7 * DAY * 1000);
+      expect(openedAt - stagingLive).toBeLessThan(7 * DAY * 1000 + 60_000);
+
+      await approve('prod', 'quinn', 'qa');
+      await approve('prod', 'pat', 'product');
+      const ready = await skipUntil(handle, 'ready for the train', '1s', (s) => s.phase === 'waiting_for_train');
+      const next = Date.parse(ready.environments[2].gate?.train?.nextDeparture as string);
+      const local = new Intl.DateTimeFormat('en-US', { timeZone: 'America/Los_Angeles', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(next);
+      expect(local).toBe('Tue 10:00');
+      expect([17, 18]).toContain(new Date(next).getUTCHours());
+      expect(ready.environments[2].gate?.pending.join('; ')).toMatch(/next train Tue 10:00 P[SD]T/);
+
+      // Nothing moves before the train; at the departure it boards and prod deploys.
+      await env.sleep(next - (await env.currentTimeMs()) + 1000);
+      expect((await handle.query(releaseStatusQuery)).phase).toBe('waiting_for_train');
+      await handle.executeUpdate(releaseDepartUpdate, { args: [{ environment: 'prod', departure: new Date(next).toISOString() }] });
+      await handle.result();
+      const done = await handle.query(releaseStatusQuery);
+      expect(done.outcome).toBe('succeeded');
+      expect(done.environments.map((e) => e.deployment?.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+      expect(Date.parse(done.environments[2].deployment?.liveAt as string)).toBeGreaterThanOrEqual(next);
+      expect(done.environments[2].gate?.approvals.map((a) => [a.by, a.roles[0]])).toEqual([['quinn', 'qa'], ['pat', 'product']]);
+      expect(await aws.providers.routerFor(files.config.services.web.environments.prod.traffic).getWeights()).toEqual({ blue: 0, green: 100 });
+    });
+  }, 300_000);
+});
