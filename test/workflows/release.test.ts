@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import { createBatonWorker } from '../../src/worker';
 import { buildDeploymentSpec } from '../../src/temporal/deployments';
 import { releaseId, type GateSpec, type TrainSpec } from '../../src/domain/release';
@@ -77,7 +78,7 @@ describe('a release with the production rules (time-skipping server)', () => {
   }
 
   /** Lets workflow time run (in steps, so activities get to run) until `ok` holds. */
-  async function skipUntil(handle: WorkflowHandle, what: string, step: string, ok: (s: ReleaseStatus) => boolean, maxSteps = 400): Promise<ReleaseStatus> {
+  async function skipUntil(handle: WorkflowHandle, what: string, step: Duration, ok: (s: ReleaseStatus) => boolean, maxSteps = 400): Promise<ReleaseStatus> {
     for (let i = 0; i < maxSteps; i++) {
       const s = await handle.query(releaseStatusQuery);
       if (ok(s)) return s;
