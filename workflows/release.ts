@@ -376,11 +376,15 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     for (;;) {
       if (s.rejection && s.rejection.environment === stage.environment) {
         const r = s.rejection;
+        st.gateState = 'rejected';
         throw new GateClosed('rejected', `rejected for ${stage.environment} by ${r.by}${r.comment ? `: ${r.comment}` : ''}`);
       }
       if (st.gateState === 'departed') return;
       const p = progressOf(i) as GateProgress;
-      if (p.expired && st.gateState !== 'satisfied') throw new GateClosed('expired', `the gate to ${stage.environment} was not satisfied within ${formatDuration(stage.gate.expirySeconds)}`);
+      if (p.expired && st.gateState !== 'satisfied') {
+        st.gateState = 'expired';
+        throw new GateClosed('expired', `the gate to ${stage.environment} was not satisfied within ${formatDuration(stage.gate.expirySeconds)}`);
+      }
       if (p.ready && !stage.train) {
         st.gateState = 'satisfied';
         return;
@@ -423,7 +427,18 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
         });
         st.deploymentId = spec.id;
         event('deploying', `Deploying ${spec.version} to ${stage.environment} (${spec.id})`);
-        return await lane.result();
+        try {
+          return await lane.result();
+        } catch (err) {
+          if (isCancellation(err)) {
+            // The lane cancelled its deployment, which restored the previous colour (or, if it
+            // had already reached 100 %, retired the old one) before the lane ended.
+            st.outcome = 'cancelled';
+            st.reason = `cancelled with the release; ${spec.id} restored a safe state before it ended`;
+            event('deployment_cancelled', `The deployment to ${stage.environment} was cancelled with the release`);
+          }
+          throw err;
+        }
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         event('lane_busy', `${spec.service} is already deploying to ${stage.environment}; trying again in ${LANE_BUSY_RETRY}`);

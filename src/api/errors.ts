@@ -3,6 +3,7 @@
 // field; anything unexpected is a 500 that is logged in full and says nothing about internals.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, ConflictError, NotFoundError } from '../temporal/deployments';
+import { ForbiddenError } from '../temporal/releases';
 
 export type ErrorCode =
   | 'bad_request'
@@ -118,6 +119,7 @@ export function errorHandler(err: FastifyError | Error, request: FastifyRequest,
     return reply.code(err.statusCode).send(body(err.code, err.message, err.details));
   }
   if (err instanceof BadRequestError) return reply.code(400).send(body('bad_request', err.message, { field: err.field }));
+  if (err instanceof ForbiddenError) return reply.code(403).send(body('forbidden', err.message));
   if (err instanceof NotFoundError) return reply.code(404).send(body('not_found', err.message));
   if (err instanceof ConflictError) return reply.code(409).send(body('conflict', err.message, err.details));
 

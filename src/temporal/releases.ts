@@ -1,0 +1,197 @@
+// Client-side release operations, shared by the API and the CLI. The rules (who may approve,
+// when a gate opens, expiry) live in the release workflow and its validators; this module
+// resolves a request against config, starts the workflow and maps what the workflow refuses
+// to typed errors (BadRequestError 400, ForbiddenError 403, NotFoundError 404, ConflictError 409).
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
+import { gateFor, type BatonConfig } from '../config';
+import { releaseId } from '../domain/release';
+import {
+  BatonKind,
+  BatonPhase,
+  BatonService,
+  BatonVersion,
+  releaseApprovalUpdate,
+  releaseCancelUpdate,
+  releaseCheckUpdate,
+  releaseStatusQuery,
+  type ApprovalInput,
+  type CancelInput,
+  type CheckInput,
+  type ReleaseInput,
+  type ReleaseStage,
+  type ReleaseStatus,
+} from '../../workflows/messages';
+import { BadRequestError, ConflictError, NotFoundError, VERSION_PATTERN, buildDeploymentSpec } from './deployments';
+
+/** The caller may not do this (e.g. a gate's rules refuse their approval). */
+export class ForbiddenError extends Error {
+  override name = 'ForbiddenError';
+}
+
+export interface ReleaseRequestInput {
+  service: string;
+  version: string;
+  hotfix?: boolean;
+  requestedBy: string;
+}
+
+/**
+ * Resolves a request against config into the workflow's input: the promotion order narrowed
+ * to the environments the service runs in, each with its gate, train and deployment spec.
+ */
+export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput): ReleaseInput {
+  const service = config.services[req.service];
+  if (!service) {
+    const known = Object.keys(config.services).join(', ');
+    throw new BadRequestError('service', `service: unknown service '${req.service}' (known: ${known})`);
+  }
+  if (!new RegExp(VERSION_PATTERN).test(req.version)) {
+    throw new BadRequestError('version', `version: '${req.version}' is not a valid image tag (letters, digits, '_', '.', '-'; at most 64)`);
+  }
+  const hotfix = req.hotfix ?? false;
+  if (hotfix && !config.hotfix) {
+    throw new BadRequestError('hotfix', 'hotfix: this Baton takes no hotfix releases (config has no hotfix.approvalRole)');
+  }
+  const environments = config.promotion.filter((env) => service.environments[env] !== undefined);
+  if (environments.length === 0) {
+    throw new BadRequestError('service', `service: '${req.service}' runs in none of the promotion's environments (${config.promotion.join(', ')})`);
+  }
+  const stages: ReleaseStage[] = environments.map((environment) => {
+    const gate = gateFor(config, req.service, environment);
+    return {
+      environment,
+      gate,
+      train: gate?.train ? (config.trains[gate.train] ?? null) : null,
+      deployment: buildDeploymentSpec(config, { service: req.service, environment, version: req.version, requestedBy: req.requestedBy }),
+    };
+  });
+  return {
+    request: { service: req.service, version: req.version, hotfix, requestedBy: req.requestedBy },
+    id: releaseId(req.service, req.version),
+    stages,
+    freezes: config.freezes,
+    hotfixApprovalRole: config.hotfix?.approvalRole ?? null,
+  };
+}
+
+/**
+ * Starts a release. One run per id at a time (FAIL while running: a ConflictError naming it);
+ * a release that has ended may be started again.
+ */
+export async function startRelease(client: Client, taskQueue: string, input: ReleaseInput): Promise<{ id: string }> {
+  const { service, version, hotfix } = input.request;
+  const route = input.stages.map((s) => s.environment).join(' → ');
+  try {
+    await client.workflow.start('release', {
+      workflowId: input.id,
+      taskQueue,
+      args: [input],
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      staticSummary: `Release ${service} ${version}${hotfix ? ' (hotfix)' : ''} ${route}`,
+      staticDetails: `Requested by ${input.request.requestedBy}.`,
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: BatonKind, value: 'release' },
+        { key: BatonService, value: service },
+        { key: BatonVersion, value: version },
+        { key: BatonPhase, value: 'gate_open' },
+      ]),
+    });
+    return { id: input.id };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new ConflictError(`${service} ${version} is already being released (${input.id})`, { runningId: input.id });
+    }
+    throw err;
+  }
+}
+
+const RELEASE_ID = /^release:[^:]+:[^:]+$/;
+
+function checkReleaseId(id: string): void {
+  if (!RELEASE_ID.test(id)) throw new NotFoundError(`no release '${id}' (ids look like release:<service>:<version>)`);
+}
+
+export async function getReleaseStatus(client: Client, id: string): Promise<ReleaseStatus> {
+  checkReleaseId(id);
+  try {
+    return await client.workflow.getHandle(id).query(releaseStatusQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new NotFoundError(`no release '${id}'`);
+    throw err;
+  }
+}
+
+/** Records a check (CI, security scan...); the newest record of each name counts. */
+export function postCheck(client: Client, id: string, check: CheckInput): Promise<ReleaseStatus> {
+  return updateRelease(client, id, releaseCheckUpdate, check, 'name');
+}
+
+/** Approves or rejects the open gate as `decision.by`; a refusal is a ForbiddenError or a ConflictError. */
+export function decide(client: Client, id: string, decision: ApprovalInput): Promise<ReleaseStatus> {
+  return updateRelease(client, id, releaseApprovalUpdate, decision, 'environment');
+}
+
+/** Cancels the release; a deployment in flight rolls back. */
+export function cancelRelease(client: Client, id: string, cancel: CancelInput): Promise<ReleaseStatus> {
+  return updateRelease(client, id, releaseCancelUpdate, cancel, 'reason');
+}
+
+/**
+ * Sends an Update and maps its refusal: the validators put the HTTP status in the failure's
+ * details (`[{status}]`); a refused Update changes nothing. `field` names the input a 400 is about.
+ */
+async function updateRelease<A>(
+  client: Client,
+  id: string,
+  update: UpdateDefinition<ReleaseStatus, [A]>,
+  arg: A,
+  field: string,
+): Promise<ReleaseStatus> {
+  checkReleaseId(id);
+  try {
+    return await client.workflow.getHandle(id).executeUpdate(update, { args: [arg] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw refusal(err, field);
+    if (err instanceof WorkflowNotFoundError) {
+      // A closed workflow answers "not found" to updates; tell "ended" from "never existed".
+      const ended = await howEnded(client, id);
+      if (ended) throw new ConflictError(`the release has ended (${ended})`);
+      throw new NotFoundError(`no release '${id}'`);
+    }
+    throw err;
+  }
+}
+
+function refusal(err: WorkflowUpdateFailedError, field: string): Error {
+  const cause = err.cause;
+  const message = cause?.message ?? err.message;
+  const status = cause instanceof ApplicationFailure ? statusOf(cause.details) : null;
+  if (status === 403) return new ForbiddenError(message);
+  if (status === 400) return new BadRequestError(field, message);
+  return new ConflictError(message);
+}
+
+function statusOf(details: unknown[] | undefined | null): number | null {
+  const first = details?.[0] as { status?: unknown } | undefined;
+  return typeof first?.status === 'number' ? first.status : null;
+}
+
+/** How a closed release ended (its outcome, else the run's status), or null while it runs or if there is none. */
+async function howEnded(client: Client, id: string): Promise<string | null> {
+  const handle = client.workflow.getHandle(id);
+  try {
+    const d = await handle.describe();
+    if (d.status.name === 'RUNNING') return null;
+    const outcome = await handle.query(releaseStatusQuery).then((s) => s.outcome, () => null);
+    return outcome ?? d.status.name.toLowerCase();
+  } catch {
+    return null;
+  }
+}
