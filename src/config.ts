@@ -7,8 +7,10 @@ import { parse as parseYaml } from 'yaml';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { validTimeZone } from './domain/calendar';
 import { parseDuration } from './domain/durations';
 import { planProblems } from './domain/plan';
+import type { ApprovalRule, Freeze, GateSpec, TrainSpec } from './domain/release';
 import type {
   Colour,
   ComputeTarget,
@@ -23,14 +25,38 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * What a role lets a person do through the API. `admin` implies every other permission.
+ * Approving is not a permission: each gate's approval rules name the roles that may approve.
+ */
+export const PERMISSIONS = ['read', 'deploy', 'release', 'admin'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/** Roles every config has; `roles:` may redefine all of them but `admin`, which always has everything. */
+export const BUILTIN_ROLES: Readonly<Record<string, readonly Permission[]>> = {
+  viewer: ['read'],
+  deployer: ['read', 'deploy'],
+  approver: ['read'],
+  admin: ['admin'],
+};
+
+/** The built-in role names. */
 export const ROLES = ['viewer', 'deployer', 'approver', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+/** A role name: built in, or declared under `roles:`. */
+export type Role = string;
 
 export interface Person {
   name: string;
   roles: Role[];
   tokenSha256: string;
   slackUserId?: string;
+}
+
+export interface EnvironmentConfig {
+  /** The default rollout plan's name. */
+  plan: string;
+  /** What must hold before a release enters this environment; null: it deploys at once. */
+  gate: GateSpec | null;
 }
 
 export interface ServiceEnvironment {
@@ -47,13 +73,24 @@ export interface ServiceEnvironment {
 export interface ServiceConfig {
   name: string;
   environments: Record<string, ServiceEnvironment>;
+  /** Per-environment gate overrides for this service (replacing the environment's gate); use gateFor(). */
+  gates: Record<string, GateSpec | null>;
 }
 
 export interface BatonConfig {
+  /** Every role (built in and declared) and its permissions. */
+  roles: Record<string, Permission[]>;
   people: Person[];
-  environments: Record<string, { plan: string }>;
+  environments: Record<string, EnvironmentConfig>;
+  /** The order a release promotes through (default: the order of `environments`). */
+  promotion: string[];
   plans: Record<string, RolloutPlan>;
   services: Record<string, ServiceConfig>;
+  /** Release trains by environment (each a Temporal Schedule `train-<environment>`). */
+  trains: Record<string, TrainSpec>;
+  freezes: Freeze[];
+  /** A hotfix may skip stability periods with an extra approval by this role; null: no hotfixes. */
+  hotfix: { approvalRole: string } | null;
   notifications: { channel?: string };
   temporal: { taskQueue: string };
   /** `temporalUiUrl`: base of the Temporal Web UI, for links in API answers. */
@@ -142,21 +179,63 @@ const ServiceEnvFile = Type.Object({
   thresholds: Type.Optional(ThresholdsFile),
 }, { additionalProperties: false });
 
+const GateFile = Type.Object({
+  checks: Type.Optional(Type.Array(Name, { uniqueItems: true })),
+  approvals: Type.Optional(Type.Array(Type.Object({
+    role: Type.String({ minLength: 1 }),
+    count: Type.Integer({ minimum: 1 }),
+  }, { additionalProperties: false }))),
+  stability: Type.Optional(DurationText),
+  /** true: this environment's own train; a name: that environment's train; false: none. */
+  train: Type.Optional(Type.Union([Type.Boolean(), Type.String({ minLength: 1 })])),
+  expiry: Type.Optional(DurationText),
+}, { additionalProperties: false });
+/** A gate or null (no gate); checked on its own by resolveGate so errors name the gate's field. */
+const GateOrNone = Type.Unknown();
+
+const DAY_NAMES = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] as const satisfies readonly TrainSpec['days'][number][];
+
+const TrainFile = Type.Object({
+  days: Type.Array(Type.Union(DAY_NAMES.map((d) => Type.Literal(d))), { minItems: 1 }),
+  at: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'HH:MM, 24-hour, local to timeZone' }),
+  timeZone: Type.String({ minLength: 1 }),
+  window: DurationText,
+  concurrency: Type.Optional(Type.Integer({ minimum: 1 })),
+  order: Type.Optional(Type.Array(Type.String(), { uniqueItems: true })),
+  catchupWindow: Type.Optional(DurationText),
+}, { additionalProperties: false });
+
+const FreezeFile = Type.Object({
+  from: Type.String({ minLength: 1 }),
+  to: Type.String({ minLength: 1 }),
+  environments: Type.Array(Type.String(), { minItems: 1 }),
+  reason: Type.String({ minLength: 1 }),
+}, { additionalProperties: false });
+
 const ConfigFile = Type.Object({
+  roles: Type.Optional(Type.Record(Type.String(), Type.Array(Type.Union(PERMISSIONS.map((p) => Type.Literal(p))), { minItems: 1 }))),
   people: Type.Array(Type.Object({
     name: Type.String({ minLength: 1 }),
-    roles: Type.Array(Type.Union(ROLES.map((r) => Type.Literal(r))), { minItems: 1 }),
+    roles: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     tokenSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     slackUserId: Type.Optional(Type.String()),
   }, { additionalProperties: false }), { minItems: 1 }),
-  environments: Type.Record(Type.String(), Type.Object({ plan: Type.String() }, { additionalProperties: false })),
+  environments: Type.Record(Type.String(), Type.Object({
+    plan: Type.String(),
+    gate: Type.Optional(GateOrNone),
+  }, { additionalProperties: false })),
+  promotion: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
   plans: Type.Record(Type.String(), PlanFile),
   services: Type.Record(Type.String(), Type.Object({
     image: Type.String({ minLength: 1 }),
     container: Type.Optional(Type.String({ minLength: 1 })),
     thresholds: Type.Optional(ThresholdsFile),
     environments: Type.Record(Type.String(), ServiceEnvFile),
+    gates: Type.Optional(Type.Record(Type.String(), GateOrNone)),
   }, { additionalProperties: false })),
+  trains: Type.Optional(Type.Record(Type.String(), TrainFile)),
+  freezes: Type.Optional(Type.Array(FreezeFile)),
+  hotfix: Type.Optional(Type.Object({ approvalRole: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
   notifications: Type.Optional(Type.Object({ slackChannel: Type.Optional(Type.String()) }, { additionalProperties: false })),
   temporal: Type.Optional(Type.Object({ taskQueue: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false })),
   api: Type.Optional(Type.Object({
@@ -172,6 +251,8 @@ const ConfigFile = Type.Object({
 
 type ConfigFileT = Static<typeof ConfigFile>;
 type PlanFileT = Static<typeof PlanFile>;
+type GateFileT = Static<typeof GateFile>;
+type TrainFileT = Static<typeof TrainFile>;
 
 const DEFAULT_THRESHOLDS: Thresholds = { maxErrorRate: 0.01, maxLatencyMs: 500, minRequests: 20 };
 
@@ -247,6 +328,125 @@ function resolveTraffic(raw: Record<string, unknown>, region: string, at: string
   throw new ConfigError(`config field '${at}.type': must be 'alb' or 'route53' (got ${JSON.stringify(raw.type)})`);
 }
 
+// ---------------------------------------------------------------- roles and releases
+function resolveRoles(declared: Record<string, Permission[]> | undefined): Record<string, Permission[]> {
+  const roles: Record<string, Permission[]> = {};
+  for (const [name, perms] of Object.entries(BUILTIN_ROLES)) roles[name] = [...perms];
+  for (const [name, perms] of Object.entries(declared ?? {})) {
+    if (!NAME_RE.test(name)) throw new ConfigError(`config field 'roles.${name}': role names are lower-case letters, digits and '-'`);
+    roles[name] = [...new Set(perms)];
+  }
+  // `admin` always has everything, whatever the file says.
+  roles.admin = ['admin'];
+  return roles;
+}
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** `"10:00"` → hour and minute. The schema has checked the shape. */
+function clock(at: string): { hour: number; minute: number } {
+  const [h, m] = at.split(':');
+  return { hour: Number(h), minute: Number(m) };
+}
+
+/**
+ * The zone as Temporal's server (Go) spells it. Intl accepts any case and abbreviations like
+ * `PST` (which it maps to America/Los_Angeles, DST and all); Go knows neither, and an
+ * abbreviation hides whether summer time applies. So: an `Area/Location` name or UTC.
+ */
+function timeZoneName(tz: string, field: string): string {
+  const iana = /^[A-Za-z_]+\/[A-Za-z0-9_+/-]+$/.test(tz) || /^utc$/i.test(tz);
+  if (!iana || !validTimeZone(tz)) {
+    throw new ConfigError(`config field '${field}': '${tz}' is not an IANA time zone (use an Area/Location name such as America/Los_Angeles or Europe/Berlin, or UTC)`);
+  }
+  const canonical = new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+  return canonical.toLowerCase() === tz.toLowerCase() ? canonical : tz;
+}
+
+/** Temporal refuses catch-up windows under 10 s (it would silently raise them, and every sync would differ). */
+const MIN_CATCHUP_SECONDS = 10;
+
+function resolveTrain(env: string, t: TrainFileT, services: Record<string, unknown>): TrainSpec {
+  const at = `trains.${env}`;
+  const windowSeconds = duration(t.window, 0, `${at}.window`);
+  if (windowSeconds < 1) throw new ConfigError(`config field '${at}.window': must be at least 1s`);
+  const catchupWindowSeconds = duration(t.catchupWindow, Math.max(windowSeconds, MIN_CATCHUP_SECONDS), `${at}.catchupWindow`);
+  if (catchupWindowSeconds < MIN_CATCHUP_SECONDS) {
+    throw new ConfigError(`config field '${at}.catchupWindow': must be at least ${MIN_CATCHUP_SECONDS}s`);
+  }
+  const order = t.order ?? [];
+  order.forEach((svc, i) => {
+    if (!services[svc]) throw new ConfigError(`config field '${at}.order.${i}': no service named '${svc}'`);
+  });
+  const days = DAY_NAMES.filter((d) => t.days.includes(d));
+  return {
+    environment: env,
+    days,
+    ...clock(t.at),
+    timeZone: timeZoneName(t.timeZone, `${at}.timeZone`),
+    windowSeconds,
+    concurrency: t.concurrency ?? 1,
+    order: [...order],
+    catchupWindowSeconds,
+  };
+}
+
+interface GateContext {
+  roles: Record<string, Permission[]>;
+  people: Person[];
+  trains: Record<string, TrainSpec>;
+  environments: Record<string, unknown>;
+  promotion: string[];
+}
+
+const DEFAULT_EXPIRY_SECONDS = 72 * 3600;
+
+function resolveGate(raw: unknown, env: string, at: string, ctx: GateContext): GateSpec | null {
+  if (raw === null || raw === undefined) return null;
+  check(GateFile, raw, at);
+  const gate: GateFileT = raw;
+  const approvals: ApprovalRule[] = (gate.approvals ?? []).map((a, i) => {
+    if (!ctx.roles[a.role]) throw new ConfigError(`config field '${at}.approvals.${i}.role': '${a.role}' is not a role (${knownRoles(ctx.roles)})`);
+    const holders = ctx.people.filter((p) => p.roles.includes(a.role)).length;
+    if (holders < a.count) {
+      throw new ConfigError(`config field '${at}.approvals.${i}.count': needs ${a.count} distinct people with role '${a.role}', but only ${holders} ${holders === 1 ? 'has' : 'have'} it`);
+    }
+    return { role: a.role, count: a.count };
+  });
+  approvals.forEach((a, i) => {
+    if (approvals.findIndex((b) => b.role === a.role) !== i) {
+      throw new ConfigError(`config field '${at}.approvals.${i}.role': '${a.role}' appears twice (write one rule with the total count)`);
+    }
+  });
+  const stabilitySeconds = duration(gate.stability, 0, `${at}.stability`);
+  if (stabilitySeconds > 0 && ctx.promotion.indexOf(env) === 0) {
+    throw new ConfigError(`config field '${at}.stability': '${env}' is the first environment in the promotion order, so there is no previous environment to be stable in`);
+  }
+  let train: string | null = null;
+  if (gate.train === true) train = env;
+  else if (typeof gate.train === 'string') train = gate.train;
+  if (train !== null) {
+    if (!ctx.environments[train]) throw new ConfigError(`config field '${at}.train': '${train}' is not declared under 'environments'`);
+    if (!ctx.trains[train]) throw new ConfigError(`config field '${at}.train': environment '${train}' has no train (declare it under 'trains.${train}')`);
+  }
+  const expirySeconds = duration(gate.expiry, DEFAULT_EXPIRY_SECONDS, `${at}.expiry`);
+  if (expirySeconds < 1) throw new ConfigError(`config field '${at}.expiry': must be at least 1s`);
+  return { checks: [...(gate.checks ?? [])], approvals, stabilitySeconds, train, expirySeconds };
+}
+
+function knownRoles(roles: Record<string, unknown>): string {
+  return `known: ${Object.keys(roles).join(', ')}; declare others under 'roles'`;
+}
+
+/** An ISO-8601 instant with a date, a time and a zone designator (`2026-12-24T00:00:00Z`, `...-08:00`). */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function instant(value: string, field: string): number {
+  const ms = ISO_INSTANT.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new ConfigError(`config field '${field}': '${value}' is not an ISO instant with a zone (e.g. 2026-12-21T00:00:00Z or 2026-12-21T00:00:00-08:00)`);
+  return ms;
+}
+
 /** Validates a parsed config document and resolves it into typed values. */
 export function resolveConfig(doc: unknown): BatonConfig {
   check(ConfigFile, doc, '');
@@ -255,16 +455,27 @@ export function resolveConfig(doc: unknown): BatonConfig {
   const plans: Record<string, RolloutPlan> = {};
   for (const [name, p] of Object.entries(file.plans)) plans[name] = resolvePlan(name, p);
 
+  const roles = resolveRoles(file.roles);
   const names = new Set<string>();
   file.people.forEach((p, i) => {
     if (names.has(p.name)) throw new ConfigError(`config field 'people.${i}.name': '${p.name}' appears twice`);
     names.add(p.name);
+    p.roles.forEach((r, j) => {
+      if (!roles[r]) throw new ConfigError(`config field 'people.${i}.roles.${j}': '${r}' is not a role (${knownRoles(roles)})`);
+    });
   });
+  const people: Person[] = file.people.map((p) => ({ ...p, roles: [...new Set(p.roles)] }));
 
   for (const [env, e] of Object.entries(file.environments)) {
     check(Name, env, `environments`);
     if (!plans[e.plan]) throw new ConfigError(`config field 'environments.${env}.plan': no plan named '${e.plan}'`);
   }
+
+  const promotion = file.promotion ?? Object.keys(file.environments);
+  promotion.forEach((env, i) => {
+    if (!file.environments[env]) throw new ConfigError(`config field 'promotion.${i}': '${env}' is not declared under 'environments'`);
+    if (promotion.indexOf(env) !== i) throw new ConfigError(`config field 'promotion.${i}': '${env}' appears twice`);
+  });
 
   const services: Record<string, ServiceConfig> = {};
   for (const [svc, s] of Object.entries(file.services)) {
@@ -311,14 +522,58 @@ export function resolveConfig(doc: unknown): BatonConfig {
         plan,
       };
     }
-    services[svc] = { name: svc, environments: envs };
+    services[svc] = { name: svc, environments: envs, gates: {} };
+  }
+
+  const trains: Record<string, TrainSpec> = {};
+  for (const [env, t] of Object.entries(file.trains ?? {})) {
+    if (!file.environments[env]) throw new ConfigError(`config field 'trains.${env}': '${env}' is not declared under 'environments'`);
+    trains[env] = resolveTrain(env, t, services);
+  }
+
+  const ctx: GateContext = { roles, people, trains, environments: file.environments, promotion };
+  const environments: Record<string, EnvironmentConfig> = {};
+  for (const [env, e] of Object.entries(file.environments)) {
+    environments[env] = { plan: e.plan, gate: resolveGate(e.gate, env, `environments.${env}.gate`, ctx) };
+  }
+  for (const [svc, s] of Object.entries(file.services)) {
+    for (const [env, g] of Object.entries(s.gates ?? {})) {
+      const at = `services.${svc}.gates.${env}`;
+      if (!file.environments[env]) throw new ConfigError(`config field '${at}': '${env}' is not declared under 'environments'`);
+      if (!services[svc].environments[env]) throw new ConfigError(`config field '${at}': service '${svc}' has no environment '${env}' under 'services.${svc}.environments'`);
+      services[svc].gates[env] = resolveGate(g, env, at, ctx);
+    }
+  }
+
+  const freezes: Freeze[] = (file.freezes ?? []).map((f, i) => {
+    const at = `freezes.${i}`;
+    const from = instant(f.from, `${at}.from`);
+    const to = instant(f.to, `${at}.to`);
+    if (from >= to) throw new ConfigError(`config field '${at}.to': must be after 'from' (${f.from})`);
+    f.environments.forEach((env, j) => {
+      if (!file.environments[env]) throw new ConfigError(`config field '${at}.environments.${j}': '${env}' is not declared under 'environments'`);
+    });
+    return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), environments: [...new Set(f.environments)], reason: f.reason };
+  });
+
+  let hotfix: BatonConfig['hotfix'] = null;
+  if (file.hotfix) {
+    const role = file.hotfix.approvalRole;
+    if (!roles[role]) throw new ConfigError(`config field 'hotfix.approvalRole': '${role}' is not a role (${knownRoles(roles)})`);
+    if (!people.some((p) => p.roles.includes(role))) throw new ConfigError(`config field 'hotfix.approvalRole': nobody has role '${role}'`);
+    hotfix = { approvalRole: role };
   }
 
   return {
-    people: file.people.map((p) => ({ ...p, roles: [...new Set(p.roles)] })),
-    environments: file.environments,
+    roles,
+    people,
+    environments,
+    promotion: [...promotion],
     plans,
     services,
+    trains,
+    freezes,
+    hotfix,
     notifications: { channel: file.notifications?.slackChannel },
     temporal: { taskQueue: file.temporal?.taskQueue ?? 'baton' },
     api: {
@@ -328,6 +583,21 @@ export function resolveConfig(doc: unknown): BatonConfig {
     },
     sandbox: file.sandbox ?? null,
   };
+}
+
+/** What a person may do: the union of their roles' permissions; `admin` implies all of them. */
+export function permissionsOf(config: Pick<BatonConfig, 'roles'>, person: Pick<Person, 'roles'>): Set<Permission> {
+  const granted = new Set<Permission>();
+  for (const role of person.roles) for (const p of config.roles[role] ?? []) granted.add(p);
+  if (person.roles.includes('admin') || granted.has('admin')) return new Set(PERMISSIONS);
+  return granted;
+}
+
+/** The gate a release of `service` passes before entering `environment`: the service's override, else the environment's; null when none. */
+export function gateFor(config: Pick<BatonConfig, 'services' | 'environments'>, service: string, environment: string): GateSpec | null {
+  const overrides = config.services[service]?.gates ?? {};
+  if (Object.prototype.hasOwnProperty.call(overrides, environment)) return overrides[environment];
+  return config.environments[environment]?.gate ?? null;
 }
 
 export function loadConfigFile(path: string): BatonConfig {

@@ -11,7 +11,9 @@ import { authorize } from './auth';
 import { errorHandler, notFoundHandler } from './errors';
 import { deploymentRoutes } from './routes/deployments';
 import { operationsRoutes } from './routes/operations';
+import { releaseRoutes } from './routes/releases';
 import { sandboxRoutes } from './routes/sandbox';
+import { scheduleRoutes } from './routes/schedules';
 
 export interface AppDeps {
   client: Client;
@@ -60,6 +62,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     v1.addHook('onRequest', authorize(config));
     await v1.register(deploymentRoutes, { client, config });
+    await v1.register(releaseRoutes, { client, config });
+    await v1.register(scheduleRoutes, { client, config });
     if (config.sandbox) await v1.register(sandboxRoutes, { config, sandbox: config.sandbox });
   }, { prefix: '/v1' });
 

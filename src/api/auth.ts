@@ -1,31 +1,21 @@
 // Who is calling, and may they? A bearer token identifies a person from config (we only ever
-// hold its SHA-256, compared in constant time); the route's `permission` decides by role.
-// Every route behind `authorize` must name a permission: a route that forgets is refused to all.
+// hold its SHA-256, compared in constant time); the route's `permission` decides, through the
+// person's roles (config `roles:`, see permissionsOf). Every route behind `authorize` must name
+// a permission: a route that forgets is refused to all. Approving a release is not a
+// permission: the gate's approval rules decide who may approve, in the release workflow.
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { hashToken, type BatonConfig, type Person, type Role } from '../config';
+import { hashToken, permissionsOf, type BatonConfig, type Permission, type Person } from '../config';
 import { forbidden, unauthorized } from './errors';
 
-/** What a route does, and which roles may do it. `admin` may do everything. */
-export const PERMISSIONS = {
-  /** Read statuses. Every role may; approvers must see what they approve. */
-  read: ['viewer', 'deployer', 'approver', 'admin'],
-  /** Start a deployment. */
-  deploy: ['deployer', 'admin'],
-  /** Pause, resume, promote, extend or roll back a deployment. */
-  act: ['deployer', 'admin'],
-  /** Sandbox only: inject or heal faults. */
-  'sandbox:faults': ['deployer', 'admin'],
-  /** Sandbox only: list the example people and their tokens. */
-  'sandbox:people': ['admin'],
-} as const satisfies Record<string, readonly Role[]>;
-
-export type Permission = keyof typeof PERMISSIONS;
+export type { Permission } from '../config';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The permission a caller needs for this route (routes behind `authorize`). */
     permission?: Permission;
+    /** What the route does, for the 403 message ("start deployments"); default: the permission's. */
+    does?: string;
   }
   interface FastifyRequest {
     /** The authenticated caller; set by `authorize`, null on public routes. */
@@ -33,9 +23,23 @@ declare module 'fastify' {
   }
 }
 
-export function may(person: Person, permission: Permission): boolean {
-  const allowed: readonly Role[] = PERMISSIONS[permission];
-  return person.roles.some((r) => r === 'admin' || allowed.includes(r));
+/** What each permission lets a person do, in the words of a 403. */
+const DOES: Record<Permission, string> = {
+  read: 'read statuses',
+  deploy: 'start or act on deployments',
+  release: 'start or act on releases',
+  admin: 'administer Baton',
+};
+
+export function may(config: Pick<BatonConfig, 'roles'>, person: Person, permission: Permission): boolean {
+  return permissionsOf(config, person).has(permission);
+}
+
+/** The roles that grant a permission (`admin` grants all), for the 403 message. */
+export function rolesWith(config: Pick<BatonConfig, 'roles'>, permission: Permission): string[] {
+  return Object.entries(config.roles)
+    .filter(([, perms]) => perms.includes(permission) || perms.includes('admin'))
+    .map(([role]) => role);
 }
 
 /** The person whose token this is, or null. Compares every person's hash, in constant time. */
@@ -62,33 +66,13 @@ export function authorize(config: BatonConfig) {
     const person = personForToken(config.people, token);
     if (!person) throw unauthorized('unknown token');
     request.person = person;
-    const permission = request.routeOptions.config.permission;
-    if (!permission || !may(person, permission)) {
-      const roles = permission ? ` (needs ${PERMISSIONS[permission].join(' or ')})` : '';
-      throw forbidden(`${person.name} (${person.roles.join(', ')}) may not ${describe(permission)}${roles}`);
+    const { permission, does } = request.routeOptions.config;
+    if (!permission || !may(config, person, permission)) {
+      const what = does ?? (permission ? DOES[permission] : 'use this route');
+      const roles = permission ? ` (needs ${rolesWith(config, permission).join(' or ')})` : '';
+      throw forbidden(`${person.name} (${person.roles.join(', ')}) may not ${what}${roles}`);
     }
   };
-}
-
-function describe(permission: Permission | undefined): string {
-  switch (permission) {
-    case 'read':
-      return 'read statuses';
-    case 'deploy':
-      return 'start deployments';
-    case 'act':
-      return 'act on deployments';
-    case 'sandbox:faults':
-      return 'inject sandbox faults';
-    case 'sandbox:people':
-      return 'list sandbox people';
-    case undefined:
-      return 'use this route';
-    default: {
-      const never: never = permission;
-      return String(never);
-    }
-  }
 }
 
 /** The authenticated caller, for handlers behind `authorize`. */

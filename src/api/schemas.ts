@@ -1,10 +1,10 @@
 // TypeBox schemas for the HTTP API: they validate requests, type the handlers, shape the
 // serialised responses (one schema per status code) and become /openapi.json.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ROLES } from '../config';
 import { ACTION_NAMES, MAX_EXTEND_SECONDS, type DeploymentPhase, type DeploymentStatus, type WaitKind } from '../domain/deployment';
 import { COLOURS, type Outcome, type SampleReason, type Verdict, type Evidence } from '../domain/types';
 import { VERSION_PATTERN } from '../temporal/deployments';
+import type { TrainSchedule } from '../temporal/schedules';
 
 /** A string from a fixed list, as a plain JSON-Schema `enum` (clear errors, clear OpenAPI). */
 export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string } = {}) {
@@ -177,8 +177,50 @@ export const FaultsReply = Type.Object({
 
 export const SandboxPerson = Type.Object({
   name: Type.String(),
-  // Literals rather than StringEnum: the people file is checked with TypeBox's Value.Check.
-  roles: Type.Array(Type.Union(ROLES.map((r) => Type.Literal(r)))),
+  roles: Type.Array(Type.String()),
   token: Type.String(),
 });
 export const SandboxPeopleReply = Type.Array(SandboxPerson, { description: 'The example people and their tokens' });
+
+// ---------------------------------------------------------------- release trains (schedules)
+const DAYS = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] as const satisfies readonly TrainSchedule['days'][number][];
+
+export const TrainScheduleSchema = Type.Object(
+  {
+    id: Type.String({ examples: ['train-prod'] }),
+    environment: Type.String(),
+    scheduled: Type.Boolean({ description: 'false until a worker has created the Temporal Schedule' }),
+    paused: Type.Boolean(),
+    note: Nullable(Type.String({ description: 'the schedule note: why it was paused (or unpaused)' })),
+    days: Type.Array(StringEnum(DAYS)),
+    at: Type.String({ description: 'local departure time, HH:MM', examples: ['10:00'] }),
+    timeZone: Type.String({ examples: ['America/Los_Angeles'] }),
+    windowSeconds: Type.Number({ description: 'how long after departure releases may still board' }),
+    concurrency: Type.Number({ description: 'releases departing together at most' }),
+    order: Type.Array(Type.String(), { description: 'services in departure order' }),
+    departures: Type.Array(Type.Object({
+      at: Type.String({ description: 'ISO instant (UTC)' }),
+      local: Type.String({ examples: ['Tue 10:00 PST'] }),
+      utc: Type.String({ examples: ['Tue 2026-11-24 18:00 UTC'] }),
+    }), { description: 'the next five departures, as the Temporal server computes them' }),
+  },
+  { title: 'TrainSchedule', description: 'A release train: a Temporal Schedule `train-<environment>`' },
+);
+const trainScheduleMatchesDomain: Same<Static<typeof TrainScheduleSchema>, TrainSchedule> = true;
+void trainScheduleMatchesDomain;
+
+export const SchedulesReply = Type.Object({ schedules: Type.Array(TrainScheduleSchema) }, { title: 'TrainSchedules' });
+
+export const ScheduleParams = Type.Object({
+  id: Type.String({ description: 'train-<environment>', examples: ['train-prod'] }),
+});
+
+export const PauseScheduleBody = Type.Object(
+  { reason: Type.String({ minLength: 1, maxLength: 1000, pattern: '\\S', description: 'why; becomes the schedule note in the Temporal UI' }) },
+  { additionalProperties: false },
+);
+
+export const UnpauseScheduleBody = Type.Object(
+  { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 1000, pattern: '\\S', description: 'why; becomes the schedule note' })) },
+  { additionalProperties: false },
+);

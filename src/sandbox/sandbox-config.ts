@@ -1,8 +1,9 @@
 // The sandbox's config document: the same YAML shape a team writes for real AWS (so the worker
 // and the API boot exactly as in production), built from what the seed created in moto, with
-// second-scale plans so a deployment is watchable in about a minute.
+// second-scale plans so a deployment is watchable in about a minute, and release rules that
+// mirror the promotion runbooks with durations in seconds (issue 4 §6).
 import { randomBytes } from 'node:crypto';
-import { hashToken, type Role } from '../config';
+import { hashToken, type Permission, type Role } from '../config';
 import type { SeededTarget } from './seed';
 
 export interface SandboxPerson {
@@ -15,14 +16,68 @@ export function newToken(): string {
   return randomBytes(24).toString('base64url');
 }
 
-/** Example people, one per role, so a newcomer can see what each may do. */
+/**
+ * The sandbox's roles besides the built-in ones (viewer, deployer, approver, admin). Who may
+ * approve is not here: the gates' approval rules name roles (see SANDBOX_GATES).
+ */
+export const SANDBOX_ROLES: Record<string, Permission[]> = {
+  'release-manager': ['read', 'deploy', 'release'],
+  qa: ['read'],
+  product: ['read'],
+  /** Starts releases and posts checks, but no gate names this role: approves nothing. */
+  developer: ['read', 'release'],
+};
+
+/**
+ * Example people with distinct roles, so a newcomer can act as each: the admin (whose token is
+ * the sandbox's admin token), two release managers (prod's "two distinct approvals"), QA,
+ * product, a developer who may start releases but approve nothing, a deployer and a viewer.
+ */
 export function sandboxPeople(adminToken: string): SandboxPerson[] {
   return [
     { name: 'ada', roles: ['admin'], token: adminToken },
+    { name: 'rosa', roles: ['release-manager'], token: newToken() },
+    { name: 'remi', roles: ['release-manager'], token: newToken() },
+    { name: 'quinn', roles: ['qa'], token: newToken() },
+    { name: 'pia', roles: ['product'], token: newToken() },
+    { name: 'dev', roles: ['developer'], token: newToken() },
     { name: 'dan', roles: ['deployer'], token: newToken() },
     { name: 'val', roles: ['viewer'], token: newToken() },
   ];
 }
+
+/**
+ * Release gates (YAML shape). Every service: dev deploys at once; staging needs `ci`; prod
+ * needs one release-manager approval and the prod train. `web` mirrors the runbooks:
+ * staging needs `ci` and one `qa` approval; prod needs `ci` and `security-scan`, two distinct
+ * release managers, 30 s of stability in staging, and the prod train.
+ */
+export const SANDBOX_GATES = {
+  environments: {
+    dev: null,
+    staging: { checks: ['ci'] },
+    prod: { approvals: [{ role: 'release-manager', count: 1 }], train: true },
+  },
+  services: {
+    web: {
+      staging: { checks: ['ci'], approvals: [{ role: 'qa', count: 1 }] },
+      prod: {
+        checks: ['ci', 'security-scan'],
+        approvals: [{ role: 'release-manager', count: 2 }],
+        stability: '30s',
+        train: true,
+      },
+    },
+  } as Record<string, Record<string, unknown>>,
+};
+
+/** The prod train, as in the runbooks: Tuesdays 10:00 America/Los_Angeles, boarding for 4 h. */
+export const SANDBOX_TRAINS = {
+  prod: { days: ['TUE'], at: '10:00', timeZone: 'America/Los_Angeles', window: '4h', concurrency: 2, order: ['api', 'web'], catchupWindow: '1h' },
+};
+
+/** The promotion order of the sandbox's environments. */
+export const SANDBOX_PROMOTION = ['dev', 'staging', 'prod'];
 
 /**
  * The sandbox's rollout: 10 % then 50 % with 10 s soaks, a sample every 2 s over the last 6 s,
@@ -51,9 +106,11 @@ export interface SandboxConfigOptions {
 }
 
 export function sandboxConfigDoc(opts: SandboxConfigOptions): Record<string, unknown> {
-  const services: Record<string, { image: string; environments: Record<string, unknown> }> = {};
+  const services: Record<string, { image: string; environments: Record<string, unknown>; gates?: Record<string, unknown> }> = {};
   for (const t of opts.targets) {
     const service = (services[t.service] ??= { image: t.image, environments: {} });
+    const gate = SANDBOX_GATES.services[t.service]?.[t.environment];
+    if (gate !== undefined) (service.gates ??= {})[t.environment] = gate;
     service.environments[t.environment] = {
       region: t.region,
       ecs: t.ecs,
@@ -64,12 +121,18 @@ export function sandboxConfigDoc(opts: SandboxConfigOptions): Record<string, unk
       thresholds: { maxErrorRate: 0.01, maxLatencyMs: 500, minRequests: 10 },
     };
   }
-  const environments = [...new Set(opts.targets.map((t) => t.environment))];
+  const seeded = new Set(opts.targets.map((t) => t.environment));
+  const environments = [...SANDBOX_PROMOTION.filter((e) => seeded.has(e)), ...[...seeded].filter((e) => !SANDBOX_PROMOTION.includes(e))];
+  const defaultGates: Record<string, unknown> = SANDBOX_GATES.environments;
   return {
+    roles: SANDBOX_ROLES,
     people: opts.people.map((p) => ({ name: p.name, roles: p.roles, tokenSha256: hashToken(p.token) })),
-    environments: Object.fromEntries(environments.map((e) => [e, { plan: 'sandbox' }])),
+    environments: Object.fromEntries(environments.map((e) => [e, { plan: 'sandbox', gate: defaultGates[e] ?? null }])),
+    promotion: environments,
     plans: { sandbox: opts.plan ?? SANDBOX_PLAN },
     services,
+    trains: Object.fromEntries(Object.entries(SANDBOX_TRAINS).filter(([env]) => seeded.has(env))),
+    hotfix: { approvalRole: 'release-manager' },
     temporal: { taskQueue: opts.taskQueue ?? 'baton' },
     api: { host: '127.0.0.1', port: opts.apiPort },
     sandbox: { controlUrl: opts.controlUrl, peopleFile: opts.peopleFile },

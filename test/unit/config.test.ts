@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
-import { ConfigError, hashToken, loadConfigFile, readRuntimeEnv, resolveConfig } from '../../src/config';
+import { ConfigError, gateFor, hashToken, loadConfigFile, permissionsOf, readRuntimeEnv, resolveConfig } from '../../src/config';
+import { newToken, sandboxConfigDoc, sandboxPeople } from '../../src/sandbox/sandbox-config';
+import type { SeededTarget } from '../../src/sandbox/seed';
 
 const examplePath = resolve(__dirname, '../../config/example.yaml');
 const example = () => parse(readFileSync(examplePath, 'utf8'));
@@ -88,5 +90,236 @@ describe('config', () => {
 
   it('hashes tokens with SHA-256', () => {
     expect(hashToken('foo')).toBe('2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae');
+  });
+
+  describe('roles and permissions', () => {
+    const person = (...roles: string[]) => ({ roles });
+    const perms = (doc: unknown, ...roles: string[]) => [...permissionsOf(resolveConfig(doc), person(...roles))].sort();
+
+    it('has the built-in roles when `roles:` is omitted', () => {
+      const doc = example();
+      delete doc.roles;
+      doc.people = doc.people.filter((p: { roles: string[] }) => p.roles.every((r) => ['viewer', 'deployer', 'approver', 'admin'].includes(r)));
+      doc.environments = { dev: { plan: 'quick' }, staging: { plan: 'standard' }, prod: { plan: 'production' } };
+      delete doc.trains;
+      delete doc.hotfix;
+      delete doc.services.web.gates;
+      const c = resolveConfig(doc);
+      expect(c.roles).toEqual({ viewer: ['read'], deployer: ['read', 'deploy'], approver: ['read'], admin: ['admin'] });
+      expect(perms(doc, 'viewer')).toEqual(['read']);
+      expect(perms(doc, 'deployer')).toEqual(['deploy', 'read']);
+      expect(perms(doc, 'approver')).toEqual(['read']);
+      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'read', 'release']);
+    });
+
+    it('resolves declared roles, unions a person\'s roles, and keeps admin all-powerful', () => {
+      const doc = example();
+      expect(perms(doc, 'developer')).toEqual(['read', 'release']);
+      expect(perms(doc, 'qa')).toEqual(['read']);
+      expect(perms(doc, 'qa', 'deployer')).toEqual(['deploy', 'read']);
+      doc.roles.admin = ['read'];
+      doc.roles.viewer = ['read', 'release'];
+      doc.roles.boss = ['admin'];
+      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'read', 'release']);
+      expect(perms(doc, 'viewer')).toEqual(['read', 'release']);
+      expect(perms(doc, 'boss')).toEqual(['admin', 'deploy', 'read', 'release']);
+    });
+
+    it('refuses a person with a role that is neither built in nor declared', () => {
+      const doc = example();
+      doc.people[3].roles = ['release-manger'];
+      expect(errorOf(doc)).toMatch(/^config field 'people\.3\.roles\.0': 'release-manger' is not a role/);
+    });
+
+    it('refuses an unknown permission and a badly named role', () => {
+      const doc = example();
+      doc.roles.qa = ['approve'];
+      expect(errorOf(doc)).toMatch(/roles\.qa\.0/);
+      const doc2 = example();
+      doc2.roles['Release Manager'] = ['read'];
+      expect(errorOf(doc2)).toMatch(/roles\.Release Manager.*lower-case/);
+    });
+  });
+
+  describe('release gates', () => {
+    it('resolves each environment\'s gate, with defaults, and the promotion order', () => {
+      const c = loadConfigFile(examplePath);
+      expect(c.promotion).toEqual(['dev', 'staging', 'prod']);
+      expect(c.environments.dev).toEqual({ plan: 'quick', gate: null });
+      expect(c.environments.staging.gate).toEqual({
+        checks: ['ci'], approvals: [{ role: 'qa', count: 1 }], stabilitySeconds: 0, train: null, expirySeconds: 72 * 3600,
+      });
+      expect(c.environments.prod.gate).toEqual({
+        checks: ['ci', 'security-scan'],
+        approvals: [{ role: 'qa', count: 1 }, { role: 'product', count: 1 }],
+        stabilitySeconds: 7 * 86400,
+        train: 'prod',
+        expirySeconds: 72 * 3600,
+      });
+    });
+
+    it('lets a service replace an environment\'s gate (gateFor)', () => {
+      const c = loadConfigFile(examplePath);
+      expect(gateFor(c, 'web', 'prod')?.checks).toEqual(['ci', 'security-scan', 'release-notes']);
+      expect(gateFor(c, 'web', 'prod')?.approvals).toContainEqual({ role: 'release-manager', count: 1 });
+      expect(gateFor(c, 'api', 'prod')).toEqual(c.environments.prod.gate);
+      expect(gateFor(c, 'web', 'dev')).toBeNull();
+      expect(gateFor(c, 'web', 'nowhere')).toBeNull();
+      const doc = example();
+      doc.services.web.gates = { prod: null };
+      expect(gateFor(resolveConfig(doc), 'web', 'prod')).toBeNull();
+    });
+
+    it('defaults the promotion order to the order of environments', () => {
+      const doc = example();
+      delete doc.promotion;
+      doc.environments = { staging: doc.environments.staging, dev: doc.environments.dev, prod: doc.environments.prod };
+      expect(resolveConfig(doc).promotion).toEqual(['staging', 'dev', 'prod']);
+    });
+
+    it('resolves `train: <environment>` to that environment\'s train', () => {
+      const doc = example();
+      doc.environments.staging.gate.train = 'prod';
+      expect(resolveConfig(doc).environments.staging.gate?.train).toBe('prod');
+    });
+
+    const refusals: Array<[string, (doc: Record<string, any>) => void, RegExp]> = [ // eslint-disable-line @typescript-eslint/no-explicit-any
+      ['promotion naming an unknown environment', (d) => { d.promotion = ['dev', 'qa', 'prod']; }, /^config field 'promotion\.1': 'qa' is not declared under 'environments'/],
+      ['an environment twice in the promotion', (d) => { d.promotion = ['dev', 'prod', 'prod']; }, /^config field 'promotion\.2': 'prod' appears twice/],
+      ['a train pointing at an environment without one', (d) => { d.environments.staging.gate.train = true; }, /^config field 'environments\.staging\.gate\.train': environment 'staging' has no train/],
+      ['a train pointing at no environment', (d) => { d.environments.prod.gate.train = 'moon'; }, /^config field 'environments\.prod\.gate\.train': 'moon' is not declared/],
+      ['an approval by an unknown role', (d) => { d.environments.prod.gate.approvals[1].role = 'ceo'; }, /^config field 'environments\.prod\.gate\.approvals\.1\.role': 'ceo' is not a role/],
+      ['more approvals than people with the role', (d) => { d.environments.staging.gate.approvals[0].count = 2; }, /^config field 'environments\.staging\.gate\.approvals\.0\.count': needs 2 distinct people with role 'qa', but only 1 has it/],
+      ['a zero approval count', (d) => { d.environments.staging.gate.approvals[0].count = 0; }, /environments\.staging\.gate\.approvals\.0\.count/],
+      ['a malformed stability', (d) => { d.environments.prod.gate.stability = 'a week'; }, /^config field 'environments\.prod\.gate\.stability': 'a week' is not a duration/],
+      ['stability in the first environment', (d) => { d.environments.dev.gate = { stability: '1h' }; }, /^config field 'environments\.dev\.gate\.stability': 'dev' is the first environment/],
+      ['an unknown gate field', (d) => { d.environments.prod.gate.approvers = 2; }, /environments\.prod\.gate/],
+      ['a service gate for an undeclared environment', (d) => { d.services.web.gates.qa = {}; }, /^config field 'services\.web\.gates\.qa': 'qa' is not declared/],
+      ['a service gate for an environment the service lacks', (d) => { d.services.web.gates.staging = {}; }, /^config field 'services\.web\.gates\.staging': service 'web' has no environment 'staging'/],
+      ['a service gate with an unknown role', (d) => { d.services.web.gates.prod.approvals[2].role = 'cto'; }, /^config field 'services\.web\.gates\.prod\.approvals\.2\.role'/],
+      ['a hotfix role nobody declared', (d) => { d.hotfix.approvalRole = 'firefighter'; }, /^config field 'hotfix\.approvalRole': 'firefighter' is not a role/],
+    ];
+    it.each(refusals)('refuses %s, naming the field', (_what, edit, message) => {
+      const doc = example();
+      edit(doc);
+      expect(errorOf(doc)).toMatch(message);
+    });
+  });
+
+  describe('trains', () => {
+    it('resolves the prod train', () => {
+      expect(loadConfigFile(examplePath).trains).toEqual({
+        prod: {
+          environment: 'prod', days: ['TUE'], hour: 10, minute: 0, timeZone: 'America/Los_Angeles',
+          windowSeconds: 4 * 3600, concurrency: 2, order: ['api', 'web'], catchupWindowSeconds: 3600,
+        },
+      });
+    });
+
+    it('defaults concurrency, order and catch-up window, orders the days, and spells the zone as Temporal does', () => {
+      const doc = example();
+      doc.trains.prod = { days: ['THU', 'MON'], at: '09:30', timeZone: 'europe/berlin', window: '2h' };
+      expect(resolveConfig(doc).trains.prod).toEqual({
+        environment: 'prod', days: ['MON', 'THU'], hour: 9, minute: 30, timeZone: 'Europe/Berlin',
+        windowSeconds: 7200, concurrency: 1, order: [], catchupWindowSeconds: 7200,
+      });
+    });
+
+    const refusals: Array<[string, (doc: Record<string, any>) => void, RegExp]> = [ // eslint-disable-line @typescript-eslint/no-explicit-any
+      ['a zone Intl does not know', (d) => { d.trains.prod.timeZone = 'America/Springfield'; }, /^config field 'trains\.prod\.timeZone': 'America\/Springfield' is not an IANA time zone/],
+      ['an abbreviation for a zone', (d) => { d.trains.prod.timeZone = 'PST'; }, /^config field 'trains\.prod\.timeZone'/],
+      ['a day that is not a day', (d) => { d.trains.prod.days = ['TUESDAY']; }, /trains\.prod\.days\.0/],
+      ['no days', (d) => { d.trains.prod.days = []; }, /trains\.prod\.days/],
+      ['a time that is not HH:MM', (d) => { d.trains.prod.at = '10am'; }, /trains\.prod\.at/],
+      ['an hour past 23', (d) => { d.trains.prod.at = '24:00'; }, /trains\.prod\.at/],
+      ['a train for an undeclared environment', (d) => { d.trains.qa = d.trains.prod; }, /^config field 'trains\.qa': 'qa' is not declared/],
+      ['an unknown service in the order', (d) => { d.trains.prod.order = ['api', 'www']; }, /^config field 'trains\.prod\.order\.1': no service named 'www'/],
+      ['a zero window', (d) => { d.trains.prod.window = '0s'; }, /^config field 'trains\.prod\.window': must be at least 1s/],
+      ['a catch-up window Temporal would raise', (d) => { d.trains.prod.catchupWindow = '5s'; }, /^config field 'trains\.prod\.catchupWindow': must be at least 10s/],
+      ['a zero concurrency', (d) => { d.trains.prod.concurrency = 0; }, /trains\.prod\.concurrency/],
+    ];
+    it.each(refusals)('refuses %s, naming the field', (_what, edit, message) => {
+      const doc = example();
+      edit(doc);
+      expect(errorOf(doc)).toMatch(message);
+    });
+  });
+
+  describe('freezes and hotfixes', () => {
+    it('resolves freezes to UTC instants and the hotfix role', () => {
+      const c = loadConfigFile(examplePath);
+      expect(c.freezes).toEqual([{ from: '2026-12-21T08:00:00.000Z', to: '2027-01-04T08:00:00.000Z', environments: ['staging', 'prod'], reason: 'Holiday freeze' }]);
+      expect(c.hotfix).toEqual({ approvalRole: 'release-manager' });
+      const doc = example();
+      delete doc.freezes;
+      delete doc.hotfix;
+      expect(resolveConfig(doc)).toMatchObject({ freezes: [], hotfix: null });
+    });
+
+    const refusals: Array<[string, (doc: Record<string, any>) => void, RegExp]> = [ // eslint-disable-line @typescript-eslint/no-explicit-any
+      ['from after to', (d) => { d.freezes[0].to = '2026-12-01T00:00:00Z'; }, /^config field 'freezes\.0\.to': must be after 'from'/],
+      ['from equal to to', (d) => { d.freezes[0].to = d.freezes[0].from; }, /^config field 'freezes\.0\.to': must be after 'from'/],
+      ['an instant without a zone', (d) => { d.freezes[0].from = '2026-12-21T00:00:00'; }, /^config field 'freezes\.0\.from': '2026-12-21T00:00:00' is not an ISO instant/],
+      ['a date that is not one', (d) => { d.freezes[0].from = 'Christmas'; }, /^config field 'freezes\.0\.from'/],
+      ['an unknown environment', (d) => { d.freezes[0].environments = ['prod', 'moon']; }, /^config field 'freezes\.0\.environments\.1': 'moon' is not declared/],
+      ['a freeze without a reason', (d) => { delete d.freezes[0].reason; }, /freezes\.0\.reason/],
+    ];
+    it.each(refusals)('refuses %s, naming the field', (_what, edit, message) => {
+      const doc = example();
+      edit(doc);
+      expect(errorOf(doc)).toMatch(message);
+    });
+  });
+
+  describe('the sandbox config', () => {
+    const target = (service: string, environment: string): SeededTarget => ({
+      service,
+      environment,
+      region: 'us-east-1',
+      image: `sandbox/${service}`,
+      liveVersion: '1.0.0',
+      ecs: { cluster: `${service}-${environment}`, blueService: 'b', greenService: 'g' },
+      traffic: { type: 'alb', listenerArn: 'arn:l', blueTargetGroupArn: 'arn:b', greenTargetGroupArn: 'arn:g' },
+      metrics: {
+        namespace: 'Baton/Sandbox',
+        requests: { metricName: 'Requests', statistic: 'Sum' },
+        errors: { metricName: 'Errors5xx', statistic: 'Sum' },
+        latency: { metricName: 'LatencyMs', statistic: 'Average', unit: 'milliseconds' },
+        blueDimensions: { Colour: 'blue' },
+        greenDimensions: { Colour: 'green' },
+      },
+    });
+    const targets = ['web', 'api'].flatMap((svc) => ['dev', 'staging', 'prod'].map((env) => target(svc, env)));
+    const people = sandboxPeople('the-admin-token');
+    const config = resolveConfig(sandboxConfigDoc({ targets, people, controlUrl: 'http://127.0.0.1:9', peopleFile: '/tmp/p.json', apiPort: 0 }));
+    const can = (name: string) => [...permissionsOf(config, config.people.find((p) => p.name === name)!)].sort();
+
+    it('has the example people of issue 4, the admin keeping the admin token', () => {
+      const roles = Object.fromEntries(people.map((p) => [p.name, p.roles]));
+      expect(people.find((p) => p.token === 'the-admin-token')?.roles).toEqual(['admin']);
+      expect(Object.values(roles).flat().sort()).toEqual(['admin', 'deployer', 'developer', 'product', 'qa', 'release-manager', 'release-manager', 'viewer']);
+      expect(new Set(people.map((p) => p.token)).size).toBe(people.length);
+      expect(can('ada')).toEqual(['admin', 'deploy', 'read', 'release']);
+      expect(can('dev')).toEqual(['read', 'release']);
+      expect(can('dan')).toEqual(['deploy', 'read']);
+      expect(can('val')).toEqual(['read']);
+      expect(newToken()).not.toEqual(newToken());
+    });
+
+    it('gives web the runbook rules and every service the prod train', () => {
+      expect(config.promotion).toEqual(['dev', 'staging', 'prod']);
+      expect(gateFor(config, 'web', 'dev')).toBeNull();
+      expect(gateFor(config, 'web', 'staging')).toMatchObject({ checks: ['ci'], approvals: [{ role: 'qa', count: 1 }], stabilitySeconds: 0, train: null });
+      expect(gateFor(config, 'web', 'prod')).toMatchObject({
+        checks: ['ci', 'security-scan'], approvals: [{ role: 'release-manager', count: 2 }], stabilitySeconds: 30, train: 'prod',
+      });
+      expect(gateFor(config, 'api', 'prod')).toMatchObject({ train: 'prod' });
+      expect(config.trains.prod).toMatchObject({ days: ['TUE'], hour: 10, minute: 0, timeZone: 'America/Los_Angeles', windowSeconds: 14400, concurrency: 2, order: ['api', 'web'] });
+      expect(config.hotfix).toEqual({ approvalRole: 'release-manager' });
+      // No gate names the developer's role: they may start releases but approve nothing.
+      const approvers = [...Object.values(config.environments).map((e) => e.gate), ...Object.values(config.services).flatMap((s) => Object.values(s.gates))]
+        .flatMap((g) => g?.approvals ?? []).map((a) => a.role);
+      expect(approvers).not.toContain('developer');
+    });
   });
 });

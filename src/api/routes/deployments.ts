@@ -38,7 +38,7 @@ export const deploymentRoutes: FastifyPluginAsyncTypebox<DeploymentRoutesOptions
   };
 
   app.post('/deployments', {
-    config: { permission: 'deploy' },
+    config: { permission: 'deploy', does: 'start deployments' },
     schema: {
       summary: 'Start a blue/green deployment',
       description: 'At most one deployment per service and environment runs at a time: a second start gets 409 with the running one\'s id.',
@@ -67,7 +67,7 @@ export const deploymentRoutes: FastifyPluginAsyncTypebox<DeploymentRoutesOptions
   });
 
   app.post('/deployments/:id/actions', {
-    config: { permission: 'act' },
+    config: { permission: 'deploy', does: 'act on deployments' },
     schema: {
       summary: 'Pause, resume, promote, extend or roll back a deployment',
       description: 'An action that is not valid now is refused with 409 and changes nothing. `extend` needs `seconds`.',

@@ -64,7 +64,7 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = as
   });
 
   app.post('/sandbox/faults', {
-    config: { permission: 'sandbox:faults' },
+    config: { permission: 'deploy', does: 'inject sandbox faults' },
     schema: faultSchema('Make a colour unhealthy (error rate, added latency)'),
   }, async (request, reply) => {
     checkTarget(request.body);
@@ -72,7 +72,7 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = as
   });
 
   app.delete('/sandbox/faults', {
-    config: { permission: 'sandbox:faults' },
+    config: { permission: 'deploy', does: 'heal sandbox faults' },
     schema: faultSchema('Heal a colour'),
   }, async (request, reply) => {
     checkTarget(request.body);
@@ -87,7 +87,7 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = as
   });
 
   app.get('/sandbox/people', {
-    config: { permission: 'sandbox:people' },
+    config: { permission: 'admin', does: 'list sandbox people' },
     schema: { summary: 'The sandbox\'s example people and their tokens', tags: ['sandbox'], response: withErrors({ 200: SandboxPeopleReply }) },
   }, async (_request, reply) => {
     const people: unknown = JSON.parse(await readFile(sandbox.peopleFile, 'utf8'));
