@@ -1,4 +1,5 @@
 // The real servers, started on loopback for the sandbox and the tests.
+import { Connection } from '@temporalio/client';
 import { freePort, startProcess, waitForHttp, waitForPort, type Managed } from './processes';
 import { ensureToolchain } from './toolchain';
 
@@ -42,8 +43,31 @@ export async function startTemporalDevServer(opts: {
   // Workflows here may run for days; keep updates and history limits at server defaults.
   const proc = startProcess('temporal', temporal, args, { echo: opts.echo });
   await waitForPort(proc, port, 60_000);
+  await waitForFrontend(`127.0.0.1:${port}`, proc, 60_000);
   if (uiUrl) await waitForHttp(uiUrl, 60_000, proc);
   return { address: `127.0.0.1:${port}`, uiUrl, process: proc, stop: () => proc.stop() };
+}
+
+/** The port accepts connections before the frontend answers; wait until it answers. */
+async function waitForFrontend(address: string, proc: Managed, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`temporal exited before answering:\n${proc.output()}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: '5s' });
+      try {
+        await connection.workflowService.getSystemInfo({});
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      last = (err as Error).message;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`the Temporal server at ${address} did not answer within ${timeoutMs} ms (${last}):\n${proc.output()}`);
 }
 
 export interface MotoServer {

@@ -166,7 +166,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanups.push(() => feeder.stop());
     }
 
-    const connection = await Connection.connect({ address: temporal.address });
+    const connection = await Connection.connect({ address: temporal.address, connectTimeout: '30s' });
     cleanups.push(() => connection.close());
     const client = new Client({ connection });
 

@@ -138,4 +138,31 @@ describe('a release with the production rules (time-skipping server)', () => {
       expect(await aws.providers.routerFor(files.config.services.web.environments.prod.traffic).getWeights()).toEqual({ blue: 0, green: 100 });
     });
   }, 300_000);
+
+  it('holds a gate through a freeze and goes on when the freeze ends', async () => {
+    const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
+    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100 } });
+
+    await worker.runUntil(async () => {
+      const now = await env.currentTimeMs();
+      const freeze = { from: new Date(now - 3600_000).toISOString(), to: new Date(now + 2 * DAY * 1000).toISOString(), environments: ['prod'], reason: 'holiday freeze' };
+      const gate: GateSpec = { checks: [], approvals: [], stabilitySeconds: 0, train: null, expirySeconds: 3 * DAY };
+      const id = releaseId('api', '6.0.0');
+      const handle = await env.client.workflow.start('release', {
+        workflowId: id,
+        taskQueue: files.taskQueue,
+        args: [{ ...input('api', '6.0.0'), stages: [{ environment: 'prod', gate, train: null, deployment: buildDeploymentSpec(files.config, { service: 'api', environment: 'prod', version: '6.0.0', requestedBy: 'rita' }) }], freezes: [freeze] }],
+      });
+
+      const frozen = await skipUntil(handle, 'the frozen gate', '1s', (s) => s.environments[0].gate?.state === 'open');
+      expect(frozen.environments[0].gate?.pending.join('; ')).toMatch(/frozen until .*holiday freeze/);
+      await env.sleep('1d');
+      expect((await handle.query(releaseStatusQuery)).environments[0].deployment).toBeNull();
+
+      await handle.result(); // the freeze ends after two days; then prod deploys
+      const done = await handle.query(releaseStatusQuery);
+      expect(done.outcome).toBe('succeeded');
+      expect(Date.parse(done.environments[0].deployment?.liveAt as string)).toBeGreaterThanOrEqual(Date.parse(freeze.to));
+    });
+  }, 300_000);
 });
