@@ -165,4 +165,42 @@ describe('a release with the production rules (time-skipping server)', () => {
       expect(Date.parse(done.environments[0].deployment?.liveAt as string)).toBeGreaterThanOrEqual(Date.parse(freeze.to));
     });
   }, 300_000);
+
+  it('lets a hotfix skip the week of stability only with the hotfix role\'s extra approval', async () => {
+    const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
+    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100 } });
+
+    await worker.runUntil(async () => {
+      const base = input('api', '6.1.0');
+      const noTrain: GateSpec = { ...prodGate, train: null };
+      const stages = [base.stages[1], { ...base.stages[2], gate: noTrain, train: null }];
+      const handle = await env.client.workflow.start('release', {
+        workflowId: base.id,
+        taskQueue: files.taskQueue,
+        args: [{ ...base, request: { ...base.request, hotfix: true }, stages, hotfixApprovalRole: 'release-manager' }],
+      });
+      const approve = (environment: string, by: string, role: string) =>
+        handle.executeUpdate(releaseApprovalUpdate, { args: [{ environment, decision: 'approve', by, roles: [role], comment: null }] });
+      for (const name of ['ci', 'security-scan']) await handle.executeUpdate(releaseCheckUpdate, { args: [{ name, status: 'passed', by: 'ci-bot' }] });
+      await skipUntil(handle, 'the staging gate', '1s', (s) => s.environments[0].gate?.state === 'open');
+      await approve('staging', 'quinn', 'qa');
+
+      // A hotfix's prod gate opens at once; QA and product alone do not waive the week.
+      const open = await skipUntil(handle, 'the prod gate', '10s', (s) => s.environments[1].gate?.state === 'open');
+      expect(open.hotfix).toBe(true);
+      await approve('prod', 'quinn', 'qa');
+      await approve('prod', 'pat', 'product');
+      await env.sleep('1h');
+      const held = await handle.query(releaseStatusQuery);
+      expect(held.environments[1].deployment).toBeNull();
+      expect(held.environments[1].gate?.pending.join('; ')).toMatch(/stability in staging/);
+
+      await approve('prod', 'rosa', 'release-manager');
+      await handle.result();
+      const done = await handle.query(releaseStatusQuery);
+      expect(done.outcome).toBe('succeeded');
+      const stagingLive = Date.parse(done.environments[0].deployment?.liveAt as string);
+      expect(Date.parse(done.environments[1].deployment?.liveAt as string) - stagingLive).toBeLessThan(DAY * 1000);
+    });
+  }, 300_000);
 });
