@@ -50,6 +50,7 @@ import {
   type WaitKind,
 } from '../src/domain/deployment';
 import { formatDuration } from '../src/domain/durations';
+import { appendEvent } from '../src/domain/timeline';
 import { ErrorType } from '../src/domain/errors';
 import { describeStep, weightAt } from '../src/domain/plan';
 import {
@@ -243,8 +244,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   }
 
   function event(type: string, message: string): void {
-    s.timeline.push({ at: iso(), type, message });
-    if (s.timeline.length > MAX_TIMELINE) s.timeline.splice(0, s.timeline.length - MAX_TIMELINE);
+    appendEvent(s.timeline, { at: iso(), type, message }, MAX_TIMELINE);
     log.info(message, { type });
     refreshDetails();
   }

@@ -1,7 +1,7 @@
 // The messages Baton's workflows answer. Clients (API, CLI, Slack) import these definitions
 // so names and payload types are shared with the workflows.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import type { ActionRequest, DeploymentStatus } from '../src/domain/deployment';
 import type { DeploymentSpec, Outcome, TimelineEvent } from '../src/domain/types';
 import type {
@@ -46,6 +46,17 @@ export const laneCurrentQuery = defineQuery<{ deploymentId: string }>('current')
 
 export interface LaneInput {
   spec: DeploymentSpec;
+}
+
+/** A lane's search attributes, set when it starts (by the API, or by a release as its child). */
+export function laneSearchAttributes(spec: DeploymentSpec): TypedSearchAttributes {
+  return new TypedSearchAttributes([
+    { key: BatonKind, value: 'lane' },
+    { key: BatonService, value: spec.service },
+    { key: BatonEnvironment, value: spec.environment },
+    { key: BatonVersion, value: spec.version },
+    { key: BatonPhase, value: 'running' },
+  ]);
 }
 
 

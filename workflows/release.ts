@@ -28,10 +28,11 @@ import {
   startChild,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { laneId } from '../src/domain/deployment';
 import { ErrorType } from '../src/domain/errors';
 import { formatDuration } from '../src/domain/durations';
+import { appendEvent } from '../src/domain/timeline';
 import { gateProgress, whyApprovalRefused, type GateProgress } from '../src/domain/gates';
 import { currentDeparture, formatInZone } from '../src/domain/calendar';
 import type { ApprovalRecord, CheckRecord, GateState } from '../src/domain/release';
@@ -44,6 +45,7 @@ import {
   BatonPhase,
   BatonService,
   BatonVersion,
+  laneSearchAttributes,
   releaseApprovalUpdate,
   releaseCancelUpdate,
   releaseCheckUpdate,
@@ -152,6 +154,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     if (st.gateState === 'waiting' && end !== null) {
       return [`waiting for ${formatDuration(Math.max(0, end - clock()) / 1000)} of stability in ${stages[i - 1].environment}; the gate opens then`];
     }
+    if (st.gateState === 'waiting' && i > 0 && !s.outcome) return [`waiting for ${stages[i - 1].environment} to be deployed`];
     return [];
   }
 
@@ -188,8 +191,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
   }
 
   function event(type: string, message: string): void {
-    s.timeline.push({ at: iso(), type, message });
-    if (s.timeline.length > MAX_TIMELINE) s.timeline.splice(0, s.timeline.length - MAX_TIMELINE);
+    appendEvent(s.timeline, { at: iso(), type, message }, MAX_TIMELINE);
     log.info(message, { type });
     refreshDetails();
   }
@@ -417,13 +419,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
           args: [{ spec }],
           parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           staticSummary: `Lane for ${spec.service} in ${spec.environment}: ${spec.id} (${input.id})`,
-          typedSearchAttributes: new TypedSearchAttributes([
-            { key: BatonKind, value: 'lane' },
-            { key: BatonService, value: spec.service },
-            { key: BatonEnvironment, value: spec.environment },
-            { key: BatonVersion, value: spec.version },
-            { key: BatonPhase, value: 'running' },
-          ]),
+          typedSearchAttributes: laneSearchAttributes(spec),
         });
         st.deploymentId = spec.id;
         event('deploying', `Deploying ${spec.version} to ${stage.environment} (${spec.id})`);

@@ -7,20 +7,16 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import type { BatonConfig } from '../config';
 import { deploymentId, laneId, type ActionRequest, type DeploymentStatus } from '../domain/deployment';
 import { ErrorType } from '../domain/errors';
 import type { DeploymentSpec } from '../domain/types';
 import {
-  BatonEnvironment,
-  BatonKind,
-  BatonPhase,
-  BatonService,
-  BatonVersion,
   deploymentActionUpdate,
   deploymentStatusQuery,
   laneCurrentQuery,
+  laneSearchAttributes,
   laneStartedUpdate,
   type LaneInput,
 } from '../../workflows/messages';
@@ -100,13 +96,7 @@ export async function startDeployment(client: Client, taskQueue: string, spec: D
     args: [{ spec } satisfies LaneInput],
     workflowIdConflictPolicy: 'FAIL',
     staticSummary: `Lane for ${spec.service} in ${spec.environment}: ${spec.id}`,
-    typedSearchAttributes: new TypedSearchAttributes([
-      { key: BatonKind, value: 'lane' },
-      { key: BatonService, value: spec.service },
-      { key: BatonEnvironment, value: spec.environment },
-      { key: BatonVersion, value: spec.version },
-      { key: BatonPhase, value: 'running' },
-    ]),
+    typedSearchAttributes: laneSearchAttributes(spec),
   });
   try {
     const { deploymentId: id } = await client.workflow.executeUpdateWithStart(laneStartedUpdate, { startWorkflowOperation: start });

@@ -9,23 +9,14 @@ import {
   validTimeZone,
   zoneOffsetMs,
 } from '../../src/domain/calendar';
+import { PROD_TRAIN } from '../harness/fixtures';
 import type { TrainSpec } from '../../src/domain/release';
 
 const HOUR = 3_600_000;
 const utc = (iso: string): number => Date.parse(iso);
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-const prodTrain: TrainSpec = {
-  environment: 'prod',
-  days: ['TUE'],
-  hour: 10,
-  minute: 0,
-  timeZone: 'America/Los_Angeles',
-  windowSeconds: 4 * 3600,
-  concurrency: 2,
-  order: ['api', 'web'],
-  catchupWindowSeconds: 3600,
-};
+const prodTrain = PROD_TRAIN;
 const train = (over: Partial<TrainSpec>): TrainSpec => ({ ...prodTrain, ...over });
 
 describe('train departures in America/Los_Angeles (Tuesdays 10:00)', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { activeFreeze, gateProgress, whyApprovalRefused, type ApprovalValidationContext, type GateContext } from '../../src/domain/gates';
 import type { ApprovalRecord, CheckRecord, Freeze, GateSpec, TrainSpec } from '../../src/domain/release';
+import { PROD_TRAIN } from '../harness/fixtures';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -10,17 +11,7 @@ const at = (ms: number): string => new Date(ms).toISOString();
 // Mon 2026-11-02 12:00 UTC: the Monday after US summer time ended.
 const NOW = utc('2026-11-02T12:00:00Z');
 
-const prodTrain: TrainSpec = {
-  environment: 'prod',
-  days: ['TUE'],
-  hour: 10,
-  minute: 0,
-  timeZone: 'America/Los_Angeles',
-  windowSeconds: 4 * 3600,
-  concurrency: 2,
-  order: [],
-  catchupWindowSeconds: 3600,
-};
+const prodTrain: TrainSpec = { ...PROD_TRAIN, order: [] };
 
 const gate = (over: Partial<GateSpec> = {}): GateSpec => ({
   checks: [],

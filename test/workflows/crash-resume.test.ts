@@ -8,24 +8,10 @@ import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deploym
 import type { DeploymentStatus } from '../../src/domain/deployment';
 import { deploymentStatusQuery } from '../../workflows/messages';
 import { startStack, type Stack } from '../harness/stack';
+import { until } from '../harness/wait';
 import { firstScheduled, historyFacts, scheduled } from '../harness/history';
 
 const SOAK_SECONDS = 30;
-
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    try {
-      last = await read();
-      if (ok(last)) return last;
-    } catch {
-      /* not answerable yet (no worker): keep waiting */
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 400)}`);
-}
 
 describe('a worker crash in the middle of a soak', () => {
   let stack: Stack;

@@ -9,7 +9,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { createBatonWorker } from '../../src/worker';
 import { buildDeploymentSpec } from '../../src/temporal/deployments';
-import { releaseId, type GateSpec, type TrainSpec } from '../../src/domain/release';
+import { releaseId, type GateSpec } from '../../src/domain/release';
 import {
   releaseApprovalUpdate,
   releaseCheckUpdate,
@@ -21,19 +21,10 @@ import {
 import { startTimeSkipping } from '../harness/servers';
 import { routerOfMetrics, startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
 import { appMetrics, healthy } from '../harness/app-metrics';
+import { PROD_TRAIN } from '../harness/fixtures';
 
 const DAY = 24 * 3600;
-const prodTrain: TrainSpec = {
-  environment: 'prod',
-  days: ['TUE'],
-  hour: 10,
-  minute: 0,
-  timeZone: 'America/Los_Angeles',
-  windowSeconds: 4 * 3600,
-  concurrency: 2,
-  order: ['api', 'web'],
-  catchupWindowSeconds: 3600,
-};
+const prodTrain = PROD_TRAIN;
 const stagingGate: GateSpec = { checks: ['ci'], approvals: [{ role: 'qa', count: 1 }], stabilitySeconds: 0, train: null, expirySeconds: 3 * DAY };
 const prodGate: GateSpec = {
   checks: ['ci', 'security-scan'],

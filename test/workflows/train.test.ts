@@ -7,30 +7,11 @@ import { buildDeploymentSpec } from '../../src/temporal/deployments';
 import { releaseId, type GateSpec, type TrainSpec } from '../../src/domain/release';
 import { releaseStatusQuery, trainStatusQuery, type ReleaseInput, type ReleaseStatus, type TrainStatus } from '../../workflows/messages';
 import { startStack, type Stack } from '../harness/stack';
+import { until } from '../harness/wait';
+import { PROD_TRAIN } from '../harness/fixtures';
 
-const train: TrainSpec = {
-  environment: 'prod',
-  days: ['TUE'],
-  hour: 10,
-  minute: 0,
-  timeZone: 'America/Los_Angeles',
-  windowSeconds: 45,
-  concurrency: 1,
-  order: ['api', 'web'],
-  catchupWindowSeconds: 3600,
-};
+const train: TrainSpec = { ...PROD_TRAIN, windowSeconds: 45, concurrency: 1 };
 const trainOnly: GateSpec = { checks: [], approvals: [], stabilitySeconds: 0, train: 'prod', expirySeconds: 3600 };
-
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 600)}`);
-}
 
 describe('a release train departure', () => {
   let stack: Stack;
