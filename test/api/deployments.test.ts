@@ -8,6 +8,7 @@ import type { DeploymentStatus } from '../../src/domain/deployment';
 import type { Weights } from '../../src/domain/types';
 import { authed, errorOf, type Answer, type ApiCaller } from '../harness/api';
 import { startStack, type Stack } from '../harness/stack';
+import { until } from '../harness/wait';
 
 const PLAN = { steps: [{ shift: 10 }, { soak: '1h' }, { shift: 100 }], analysis: { interval: '30m' } };
 
@@ -43,16 +44,8 @@ describe('API: deployments on a real worker', () => {
     return res.body;
   };
 
-  async function waitFor(id: string, what: string, ok: (s: DeploymentStatus) => boolean, timeoutMs = 90_000): Promise<DeploymentStatus> {
-    const deadline = Date.now() + timeoutMs;
-    let last = await status(id);
-    while (!ok(last)) {
-      if (Date.now() > deadline) throw new Error(`${id}: not ${what} within ${timeoutMs} ms; last status:\n${JSON.stringify(last, null, 2)}`);
-      await new Promise((r) => setTimeout(r, 250));
-      last = await status(id);
-    }
-    return last;
-  }
+  const waitFor = (id: string, what: string, ok: (s: DeploymentStatus) => boolean, timeoutMs = 90_000): Promise<DeploymentStatus> =>
+    until(`${id} to be ${what}`, () => status(id), ok, timeoutMs);
 
   const act = (id: string, body: Record<string, unknown>) =>
     deployer.post<DeploymentStatus>(`/v1/deployments/${id}/actions`, { reason: 'testing', ...body });

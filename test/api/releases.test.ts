@@ -15,6 +15,7 @@ import type { Weights } from '../../src/domain/types';
 import type { ReleaseStatus, StageStatus } from '../../workflows/messages';
 import { authed, errorOf, type Answer, type ApiCaller } from '../harness/api';
 import { startStack, type Stack } from '../harness/stack';
+import { until } from '../harness/wait';
 
 const PLAN = {
   steps: [{ shift: 50 }, { soak: '2s' }, { shift: 100 }],
@@ -109,16 +110,8 @@ describe('API: releases on a real worker', () => {
     return res.body;
   };
 
-  async function waitFor(id: string, what: string, ok: (s: ReleaseStatus) => boolean, timeoutMs = 90_000): Promise<ReleaseStatus> {
-    const deadline = Date.now() + timeoutMs;
-    let last = await status(id);
-    while (!ok(last)) {
-      if (Date.now() > deadline) throw new Error(`${id}: not ${what} within ${timeoutMs} ms; last status:\n${JSON.stringify(last, null, 2)}`);
-      await new Promise((r) => setTimeout(r, 250));
-      last = await status(id);
-    }
-    return last;
-  }
+  const waitFor = (id: string, what: string, ok: (s: ReleaseStatus) => boolean, timeoutMs = 90_000): Promise<ReleaseStatus> =>
+    until(`${id} to be ${what}`, () => status(id), ok, timeoutMs);
 
   const start = async (who: ApiCaller, body: Record<string, unknown>): Promise<Started> => {
     const res = await who.post<Started>('/v1/releases', body);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import { buildDeploymentSpec } from '../../src/temporal/deployments';
 import { releaseId, type GateSpec, type TrainSpec } from '../../src/domain/release';
-import { releaseStatusQuery, trainStatusQuery, type ReleaseInput, type ReleaseStatus, type TrainStatus } from '../../workflows/messages';
+import { deploymentStatusQuery, releaseCancelUpdate, releaseStatusQuery, trainStatusQuery, type ReleaseInput, type ReleaseStatus, type TrainStatus } from '../../workflows/messages';
 import { startStack, type Stack } from '../harness/stack';
 import { until } from '../harness/wait';
 import { PROD_TRAIN } from '../harness/fixtures';
@@ -33,7 +33,7 @@ describe('a release train departure', () => {
     const input: ReleaseInput = {
       id,
       request: { service, version, hotfix: false, requestedBy: 'ada' },
-      stages: [{ environment: 'prod', gate, train, deployment: buildDeploymentSpec(stack.config, { service, environment: 'prod', version, requestedBy: 'ada' }) }],
+      stages: [{ environment: 'prod', gate, train: gate.train ? train : null, deployment: buildDeploymentSpec(stack.config, { service, environment: 'prod', version, requestedBy: 'ada' }) }],
       freezes: [],
       hotfixApprovalRole: null,
     };
@@ -75,4 +75,20 @@ describe('a release train departure', () => {
     expect(left.environments[0].gate?.pending.join('; ')).toMatch(/ci/);
     await notReady.cancel();
   }, 240_000);
+
+  it('rolls the prod deployment back when its release is cancelled in the middle of it', async () => {
+    const router = stack.providers.routerFor(stack.config.services.web.environments.prod.traffic);
+    const before = await router.getWeights();
+    const release = await startRelease('web', '4.2.0', { ...trainOnly, train: null });
+    const deployment = stack.client.workflow.getHandle('deploy:web:prod:4.2.0');
+    await until('the prod deployment to soak', () => deployment.query(deploymentStatusQuery), (d) => d.phase === 'soaking', 60_000);
+
+    await release.executeUpdate(releaseCancelUpdate, { args: [{ reason: 'bad build', by: 'rosa' }] });
+    await release.result().catch(() => undefined);
+    const done = await statusOf(release);
+    expect(done).toMatchObject({ outcome: 'cancelled', reason: 'cancelled by rosa: bad build' });
+    expect(done.environments[0].deployment).toMatchObject({ outcome: 'cancelled' });
+    expect((await deployment.query(deploymentStatusQuery)).timeline.map((e) => e.type)).toContain('traffic_restored');
+    expect(await router.getWeights()).toEqual(before);
+  });
 });
