@@ -7,10 +7,9 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import type { QueryDefinition } from '@temporalio/common';
 import type { BatonConfig } from '../config';
 import { deploymentId, laneId, type ActionRequest, type DeploymentStatus } from '../domain/deployment';
-import { ErrorType } from '../domain/errors';
 import type { DeploymentSpec } from '../domain/types';
 import {
   deploymentActionUpdate,
@@ -131,14 +130,35 @@ function checkDeploymentId(id: string): void {
   if (!/^deploy:[^:]+:[^:]+:[^:]+$/.test(id)) throw new NotFoundError(`no deployment '${id}' (ids look like deploy:<service>:<environment>:<version>)`);
 }
 
-export async function getDeploymentStatus(client: Client, id: string): Promise<DeploymentStatus> {
-  checkDeploymentId(id);
+/** A run's status query; an unknown id is a NotFoundError naming the kind of run. */
+export async function queryStatus<T>(client: Client, id: string, query: QueryDefinition<T>, kind: string): Promise<T> {
   try {
-    return await client.workflow.getHandle(id).query(deploymentStatusQuery);
+    return await client.workflow.getHandle(id).query(query);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new NotFoundError(`no deployment '${id}'`);
+    if (err instanceof WorkflowNotFoundError) throw new NotFoundError(`no ${kind} '${id}'`);
     throw err;
   }
+}
+
+/**
+ * A closed workflow answers "not found" to Updates: tells "ended" (with its outcome, else the
+ * run's status) from "never existed" (null, as while it runs).
+ */
+export async function howEnded(client: Client, id: string, query: QueryDefinition<{ outcome: string | null }>): Promise<string | null> {
+  const handle = client.workflow.getHandle(id);
+  try {
+    const d = await handle.describe();
+    if (d.status.name === 'RUNNING') return null;
+    const outcome = await handle.query(query).then((st) => st.outcome, () => null);
+    return outcome ?? d.status.name.toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
+export function getDeploymentStatus(client: Client, id: string): Promise<DeploymentStatus> {
+  checkDeploymentId(id);
+  return queryStatus(client, id, deploymentStatusQuery, 'deployment');
 }
 
 /** Sends an operator action; an invalid transition is a ConflictError and changes nothing. */
@@ -148,28 +168,13 @@ export async function actOnDeployment(client: Client, id: string, req: ActionReq
   try {
     return await handle.executeUpdate(deploymentActionUpdate, { args: [req] });
   } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) {
-      const cause = err.cause;
-      if (cause instanceof ApplicationFailure && cause.type === ErrorType.InvalidTransition) {
-        throw new ConflictError(cause.message, { action: req.action });
-      }
-      throw new ConflictError(cause?.message ?? err.message, { action: req.action });
-    }
+    // The validator refuses an invalid transition (InvalidTransition); nothing changed.
+    if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(err.cause?.message ?? err.message, { action: req.action });
     if (err instanceof WorkflowNotFoundError) {
-      // A closed workflow answers "not found" to updates; tell "ended" from "never existed".
-      const ended = await describeClosed(client, id);
+      const ended = await howEnded(client, id, deploymentStatusQuery);
       if (ended) throw new ConflictError(`the deployment has ended (${ended})`, { action: req.action });
       throw new NotFoundError(`no deployment '${id}'`);
     }
     throw err;
-  }
-}
-
-async function describeClosed(client: Client, id: string): Promise<string | null> {
-  try {
-    const d = await client.workflow.getHandle(id).describe();
-    return d.status.name === 'RUNNING' ? null : d.status.name.toLowerCase();
-  } catch {
-    return null;
   }
 }

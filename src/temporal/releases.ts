@@ -27,7 +27,7 @@ import {
   type ReleaseStage,
   type ReleaseStatus,
 } from '../../workflows/messages';
-import { BadRequestError, ConflictError, NotFoundError, VERSION_PATTERN, buildDeploymentSpec } from './deployments';
+import { BadRequestError, ConflictError, NotFoundError, VERSION_PATTERN, buildDeploymentSpec, howEnded, queryStatus } from './deployments';
 
 /** The caller may not do this (e.g. a gate's rules refuse their approval). */
 export class ForbiddenError extends Error {
@@ -118,14 +118,9 @@ function checkReleaseId(id: string): void {
   if (!RELEASE_ID.test(id)) throw new NotFoundError(`no release '${id}' (ids look like release:<service>:<version>)`);
 }
 
-export async function getReleaseStatus(client: Client, id: string): Promise<ReleaseStatus> {
+export function getReleaseStatus(client: Client, id: string): Promise<ReleaseStatus> {
   checkReleaseId(id);
-  try {
-    return await client.workflow.getHandle(id).query(releaseStatusQuery);
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new NotFoundError(`no release '${id}'`);
-    throw err;
-  }
+  return queryStatus(client, id, releaseStatusQuery, 'release');
 }
 
 /** Records a check (CI, security scan...); the newest record of each name counts. */
@@ -160,8 +155,7 @@ async function updateRelease<A>(
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw refusal(err, field);
     if (err instanceof WorkflowNotFoundError) {
-      // A closed workflow answers "not found" to updates; tell "ended" from "never existed".
-      const ended = await howEnded(client, id);
+      const ended = await howEnded(client, id, releaseStatusQuery);
       if (ended) throw new ConflictError(`the release has ended (${ended})`);
       throw new NotFoundError(`no release '${id}'`);
     }
@@ -181,17 +175,4 @@ function refusal(err: WorkflowUpdateFailedError, field: string): Error {
 function statusOf(details: unknown[] | undefined | null): number | null {
   const first = details?.[0] as { status?: unknown } | undefined;
   return typeof first?.status === 'number' ? first.status : null;
-}
-
-/** How a closed release ended (its outcome, else the run's status), or null while it runs or if there is none. */
-async function howEnded(client: Client, id: string): Promise<string | null> {
-  const handle = client.workflow.getHandle(id);
-  try {
-    const d = await handle.describe();
-    if (d.status.name === 'RUNNING') return null;
-    const outcome = await handle.query(releaseStatusQuery).then((s) => s.outcome, () => null);
-    return outcome ?? d.status.name.toLowerCase();
-  } catch {
-    return null;
-  }
 }
