@@ -65,7 +65,6 @@ import {
 interface StageState {
   gateState: GateState;
   openedAtMs: number | null;
-  departedAt: string | null;
   deploymentId: string | null;
   outcome: string | null;
   liveAt: string | null;
@@ -93,7 +92,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     endedAt: null as string | null,
     checks: [] as CheckRecord[],
     approvals: [] as ApprovalRecord[],
-    stages: stages.map<StageState>(() => ({ gateState: 'waiting', openedAtMs: null, departedAt: null, deploymentId: null, outcome: null, liveAt: null, reason: null })),
+    stages: stages.map<StageState>(() => ({ gateState: 'waiting', openedAtMs: null, deploymentId: null, outcome: null, liveAt: null, reason: null })),
     timeline: [] as TimelineEvent[],
     cancelRequest: null as { reason: string; by: string } | null,
     rejection: null as { environment: string; by: string; comment: string | null } | null,
@@ -283,7 +282,6 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     (d: DepartInput) => {
       const i = s.stageIndex;
       s.stages[i].gateState = 'departed';
-      s.stages[i].departedAt = iso();
       event('departed', `Boarded the ${d.environment} train of ${d.departure}`);
       changes++;
       return status();

@@ -12,7 +12,7 @@ export interface Health {
 
 export interface AppMetrics extends MetricsProvider {
   /** Every measurement made, with the weight the colour had then. */
-  readonly calls: Array<{ colour: Colour; weight: number; end: Date | undefined; windowSeconds: number }>;
+  readonly calls: Array<{ colour: Colour; weight: number }>;
 }
 
 /**
@@ -30,9 +30,9 @@ export function appMetrics(
   const calls: AppMetrics['calls'] = [];
   return {
     calls,
-    async measure(spec: MetricsSpec, colour: Colour, windowSeconds: number, end?: Date): Promise<Measurement> {
+    async measure(spec: MetricsSpec, colour: Colour, windowSeconds: number): Promise<Measurement> {
       const weight = (await (typeof router === 'function' ? router(spec) : router).getWeights())[colour];
-      calls.push({ colour, weight, end, windowSeconds });
+      calls.push({ colour, weight });
       const misbehave = script.shift();
       if (misbehave === 'throw') throw new Error('Rate exceeded (CloudWatch throttling)');
       if (misbehave === 'no_data' || weight === 0) return { requests: null, errors: null, latencyMs: null, windowSeconds };
