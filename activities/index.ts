@@ -9,13 +9,15 @@ import type {
   Compute,
   DeployImageRequest,
   MetricsProvider,
-  Notification,
   Notifier,
   ServiceState,
   SmokeResult,
   SmokeTester,
   TrafficRouterFactory,
 } from '../src/providers/types';
+import { NotifierRateLimited } from '../src/providers/types';
+import type { Card, MessageRef } from '../src/domain/notices';
+import { cardLinks, renderCard, renderReply } from '../src/slack/blocks';
 
 export interface ActivityDeps {
   compute: Compute;
@@ -27,6 +29,30 @@ export interface ActivityDeps {
   stablePollMs?: number;
   /** For the release train: finding waiting releases (visibility) and boarding them (updates). */
   temporal?: Client;
+  /** Bases of the links in Slack messages: the Temporal UI (and namespace) and the API. */
+  links?: { temporalUiUrl?: string; apiUrl?: string; namespace: string };
+}
+
+export interface PostMessageRequest {
+  channel?: string;
+  /** A card to render, else `text` as a plain reply. */
+  card?: Card;
+  text?: string;
+  threadTs?: string;
+  /** Set on a run's parent message: tags it so a retried post finds it again. */
+  runId?: string;
+}
+
+/** The notifier's failures, as Temporal should retry them: a rate limit waits as long as Slack asks. */
+async function notifying<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof NotifierRateLimited) {
+      throw ApplicationFailure.create({ type: ErrorType.NotifierRateLimited, message: err.message, nextRetryDelay: `${err.retryAfterSeconds}s` });
+    }
+    throw err;
+  }
 }
 
 /** Errors that no retry can fix become non-retryable failures with a stable type. */
@@ -45,6 +71,7 @@ async function classify<T>(fn: () => Promise<T>): Promise<T> {
 
 export function createActivities(deps: ActivityDeps) {
   const pollMs = deps.stablePollMs ?? 3000;
+  const linksOf = (card: Card) => cardLinks(card, { namespace: 'default', ...deps.links });
 
   return {
     // ------------------------------------------------------------ traffic
@@ -144,8 +171,30 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     // ------------------------------------------------------------ notifications
-    async notify(n: Notification): Promise<void> {
-      await deps.notifier.post(n);
+    /**
+     * Posts a run's card (its parent message, or a keyed card in its thread) or a reply. A retry
+     * of a parent post first looks for the message a lost attempt may have posted, so a run has
+     * one parent message.
+     */
+    async postMessage(m: PostMessageRequest): Promise<MessageRef> {
+      return notifying(async () => {
+        if (m.runId && Context.current().info.attempt > 1) {
+          // A rate limit applies to the post too: wait for it. Any other failure to look (e.g. a
+          // channel given by name, which history does not take) must not stop the post.
+          const found = await deps.notifier.findRunMessage(m.channel, m.runId).catch((err: unknown) => {
+            if (err instanceof NotifierRateLimited) throw err;
+            return null;
+          });
+          if (found) return found;
+        }
+        const body = m.card ? renderCard(m.card, linksOf(m.card)) : renderReply(m.text ?? '');
+        return deps.notifier.post({ channel: m.channel, threadTs: m.threadTs, runId: m.runId, ...body });
+      });
+    },
+
+    /** Re-renders a card into the message it was posted as. */
+    async updateMessage(ref: MessageRef, card: Card): Promise<void> {
+      return notifying(() => deps.notifier.update(ref, renderCard(card, linksOf(card))));
     },
   };
 }

@@ -10,6 +10,7 @@ import { Value } from '@sinclair/typebox/value';
 import { validTimeZone } from './domain/calendar';
 import { parseDuration } from './domain/durations';
 import { planProblems } from './domain/plan';
+import type { NotifySpec } from './domain/notices';
 import type { ApprovalRule, Freeze, GateSpec, TrainSpec } from './domain/release';
 import type {
   Colour,
@@ -91,10 +92,14 @@ export interface BatonConfig {
   freezes: Freeze[];
   /** A hotfix may skip stability periods with an extra approval by this role; null: no hotfixes. */
   hotfix: { approvalRole: string } | null;
-  notifications: { channel?: string };
+  /** Where runs are posted, and how often a run's message may be updated (Slack's rate limits). */
+  notifications: NotifySpec;
   temporal: { taskQueue: string };
-  /** `temporalUiUrl`: base of the Temporal Web UI, for links in API answers. */
-  api: { host: string; port: number; temporalUiUrl?: string };
+  /**
+   * `temporalUiUrl`: base of the Temporal Web UI; `publicUrl`: the API's base URL as people reach
+   * it. Both are for links in API answers and Slack messages.
+   */
+  api: { host: string; port: number; temporalUiUrl?: string; publicUrl?: string };
   /** Present only in the local sandbox: enables /v1/sandbox/* routes. */
   sandbox: { controlUrl: string; peopleFile: string } | null;
 }
@@ -236,12 +241,16 @@ const ConfigFile = Type.Object({
   trains: Type.Optional(Type.Record(Type.String(), TrainFile)),
   freezes: Type.Optional(Type.Array(FreezeFile)),
   hotfix: Type.Optional(Type.Object({ approvalRole: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
-  notifications: Type.Optional(Type.Object({ slackChannel: Type.Optional(Type.String()) }, { additionalProperties: false })),
+  notifications: Type.Optional(Type.Object({
+    slackChannel: Type.Optional(Type.String({ minLength: 1 })),
+    updateEvery: Type.Optional(DurationText),
+  }, { additionalProperties: false })),
   temporal: Type.Optional(Type.Object({ taskQueue: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false })),
   api: Type.Optional(Type.Object({
     host: Type.Optional(Type.String()),
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     temporalUiUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+    publicUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
   }, { additionalProperties: false })),
   sandbox: Type.Optional(Type.Object({
     controlUrl: Type.String({ pattern: '^https?://' }),
@@ -254,6 +263,8 @@ type PlanFileT = Static<typeof PlanFile>;
 type GateFileT = Static<typeof GateFile>;
 type TrainFileT = Static<typeof TrainFile>;
 
+/** Slack allows about one chat.update per second per channel; a run's message changes at most this often. */
+const DEFAULT_UPDATE_EVERY_SECONDS = 5;
 const DEFAULT_THRESHOLDS: Thresholds = { maxErrorRate: 0.01, maxLatencyMs: 500, minRequests: 20 };
 
 // ---------------------------------------------------------------- validation helpers
@@ -574,12 +585,16 @@ export function resolveConfig(doc: unknown): BatonConfig {
     trains,
     freezes,
     hotfix,
-    notifications: { channel: file.notifications?.slackChannel },
+    notifications: {
+      ...(file.notifications?.slackChannel ? { channel: file.notifications.slackChannel } : {}),
+      updateEverySeconds: Math.max(1, duration(file.notifications?.updateEvery, DEFAULT_UPDATE_EVERY_SECONDS, 'notifications.updateEvery')),
+    },
     temporal: { taskQueue: file.temporal?.taskQueue ?? 'baton' },
     api: {
       host: file.api?.host ?? '127.0.0.1',
       port: file.api?.port ?? 3000,
       ...(file.api?.temporalUiUrl ? { temporalUiUrl: file.api.temporalUiUrl.replace(/\/+$/, '') } : {}),
+      ...(file.api?.publicUrl ? { publicUrl: file.api.publicUrl.replace(/\/+$/, '') } : {}),
     },
     sandbox: file.sandbox ?? null,
   };

@@ -3,7 +3,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type LogLevel } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { ConfigError, loadConfig, temporalConnectConfig } from './config';
+import { ConfigError, loadConfig, temporalConnectConfig, type BatonConfig } from './config';
 import { createProviders } from './providers/factory';
 import { workflowBundle } from './temporal/bundle';
 import { syncTrainSchedules, type SyncResult } from './temporal/schedules';
@@ -44,6 +44,12 @@ function syncSummary(r: SyncResult): string {
   return parts.join('; ') || 'none configured';
 }
 
+/** Bases of the links in Slack messages: the API as people reach it, and the Temporal UI. */
+function linksOf(config: BatonConfig, namespace: string): NonNullable<ActivityDeps['links']> {
+  const host = config.api.host === '0.0.0.0' || config.api.host === '::' ? '127.0.0.1' : config.api.host;
+  return { namespace, temporalUiUrl: config.api.temporalUiUrl, apiUrl: config.api.publicUrl ?? `http://${host}:${config.api.port}` };
+}
+
 async function main(): Promise<void> {
   const { config, runtime } = loadConfig();
   Runtime.install({ logger: new DefaultLogger(runtime.logLevel.toUpperCase() as LogLevel, logLine) });
@@ -52,6 +58,9 @@ async function main(): Promise<void> {
     slack: { botToken: runtime.slack.botToken, apiUrl: runtime.slack.apiUrl },
     defaultChannel: config.notifications.channel,
   });
+  if (runtime.slack.botToken && !config.notifications.channel) {
+    console.error('worker: SLACK_BOT_TOKEN is set but the config has no notifications.slackChannel: notifications go to the log');
+  }
   const temporal = temporalConnectConfig();
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   // The release train's activities find and board releases through a client.
@@ -61,7 +70,7 @@ async function main(): Promise<void> {
     // Each configured release train is a Temporal Schedule; create or update them to match config.
     const trains = await syncTrainSchedules(client, config);
     console.log(`worker: release trains: ${syncSummary(trains)}`);
-    const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, deps: { ...providers, temporal: client } });
+    const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, deps: { ...providers, temporal: client, links: linksOf(config, temporal.namespace) } });
     console.log(`worker: serving task queue '${config.temporal.taskQueue}' on ${temporal.address} (namespace ${temporal.namespace})`);
     await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
   } finally {

@@ -13,8 +13,8 @@
  *   really finished before the rollback writes, so a stale write can never land last.
  * - Rollback (100 % back on the previous colour, verified, then the new colour scaled to 0)
  *   runs in a non-cancellable scope with unlimited retries: it completes when the workflow
- *   is cancelled, when Slack is down (notifications are never awaited on the safety path)
- *   and, being durable, after a worker crash.
+ *   is cancelled, when Slack is down (the Slack thread is never awaited on the safety path,
+ *   see thread.ts) and, being durable, after a worker crash.
  * - Cancellation before 100 % rolls back; after 100 % it retires the previous colour now.
  * - Irreversible step: retiring the previous colour (after that, rollback is a new deployment).
  * - History stays bounded: sampling loops continue-as-new carrying the whole state, so a
@@ -50,6 +50,7 @@ import {
   type WaitKind,
 } from '../src/domain/deployment';
 import { formatDuration } from '../src/domain/durations';
+import type { RunCard } from '../src/domain/notices';
 import { appendEvent } from '../src/domain/timeline';
 import { ErrorType } from '../src/domain/errors';
 import { describeStep, weightAt } from '../src/domain/plan';
@@ -74,6 +75,7 @@ import {
   deploymentActionUpdate,
   deploymentStatusQuery,
 } from './messages';
+import { newThreadState, PARENT, runThread, type ThreadState } from './thread';
 
 /** Where the flow is; continue-as-new resumes here. */
 type Stage = 'deploy' | 'steps' | 'keep' | 'standby' | 'retire' | 'done';
@@ -113,6 +115,8 @@ export interface DeploymentState {
   timeline: TimelineEvent[];
   /** When the new colour took 100 % of the traffic (a release's stability counts from it). */
   liveAt?: string | null;
+  /** Where the run's Slack messages are, so every run of this deployment updates the same ones. */
+  slack?: ThreadState;
 }
 
 export interface DeploymentInput {
@@ -133,6 +137,9 @@ export interface DeploymentResult {
 }
 
 const MAX_SAMPLES = 30;
+/** How long a run waits for Slack before continuing as new, and before it ends (Slack may be down). */
+const SLACK_PAUSE_MS = 5_000;
+const SLACK_CLOSE_MS = 30_000;
 const MAX_TIMELINE = 200;
 
 const RETRY_AWS: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes: [ErrorType.InfrastructureMismatch] };
@@ -186,7 +193,6 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   /** Bumped by every handler so waits wake up and re-plan. */
   let changes = 0;
   let forward: CancellationScope | null = null;
-  const pendingNotes: Promise<unknown>[] = [];
 
   // ---------------------------------------------------------------- status and UI
   const target = () => s.targetColour ?? 'green';
@@ -247,6 +253,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     appendEvent(s.timeline, { at: iso(), type, message }, MAX_TIMELINE);
     log.info(message, { type });
     refreshDetails();
+    thread.touch();
   }
 
   function setPhase(phase: DeploymentPhase): void {
@@ -254,6 +261,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     s.phase = phase;
     upsertSearchAttributes([{ key: BatonPhase, value: phase }]);
     refreshDetails();
+    thread.touch();
   }
 
   function finish(outcome: Outcome, phase: DeploymentPhase): void {
@@ -264,18 +272,43 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     setPhase(phase);
     upsertSearchAttributes([{ key: BatonOutcome, value: outcome }]);
     refreshDetails();
+    thread.touch(PARENT, true);
   }
 
-  /** Fire-and-forget: a notification never delays or blocks anything else. */
-  function notify(text: string): void {
-    const p = CancellationScope.nonCancellable(() =>
-      act.notify.executeWithOptions(
-        { startToCloseTimeout: '10s', scheduleToCloseTimeout: '2m', retry: { maximumAttempts: 5, initialInterval: '2s' }, summary: 'Notify' },
-        [{ text, channel: spec.notify.channel }],
-      ),
-    ).catch((err: unknown) => log.warn('notification not delivered', { error: String(err) }));
-    pendingNotes.push(p);
+  /** The run's Slack message: what an operator glancing at the channel needs. */
+  function card(): RunCard {
+    const t = target();
+    const step = plan.steps[s.stepIndex];
+    const lines: string[] = [];
+    if (s.liveColour) lines.push(`${s.liveColour} (live) → ${t} (new), ${spec.image}`);
+    if (s.stage === 'steps' && step) lines.push(`Step ${s.stepIndex + 1}/${plan.steps.length}: ${describeStep(step, t)}`);
+    const last = s.samples[s.samples.length - 1];
+    if (last) lines.push(`Last analysis: ${last.verdict} — ${last.message}`);
+    if (s.paused) lines.push('Paused');
+    const rb = s.rollback ?? s.rollbackRequest;
+    return {
+      kind: 'deployment',
+      id: spec.id,
+      title,
+      requestedBy: spec.requestedBy,
+      phase: s.phase,
+      outcome: s.outcome,
+      progress: s.targetColour && s.weights ? { percent: s.weights[t], label: `of traffic on ${t}` } : null,
+      countdown: s.wait
+        ? { label: waitLabel(s.wait.kind), remainingSeconds: Math.ceil(remainingMs(s.wait) / 1000), totalSeconds: s.wait.durationSeconds, paused: s.wait.runningSince === null }
+        : null,
+      lines,
+      note: rb ? `Rollback: ${rb.reason}` : s.error,
+    };
   }
+
+  function waitLabel(kind: WaitKind): string {
+    if (kind === 'soak') return `Soak at ${weightAt(plan.steps, s.stepIndex)} %`;
+    return kind === 'keep_previous' ? `Keeping ${s.liveColour} hot` : `${s.liveColour} on standby`;
+  }
+
+  s.slack ??= newThreadState();
+  const thread = runThread({ state: s.slack, notify: spec.notify, runId: spec.id, card });
 
   // ---------------------------------------------------------------- handlers
   setHandler(deploymentStatusQuery, status);
@@ -298,6 +331,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
 
   function applyAction(req: ActionRequest): void {
     const by = `${req.actor}${req.reason ? ` (${req.reason})` : ''}`;
+    thread.reply(`:raising_hand: ${req.action}${req.action === 'extend' ? ` by ${formatDuration(req.seconds ?? 0)}` : ''}, by ${by}`);
     switch (req.action) {
       case 'pause':
         s.paused = true;
@@ -346,13 +380,14 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   async function maybeContinueAsNew(): Promise<void> {
     const info = workflowInfo();
     if (!info.continueAsNewSuggested && info.historyLength < maxHistory) return;
+    await condition(allHandlersFinished);
+    // A Slack call in flight belongs to this run: wait briefly, else continue at the next chance.
+    if (!(await thread.pause(SLACK_PAUSE_MS))) return;
     if (s.wait) {
       // Carry the clock as "time left", restarted in the next run.
       s.wait.remainingMs = remainingMs(s.wait);
       if (s.wait.runningSince !== null) s.wait.runningSince = 0;
     }
-    await condition(allHandlersFinished);
-    await Promise.allSettled(pendingNotes);
     event('continued_as_new', `History reached ${info.historyLength} events; continuing as a new run`);
     await continueAsNew<typeof deployment>({ spec, state: s, maxHistoryEvents: input.maxHistoryEvents });
   }
@@ -438,6 +473,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     s.samples.push(entry);
     if (s.samples.length > MAX_SAMPLES) s.samples.splice(0, s.samples.length - MAX_SAMPLES);
     event(`analysis_${entry.verdict}`, `Analysis at ${weight} %: ${entry.verdict} — ${entry.message}`);
+    if (entry.verdict === 'fail') thread.reply(`:warning: Analysis at ${weight} % failed (${s.stepFailures + 1} in a row; ${plan.analysis.failureLimit} roll back): ${entry.message}`);
 
     if (entry.verdict === 'pass') {
       s.stepFailures = 0;
@@ -490,7 +526,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     const liveState = await act.describeService.executeWithOptions({ summary: `Describe ${live} service` }, [spec.compute, live]);
     s.previousDesiredCount = Math.max(1, liveState.desiredCount);
     event('started', `${title}: ${live} is live; deploying ${spec.image} to ${target()}`);
-    notify(`:rocket: ${title} started by ${spec.requestedBy}: ${live} → ${target()}`);
+    thread.reply(`:rocket: Started by ${spec.requestedBy}: ${live} is live; deploying ${spec.version} to ${target()}`);
 
     await act.deployImage.executeWithOptions({ summary: `Deploy ${spec.version} to ${target()} (${s.previousDesiredCount} tasks)` }, [
       { target: spec.compute, colour: target(), templateColour: live, image: spec.image, desiredCount: s.previousDesiredCount, deploymentId: spec.id },
@@ -536,7 +572,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
           setPhase('shifting');
           await shift(weightsFor(target(), step.weight), describeStep(step, target()));
           event('shifted', `${step.weight} % of traffic on ${target()} (verified)`);
-          notify(`:arrow_right: ${title}: ${step.weight} % on ${target()}`);
+          thread.reply(`:arrow_right: Step ${s.stepIndex + 1}/${plan.steps.length}: ${step.weight} % of traffic on ${target()} (verified)`);
           break;
         }
         case 'soak':
@@ -593,6 +629,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     s.paused = false;
     setPhase('rolling_back');
     event('rolling_back', `Rolling back: ${info.reason}`);
+    thread.reply(`:rewind: Rolling back: ${info.reason}`);
     const live = s.liveColour;
     if (!live) return; // nothing was changed yet
     if (s.previousScaledDown) {
@@ -605,6 +642,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     }
     await shift(weightsFor(live, 100), `Roll back: 100 % to ${live}`, SAFETY);
     event('traffic_restored', `100 % of traffic back on ${live} (verified)`);
+    thread.reply(`:shield: 100 % of traffic back on ${live} (verified)`);
     await act.scaleService.executeWithOptions({ ...SAFETY, summary: `Scale ${target()} down` }, [spec.compute, target(), 0]);
     event('scaled_down', `${target()} scaled to 0 tasks`);
   }
@@ -637,7 +675,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     await CancellationScope.nonCancellable(() => retire(`Retire ${s.liveColour}`));
     finish('succeeded', 'completed');
     event('completed', `${title} succeeded: ${target()} serves 100 %`);
-    notify(`:white_check_mark: ${title} succeeded`);
+    thread.reply(`:white_check_mark: Succeeded: ${target()} serves 100 %; ${s.liveColour} retired`);
   } catch (err) {
     forward = null;
     if (err instanceof ContinueAsNew) throw err;
@@ -664,29 +702,29 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       s.error = `${s.error ? `${s.error}; ` : ''}rollback failed: ${causeMessage(rollbackErr)}`;
       finish('failed', 'failed');
       event('failed', `${title} FAILED and could not restore traffic: ${s.error}`);
-      notify(`:rotating_light: ${title} FAILED and could not restore traffic: ${s.error}`);
+      thread.reply(`:rotating_light: FAILED and could not restore traffic: ${s.error}`);
       failure = rollbackErr;
     }
     if (!failure) {
       if (cancelled) {
         finish('cancelled', 'cancelled');
         event('cancelled', `${title} cancelled; ${s.stage === 'done' && s.rollback === null ? 'previous colour retired' : 'traffic restored'}`);
-        notify(`:no_entry: ${title} cancelled`);
+        thread.reply(`:no_entry: Cancelled; ${s.rollback === null ? 'previous colour retired' : 'traffic restored'}`);
         failure = err;
       } else if (s.error && s.liveColour === null) {
         finish('failed', 'failed');
         event('failed', `${title} failed before changing anything: ${s.error}`);
-        notify(`:x: ${title} failed: ${s.error}`);
+        thread.reply(`:x: Failed before changing anything: ${s.error}`);
       } else {
         finish('rolled_back', 'rolled_back');
         event('rolled_back', `${title} was ROLLED BACK: ${reason.reason}`);
-        notify(`:leftwards_arrow_with_hook: ${title} rolled back: ${reason.reason}`);
+        thread.reply(`:leftwards_arrow_with_hook: Rolled back: ${reason.reason}`);
       }
     }
   }
 
   await CancellationScope.nonCancellable(async () => {
-    await Promise.allSettled(pendingNotes);
+    await thread.close(SLACK_CLOSE_MS);
     await condition(allHandlersFinished);
   });
   if (failure) throw failure; // cancelled, or rollback impossible: the run itself shows it

@@ -3,6 +3,7 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import type { ActionRequest, DeploymentStatus } from '../src/domain/deployment';
+import type { NotifySpec } from '../src/domain/notices';
 import type { DeploymentSpec, Outcome, TimelineEvent } from '../src/domain/types';
 import type {
   ApprovalRecord,
@@ -120,6 +121,7 @@ export interface ReleaseInput {
   stages: ReleaseStage[];
   freezes: Freeze[];
   hotfixApprovalRole: string | null;
+  notify: NotifySpec;
 }
 
 export interface StageStatus {

@@ -13,6 +13,8 @@
  * - Cancel (an Update, or cancelling the run) cancels the deployment in flight, which rolls
  *   back; nothing half-deployed is left. An expiry or a rejection happens only at a gate,
  *   when no deployment is running.
+ * - Slack (thread.ts) is told, never waited for: a gate with approvals gets an approval request
+ *   with buttons in the release's thread, kept current whichever way decisions arrive.
  */
 import {
   ApplicationFailure,
@@ -36,8 +38,10 @@ import { appendEvent } from '../src/domain/timeline';
 import { gateProgress, whyApprovalRefused, type GateProgress } from '../src/domain/gates';
 import { currentDeparture, formatInZone } from '../src/domain/calendar';
 import type { ApprovalRecord, CheckRecord, GateState } from '../src/domain/release';
+import type { ApprovalCard, RunCard } from '../src/domain/notices';
 import type { Outcome, TimelineEvent } from '../src/domain/types';
 import { deploymentLane, type LaneResult } from './lane';
+import { newThreadState, PARENT, runThread } from './thread';
 import {
   BatonEnvironment,
   BatonKind,
@@ -72,6 +76,16 @@ interface StageState {
 }
 
 const MAX_TIMELINE = 200;
+/** How long the release waits for Slack before it ends (Slack may be down). */
+const SLACK_CLOSE_MS = 30_000;
+const OUTCOME_EMOJI: Record<Outcome, string> = {
+  succeeded: ':tada:',
+  rolled_back: ':leftwards_arrow_with_hook:',
+  failed: ':x:',
+  rejected: ':no_entry_sign:',
+  expired: ':hourglass:',
+  cancelled: ':no_entry:',
+};
 /** How long to wait before asking a busy lane again. */
 const LANE_BUSY_RETRY = '1m';
 
@@ -96,6 +110,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     timeline: [] as TimelineEvent[],
     cancelRequest: null as { reason: string; by: string } | null,
     rejection: null as { environment: string; by: string; comment: string | null } | null,
+    slack: newThreadState(),
   };
   let changes = 0;
   let main: CancellationScope | null = null;
@@ -193,7 +208,79 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     appendEvent(s.timeline, { at: iso(), type, message }, MAX_TIMELINE);
     log.info(message, { type });
     refreshDetails();
+    thread.touch();
+    const gated = stages[s.stageIndex];
+    if (gated?.gate) thread.touch(gateKey(gated.environment));
   }
+
+  // ---------------------------------------------------------------- Slack
+  const gateKey = (environment: string) => `gate:${environment}`;
+
+  /** The release's Slack message: every environment, what each waits for, the outcome. */
+  function runCard(): RunCard {
+    const done = s.stages.filter((st) => st.outcome === 'succeeded').length;
+    const end = s.outcome ? null : stabilityEndMs(s.stageIndex);
+    const waiting = end !== null && s.stages[s.stageIndex].gateState === 'waiting' ? end - clock() : 0;
+    const gate = stages[s.stageIndex]?.gate;
+    return {
+      kind: 'release',
+      id: input.id,
+      title,
+      requestedBy: request.requestedBy,
+      phase: s.phase,
+      outcome: s.outcome,
+      progress: { percent: Math.round((done * 100) / stages.length), label: `${done} of ${stages.length} environments live` },
+      countdown:
+        waiting > 0 && gate
+          ? { label: `Stability in ${stages[s.stageIndex - 1].environment}`, remainingSeconds: Math.ceil(waiting / 1000), totalSeconds: gate.stabilitySeconds, paused: false }
+          : null,
+      lines: stages.map((stage, i) => `${stage.environment}: ${stageLine(i)}`),
+      note: s.outcome && s.outcome !== 'succeeded' ? s.reason : null,
+    };
+  }
+
+  function stageLine(i: number): string {
+    const st = s.stages[i];
+    if (st.deploymentId) return `${st.outcome ? st.outcome.replace('_', ' ') : 'deploying'} (${st.deploymentId})`;
+    if (i > s.stageIndex || (s.outcome && st.gateState === 'waiting')) return stages[i].gate ? 'gate ahead' : 'no gate';
+    const pending = pendingOf(i, progressOf(i));
+    return `gate ${st.gateState.replace(/_/g, ' ')}${pending.length ? ` — ${pending.join('; ')}` : ''}`;
+  }
+
+  /** A gate's approval request, as its thread reply shows it. */
+  function approvalCard(environment: string): ApprovalCard {
+    const i = stages.findIndex((st) => st.environment === environment);
+    const st = s.stages[i];
+    const p = progressOf(i);
+    const rules = p?.approvals ?? [];
+    const required = rules.reduce((n, r) => n + r.rule.count, 0);
+    const given = rules.reduce((n, r) => n + r.rule.count - r.missing, 0);
+    const state: ApprovalCard['state'] =
+      st.gateState === 'rejected' ? 'rejected'
+      : st.gateState === 'expired' ? 'expired'
+      : given >= required || st.gateState === 'satisfied' || st.gateState === 'departed' ? 'satisfied'
+      : ended() ? 'closed'
+      : 'open';
+    return {
+      kind: 'approval',
+      releaseId: input.id,
+      releaseTitle: title,
+      environment,
+      state,
+      approvals: s.approvals.filter((a) => a.environment === environment).map((a) => ({ by: a.by, decision: a.decision, comment: a.comment })),
+      given,
+      required,
+      pending: state === 'open' ? (p?.pending ?? []) : [],
+      expiresAt: p && st.openedAtMs !== null ? iso(p.expiresAtMs) : null,
+    };
+  }
+
+  const thread = runThread({
+    state: s.slack,
+    notify: input.notify,
+    runId: input.id,
+    card: (key) => (key === PARENT ? runCard() : approvalCard(key.slice(gateKey('').length))),
+  });
 
   function setPhase(phase: ReleasePhase): void {
     s.phase = phase;
@@ -211,6 +298,9 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     setPhase(phase);
     upsertSearchAttributes([{ key: BatonOutcome, value: outcome }]);
     event(outcome, `${title}: ${outcome}${reason ? ` — ${reason}` : ''}`);
+    thread.reply(`${OUTCOME_EMOJI[outcome]} ${title}: ${outcome.replace('_', ' ')}${reason ? ` — ${reason}` : ''}`);
+    for (const stage of stages) if (stage.gate) thread.touch(gateKey(stage.environment), true);
+    thread.touch(PARENT, true);
   }
 
   function refuse(message: string, type: string = ErrorType.InvalidTransition, statusCode = 409): never {
@@ -247,9 +337,12 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       if (a.decision === 'reject') {
         s.rejection = { environment: a.environment, by: a.by, comment: a.comment ?? null };
         event('rejected', `${a.by} rejected ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
+        thread.reply(`:no_entry_sign: ${a.by} rejected ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
       } else {
         event('approved', `${a.by} (${a.roles.join(', ')}) approved ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
+        thread.reply(`:white_check_mark: ${a.by} (${a.roles.join(', ')}) approved ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
       }
+      thread.touch(gateKey(a.environment), true);
       changes++;
       return status();
     },
@@ -372,6 +465,8 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       st.gateState = 'open';
       setPhase('gate_open');
       event('gate_open', `Gate to ${stage.environment} open: ${progressOf(i)?.pending.join('; ') || 'ready'}`);
+      thread.reply(`:vertical_traffic_light: Gate to ${stage.environment} open: ${progressOf(i)?.pending.join('; ') || 'ready'}`);
+      if (stage.gate.approvals.length > 0) thread.open(gateKey(stage.environment));
     }
     for (;;) {
       if (s.rejection && s.rejection.environment === stage.environment) {
@@ -421,6 +516,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
         });
         st.deploymentId = spec.id;
         event('deploying', `Deploying ${spec.version} to ${stage.environment} (${spec.id})`);
+        thread.reply(`:rocket: Deploying ${spec.version} to ${stage.environment} (${spec.id})`);
         try {
           return await lane.result();
         } catch (err) {
@@ -462,6 +558,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
           throw new GateClosed(result.outcome === 'rolled_back' ? 'rolled_back' : 'failed', `the deployment to ${stages[i].environment} ${result.outcome.replace('_', ' ')}: ${result.reason ?? ''}`);
         }
         event('deployed', `${request.version} is live in ${stages[i].environment}`);
+        thread.reply(`:white_check_mark: ${request.version} is live in ${stages[i].environment}`);
       }
     });
     finish('succeeded', 'completed', null);
@@ -475,7 +572,10 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       finish('failed', 'failed', String((err as Error)?.message ?? err));
     }
   }
-  await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+  await CancellationScope.nonCancellable(async () => {
+    await thread.close(SLACK_CLOSE_MS);
+    await condition(allHandlersFinished);
+  });
   if (s.outcome !== 'succeeded') {
     // The run ends failed so the Temporal UI shows it for what it is; the status query keeps the details.
     throw ApplicationFailure.create({ type: ErrorType.ReleaseEnded, message: `${title} ${s.outcome}: ${s.reason ?? ''}`, nonRetryable: true });

@@ -14,6 +14,7 @@ import { operationsRoutes } from './routes/operations';
 import { releaseRoutes } from './routes/releases';
 import { sandboxRoutes } from './routes/sandbox';
 import { scheduleRoutes } from './routes/schedules';
+import { slackRoutes } from './routes/slack';
 
 export interface AppDeps {
   client: Client;
@@ -22,6 +23,13 @@ export interface AppDeps {
   logger?: boolean | { level: string };
   /** How long /readyz waits for Temporal. Default 2 s. */
   readyTimeoutMs?: number;
+  /**
+   * Slack (from the environment): the signing secret that /slack/* requests must be signed
+   * with (none: they are refused), the bot token for answering (none: answers are logged), the
+   * Web API URL, and how long a slash command may take before it is answered "Working on it…"
+   * (default 2500 ms).
+   */
+  slack?: { signingSecret?: string; botToken?: string; apiUrl?: string; replyWithinMs?: number };
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -57,6 +65,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await app.register(operationsRoutes, { client, readyTimeoutMs: deps.readyTimeoutMs });
+  // Slack signs its requests instead of sending a token: outside /v1, with its own body parser.
+  await app.register(slackRoutes, { client, config, ...deps.slack });
 
   // Everything under /v1 needs a token and a role (each route names its permission).
   await app.register(async (v1) => {

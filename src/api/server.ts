@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: temporal.namespace });
   let app;
   try {
-    app = await buildApp({ client, config, logger: { level: runtime.logLevel } });
+    app = await buildApp({ client, config, logger: { level: runtime.logLevel }, slack: runtime.slack });
     const url = await app.listen({ host: config.api.host, port: config.api.port });
     app.log.info(`api: listening on ${url} (Temporal ${temporal.address}, namespace ${temporal.namespace}); docs at ${url}/docs`);
   } catch (err) {

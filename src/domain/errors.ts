@@ -24,6 +24,8 @@ export const ErrorType = {
   ApprovalRefused: 'ApprovalRefused',
   /** The release did not reach prod: rejected, expired, rolled back or failed. */
   ReleaseEnded: 'ReleaseEnded',
+  /** Slack asked us to slow down; retried after the delay it asked for. */
+  NotifierRateLimited: 'NotifierRateLimited',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

@@ -1,5 +1,6 @@
 // Pure types shared by workflows, activities, the API and config. Nothing here does I/O;
 // everything here is safe to put in a workflow input or history (no secrets).
+import type { NotifySpec } from './notices';
 
 export type Colour = 'blue' | 'green';
 export const COLOURS: readonly Colour[] = ['blue', 'green'];
@@ -112,7 +113,7 @@ export interface DeploymentSpec {
   smokeTestUrls: Record<Colour, string>;
   thresholds: Thresholds;
   plan: RolloutPlan;
-  notify: { channel?: string };
+  notify: NotifySpec;
 }
 
 /** What one analysis read of the metrics returned (null: no datapoints). */

@@ -34,7 +34,8 @@ export function createProviders(opts: ProviderOptions): Providers {
     routerFor: (spec) => routerFor(aws, spec),
     metrics: createCloudWatchMetrics(aws.cloudwatch),
     smoke: createHttpSmokeTester(),
-    notifier: opts.slack.botToken
+    // Slack needs a token and somewhere to post; without either, notifications go to the log.
+    notifier: opts.slack.botToken && opts.defaultChannel
       ? createSlackNotifier({ botToken: opts.slack.botToken, apiUrl: opts.slack.apiUrl, defaultChannel: opts.defaultChannel })
       : createLogNotifier({ defaultChannel: opts.defaultChannel, sink: opts.log }),
   };

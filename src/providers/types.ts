@@ -1,6 +1,7 @@
 // One narrow interface per concern. Each vendor adapter lives in its own file behind these;
 // `factory.ts` picks the adapter from a spec. Every write is set-to-value, safe to repeat,
 // and verified by reading back before the caller moves on.
+import type { MessageRef } from '../domain/notices';
 import type { Colour, ComputeTarget, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../domain/types';
 
 export interface ServiceState {
@@ -63,15 +64,33 @@ export interface SmokeTester {
   check(url: string): Promise<SmokeResult>;
 }
 
-export interface Notification {
-  /** Plain-text fallback and log line. */
+/** A message to post: a run's parent message, or a reply in its thread. */
+export interface OutgoingMessage {
+  /** A channel id or name; absent: the notifier's default channel. */
+  channel?: string;
+  /** Plain-text fallback (notifications, screen readers) and the log line. */
   text: string;
   /** Slack Block Kit blocks, optional. */
   blocks?: unknown[];
-  channel?: string;
+  /** Post as a reply in this message's thread. */
+  threadTs?: string;
+  /** Tags a run's parent message with the run's id, so a retried post can find it again. */
+  runId?: string;
 }
 
 export interface Notifier {
-  /** Posts a message; throws when the channel is unreachable (the caller decides to retry). */
-  post(n: Notification): Promise<void>;
+  /** Posts a message and says where it landed; throws when the channel is unreachable (the caller retries). */
+  post(m: OutgoingMessage): Promise<MessageRef>;
+  /** Replaces a posted message's text and blocks. */
+  update(ref: MessageRef, m: Pick<OutgoingMessage, 'text' | 'blocks'>): Promise<void>;
+  /** A run's parent message if it was already posted (by an attempt whose answer was lost), else null. */
+  findRunMessage(channel: string | undefined, runId: string): Promise<MessageRef | null>;
+}
+
+/** The channel asks us to wait before calling again (Slack's 429 and its Retry-After). */
+export class NotifierRateLimited extends Error {
+  override name = 'NotifierRateLimited';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`rate limited: retry after ${retryAfterSeconds} s`);
+  }
 }

@@ -10,6 +10,8 @@ export interface SandboxPerson {
   name: string;
   roles: Role[];
   token: string;
+  /** A made-up Slack user id, so signed Slack requests can act as this person. */
+  slackUserId: string;
 }
 
 export function newToken(): string {
@@ -35,14 +37,14 @@ export const SANDBOX_ROLES: Record<string, Permission[]> = {
  */
 export function sandboxPeople(adminToken: string): SandboxPerson[] {
   return [
-    { name: 'ada', roles: ['admin'], token: adminToken },
-    { name: 'rosa', roles: ['release-manager'], token: newToken() },
-    { name: 'remi', roles: ['release-manager'], token: newToken() },
-    { name: 'quinn', roles: ['qa'], token: newToken() },
-    { name: 'pia', roles: ['product'], token: newToken() },
-    { name: 'dev', roles: ['developer'], token: newToken() },
-    { name: 'dan', roles: ['deployer'], token: newToken() },
-    { name: 'val', roles: ['viewer'], token: newToken() },
+    { name: 'ada', roles: ['admin'], token: adminToken, slackUserId: 'U0ADA' },
+    { name: 'rosa', roles: ['release-manager'], token: newToken(), slackUserId: 'U0ROSA' },
+    { name: 'remi', roles: ['release-manager'], token: newToken(), slackUserId: 'U0REMI' },
+    { name: 'quinn', roles: ['qa'], token: newToken(), slackUserId: 'U0QUINN' },
+    { name: 'pia', roles: ['product'], token: newToken(), slackUserId: 'U0PIA' },
+    { name: 'dev', roles: ['developer'], token: newToken(), slackUserId: 'U0DEV' },
+    { name: 'dan', roles: ['deployer'], token: newToken(), slackUserId: 'U0DAN' },
+    { name: 'val', roles: ['viewer'], token: newToken(), slackUserId: 'U0VAL' },
   ];
 }
 
@@ -126,7 +128,7 @@ export function sandboxConfigDoc(opts: SandboxConfigOptions): Record<string, unk
   const defaultGates: Record<string, unknown> = SANDBOX_GATES.environments;
   return {
     roles: SANDBOX_ROLES,
-    people: opts.people.map((p) => ({ name: p.name, roles: p.roles, tokenSha256: hashToken(p.token) })),
+    people: opts.people.map((p) => ({ name: p.name, roles: p.roles, tokenSha256: hashToken(p.token), slackUserId: p.slackUserId })),
     environments: Object.fromEntries(environments.map((e) => [e, { plan: 'sandbox', gate: defaultGates[e] ?? null }])),
     promotion: environments,
     plans: { sandbox: opts.plan ?? SANDBOX_PLAN },

@@ -78,7 +78,7 @@ export function buildDeploymentSpec(config: BatonConfig, req: DeploymentRequest)
     smokeTestUrls: env.smokeTestUrls,
     thresholds: env.thresholds,
     plan: env.plan,
-    notify: { channel: config.notifications.channel },
+    notify: config.notifications,
   };
 }
 

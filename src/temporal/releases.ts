@@ -77,6 +77,7 @@ export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput)
     stages,
     freezes: config.freezes,
     hotfixApprovalRole: config.hotfix?.approvalRole ?? null,
+    notify: config.notifications,
   };
 }
 
@@ -128,9 +129,19 @@ export function postCheck(client: Client, id: string, check: CheckInput): Promis
   return updateRelease(client, id, releaseCheckUpdate, check, 'name');
 }
 
+/** How to send an Update. */
+export interface UpdateOptions {
+  /**
+   * The Update's id: Temporal runs an Update with a given id once per run and answers a repeat
+   * with the first one's result, so a retried or replayed request (a Slack interaction sent
+   * twice, a double click) decides once. Default: a fresh id.
+   */
+  updateId?: string;
+}
+
 /** Approves or rejects the open gate as `decision.by`; a refusal is a ForbiddenError or a ConflictError. */
-export function decide(client: Client, id: string, decision: ApprovalInput): Promise<ReleaseStatus> {
-  return updateRelease(client, id, releaseApprovalUpdate, decision, 'environment');
+export function decide(client: Client, id: string, decision: ApprovalInput, options: UpdateOptions = {}): Promise<ReleaseStatus> {
+  return updateRelease(client, id, releaseApprovalUpdate, decision, 'environment', options);
 }
 
 /** Cancels the release; a deployment in flight rolls back. */
@@ -148,10 +159,12 @@ async function updateRelease<A>(
   update: UpdateDefinition<ReleaseStatus, [A]>,
   arg: A,
   field: string,
+  options: UpdateOptions = {},
 ): Promise<ReleaseStatus> {
   checkReleaseId(id);
   try {
-    return await client.workflow.getHandle(id).executeUpdate(update, { args: [arg] });
+    const { updateId } = options;
+    return await client.workflow.getHandle(id).executeUpdate(update, { args: [arg], ...(updateId ? { updateId } : {}) });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw refusal(err, field);
     if (err instanceof WorkflowNotFoundError) {

@@ -13,6 +13,7 @@ import { startProcess, type Managed } from '../../src/local/processes';
 import { REPO_ROOT } from '../../src/local/toolchain';
 import { startMoto, startTemporalDevServer, type MotoServer, type TemporalDevServer } from '../../src/local/servers';
 import { createProviders, type Providers } from '../../src/providers/factory';
+import { createSlackNotifier } from '../../src/providers/slack';
 import type { TrafficRouter } from '../../src/providers/types';
 import type { MetricsSpec } from '../../src/domain/types';
 import { startControlServer } from '../../src/sandbox/control';
@@ -59,7 +60,12 @@ export interface StackOptions {
   feeder?: boolean;
   /** Start an in-process worker at once (default true). */
   worker?: boolean;
+  /** Post to this (fake) Slack Web API instead of the log, to `channel`, updating a run's message at most every `updateEvery`. */
+  slack?: { apiUrl: string; channel: string; updateEvery?: string };
 }
+
+/** The bot token tests give workers (the fake Slack accepts any). */
+export const TEST_SLACK_TOKEN = 'xoxb-test-token';
 
 export interface Stack {
   client: Client;
@@ -136,13 +142,14 @@ export function routerOfMetrics(config: BatonConfig, providers: Providers): (spe
 }
 
 /** The sandbox config (people, plan) written to a temporary folder, as a worker process reads it. */
-export function writeSandboxConfig(aws: SandboxAws, plan?: Record<string, unknown>): SandboxConfigFiles {
+export function writeSandboxConfig(aws: SandboxAws, plan?: Record<string, unknown>, notifications?: Record<string, unknown>): SandboxConfigFiles {
   const dir = mkdtempSync(join(tmpdir(), 'baton-stack-'));
   const people = sandboxPeople(newToken());
   const peopleFile = join(dir, 'people.json');
   writeFileSync(peopleFile, JSON.stringify(people, null, 2));
   const taskQueue = `baton-test-${newToken().slice(0, 8)}`;
   const doc = sandboxConfigDoc({ targets: aws.targets, people, controlUrl: aws.controlUrl, peopleFile, apiPort: 0, taskQueue, plan });
+  if (notifications) doc.notifications = notifications;
   const configFile = join(dir, 'config.yaml');
   writeFileSync(configFile, toYaml(doc));
   return { config: resolveConfig(doc), configFile, people, taskQueue, dir };
@@ -157,7 +164,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   try {
     const [temporal, aws] = await Promise.all([startTemporalDevServer(), startSandboxAws()]);
     cleanups.push(() => temporal.stop(), () => aws.stop());
-    const { config, configFile, people, taskQueue, dir } = writeSandboxConfig(aws, opts.plan);
+    const slack = opts.slack;
+    const { config, configFile, people, taskQueue, dir } = writeSandboxConfig(
+      aws,
+      opts.plan,
+      slack ? { slackChannel: slack.channel, ...(slack.updateEvery ? { updateEvery: slack.updateEvery } : {}) } : undefined,
+    );
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const { moto, providers, faults, targets } = aws;
     if (opts.feeder) {
@@ -182,7 +194,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const startWorker = async () => {
       if (running) return;
       const nc = await NativeConnection.connect({ address: temporal.address });
-      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, deps: { ...providers, stablePollMs: 200, temporal: client } });
+      const notifier = slack ? createSlackNotifier({ botToken: TEST_SLACK_TOKEN, apiUrl: slack.apiUrl, defaultChannel: slack.channel }) : providers.notifier;
+      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, deps: { ...providers, notifier, stablePollMs: 200, temporal: client } });
       running = { worker, connection: nc, done: worker.run() };
     };
     cleanups.push(stopWorker);
@@ -202,6 +215,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           AWS_REGION: 'us-east-1',
           TEMPORAL_ADDRESS: temporal.address,
           TEMPORAL_NAMESPACE: 'default',
+          ...(slack ? { SLACK_BOT_TOKEN: TEST_SLACK_TOKEN, SLACK_API_URL: slack.apiUrl } : {}),
         },
       });
       spawned.push(m);

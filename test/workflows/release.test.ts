@@ -65,6 +65,7 @@ describe('a release with the production rules (time-skipping server)', () => {
       stages: [stage('dev', null), stage('staging', stagingGate), stage('prod', prodGate)],
       freezes: [],
       hotfixApprovalRole: null,
+      notify: files.config.notifications,
     };
   }
 

@@ -36,6 +36,7 @@ describe('a release train departure', () => {
       stages: [{ environment: 'prod', gate, train: gate.train ? train : null, deployment: buildDeploymentSpec(stack.config, { service, environment: 'prod', version, requestedBy: 'ada' }) }],
       freezes: [],
       hotfixApprovalRole: null,
+      notify: stack.config.notifications,
     };
     return stack.client.workflow.start('release', { workflowId: id, taskQueue: stack.taskQueue, args: [input] });
   }

@@ -1,0 +1,181 @@
+/**
+ * A run's Slack thread: one parent message (the run's card, updated in place), replies in
+ * order, and keyed cards inside the thread (a gate's approval request) also updated in place.
+ *
+ * Invariants:
+ * - Nothing on a run's path waits for Slack: callers only mark what changed; a pump in its own
+ *   non-cancellable coroutine does the posting, so a cancelled run still reports its outcome.
+ *   Each call is an activity with bounded retries (Retry-After honoured); when one still
+ *   fails, the message is dropped or retried later (logged), never the run's next step.
+ *   Continue-as-new waits only for a call already in flight, briefly, else it is put off to
+ *   the next chance; the run's end waits for what is pending, bounded.
+ * - A call in flight is never abandoned: a Slack message always belongs to a live run.
+ * - Updates are coalesced: a card is built when it is sent, so many changes cost one call, and
+ *   the parent changes at most every `updateEverySeconds` unless something urgent happened.
+ * - Where the messages are (channel and ts) and what is still to send are workflow state,
+ *   carried over continue-as-new, so a restarted worker keeps updating the same messages.
+ * - Deterministic: waits end by condition or by their own timer, never by reading the clock.
+ */
+import { CancellationScope, condition, log, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
+
+type Item = { kind: 'reply'; text: string } | { kind: 'card'; key: string };
+
+export interface ThreadState {
+  parent: MessageRef | null;
+  /** Keyed cards posted in the thread, by key. */
+  cards: Record<string, MessageRef>;
+  /** Replies and keyed cards not posted yet, in order. */
+  queue: Item[];
+  /** Cards changed since they were last sent. */
+  dirty: string[];
+}
+
+export function newThreadState(): ThreadState {
+  return { parent: null, cards: {}, queue: [], dirty: [] };
+}
+
+/** The key of the parent message's card. */
+export const PARENT = 'run';
+
+export interface RunThread {
+  /** A card changed; `urgent` sends it without waiting out the update interval (outcomes, decisions). */
+  touch(key?: string, urgent?: boolean): void;
+  /** Queues a reply in the thread (mrkdwn). */
+  reply(text: string): void;
+  /** Posts a keyed card in the thread (once), then keeps it current on touch(key). */
+  open(key: string): void;
+  /**
+   * Before continue-as-new: stops sending and waits up to `maxMs` for a call in flight. False
+   * (and sending resumes) if one is still in flight: try again later.
+   */
+  pause(maxMs: number): Promise<boolean>;
+  /** At the run's end: sends what is pending (until done, Slack fails again, or `maxMs`), then stops. */
+  close(maxMs: number): Promise<void>;
+}
+
+/** Replies held while Slack is unreachable; beyond this the oldest are dropped. */
+const MAX_QUEUED = 50;
+/** After a call failed despite its retries, the pump rests this long before trying again. */
+const REST_AFTER_FAILURE_MS = 30_000;
+
+const slack = proxyActivities<Activities>({
+  startToCloseTimeout: '10s',
+  scheduleToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4 },
+});
+
+export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId: string; card: (key: string) => Card }): RunThread {
+  const { state, notify, runId } = opts;
+  let urgent = false;
+  let busy = false;
+  /** Hurry: no resting, no coalescing (the run is ending). */
+  let closing = false;
+  /** Start nothing new (continue-as-new or the end is near). */
+  let stopped = false;
+  /** Calls that failed despite their retries; closing stops waiting when one more fails. */
+  let failures = 0;
+
+  const refOf = (key: string): MessageRef | null => (key === PARENT ? state.parent : (state.cards[key] ?? null));
+  const hasWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => refOf(k) !== null);
+  const undirty = (key: string) => {
+    state.dirty = state.dirty.filter((k) => k !== key);
+  };
+
+  async function post(args: { card?: Card; text?: string; threadTs?: string; runId?: string }, what: string): Promise<MessageRef | null> {
+    try {
+      return await slack.postMessage.executeWithOptions({ summary: `Slack: ${what}` }, [{ channel: notify.channel, ...args }]);
+    } catch (err) {
+      log.warn('Slack message not delivered', { what, error: String(err) });
+      return null;
+    }
+  }
+
+  async function update(key: string, ref: MessageRef): Promise<boolean> {
+    try {
+      await slack.updateMessage.executeWithOptions({ summary: `Slack: update ${key === PARENT ? 'the run message' : key}` }, [ref, opts.card(key)]);
+      return true;
+    } catch (err) {
+      log.warn('Slack message not updated', { key, error: String(err) });
+      return false;
+    }
+  }
+
+  /** Sends one thing; false when Slack could not be reached. */
+  async function sendNext(): Promise<boolean> {
+    if (state.parent === null) {
+      undirty(PARENT);
+      state.parent = await post({ card: opts.card(PARENT), runId }, 'post the run message');
+      return state.parent !== null;
+    }
+    const item = state.queue[0];
+    if (item) {
+      if (item.kind === 'card') undirty(item.key);
+      const ref = item.kind === 'reply'
+        ? await post({ text: item.text, threadTs: state.parent.ts }, 'reply in the thread')
+        : await post({ card: opts.card(item.key), threadTs: state.parent.ts }, `post ${item.key}`);
+      if (ref && item.kind === 'card') state.cards[item.key] = ref;
+      state.queue.shift(); // sent, or dropped: a reply is news only when it is timely
+      return ref !== null;
+    }
+    const key = state.dirty.includes(PARENT) ? PARENT : state.dirty.find((k) => refOf(k) !== null);
+    if (key === undefined) return true;
+    undirty(key);
+    if (key === PARENT) urgent = false; // this update carries whatever was urgent
+    const ok = await update(key, refOf(key) as MessageRef);
+    if (!ok) state.dirty.push(key);
+    else if (key === PARENT && !closing) {
+      // Coalescing: changes in the next interval wait for its end, unless they are urgent.
+      await condition(() => urgent || closing || stopped, notify.updateEverySeconds * 1000);
+    }
+    return ok;
+  }
+
+  async function pump(): Promise<void> {
+    for (;;) {
+      await condition(() => !stopped && hasWork());
+      busy = true;
+      const ok = await sendNext();
+      busy = false;
+      if (ok) continue;
+      failures++;
+      if (!closing) await condition(() => closing, REST_AFTER_FAILURE_MS);
+    }
+  }
+
+  void CancellationScope.nonCancellable(pump);
+
+  return {
+    touch(key = PARENT, isUrgent = false) {
+      if (!state.dirty.includes(key)) state.dirty.push(key);
+      if (isUrgent) urgent = true;
+    },
+    reply(text) {
+      state.queue.push({ kind: 'reply', text });
+      if (state.queue.length > MAX_QUEUED) {
+        const [dropped] = state.queue.splice(state.queue.findIndex((i) => i.kind === 'reply'), 1);
+        log.warn('Slack unreachable for a while: dropped the oldest queued reply', { dropped });
+      }
+    },
+    open(key) {
+      if (state.cards[key] || state.queue.some((i) => i.kind === 'card' && i.key === key)) return;
+      state.queue.push({ kind: 'card', key });
+    },
+    async pause(maxMs) {
+      stopped = true;
+      if (await condition(() => !busy, maxMs)) return true;
+      stopped = false;
+      return false;
+    },
+    async close(maxMs) {
+      closing = true;
+      const failed = failures;
+      // Done when all is sent, when Slack fails again (no use waiting out the bound), or at the bound.
+      await condition(() => (!busy && !hasWork()) || failures > failed, maxMs);
+      stopped = true;
+      await condition(() => !busy); // never abandon a call in flight (its own timeout bounds it)
+      if (hasWork()) log.warn('Slack messages still pending at the end of the run; dropped', { queued: state.queue.length, dirty: state.dirty });
+    },
+  };
+}
