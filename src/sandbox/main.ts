@@ -45,6 +45,8 @@ interface Settings {
   dir: string;
   token: string | undefined;
   ports: Record<PortName, number>;
+  /** Post to this Slack channel (with SLACK_BOT_TOKEN set); else notifications go to the log. */
+  slackChannel: string | undefined;
 }
 
 function log(line: string): void {
@@ -66,7 +68,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
   const token = env.BATON_SANDBOX_TOKEN || undefined;
   if (token !== undefined && /\s/.test(token)) throw new SandboxError('BATON_SANDBOX_TOKEN: must not contain spaces');
   const dir = env.BATON_SANDBOX_DIR ? resolve(env.BATON_SANDBOX_DIR) : resolve(REPO_ROOT, '.baton/sandbox');
-  return { env, dir, token, ports };
+  return { env, dir, token, ports, slackChannel: env.BATON_SLACK_CHANNEL || undefined };
 }
 
 async function assertPortFree(name: PortName, port: number): Promise<void> {
@@ -174,6 +176,7 @@ async function buildConfig(settings: Settings, token: string, motoEndpoint: stri
   const controlUrl = `http://127.0.0.1:${settings.ports.control}`;
   const doc = sandboxConfigDoc({ targets, people, controlUrl, peopleFile, apiPort: settings.ports.api });
   doc.api = { ...(doc.api as Record<string, unknown>), temporalUiUrl: uiUrl };
+  if (settings.slackChannel) doc.notifications = { slackChannel: settings.slackChannel };
   return writeConfig(settings, doc);
 }
 

@@ -54,15 +54,33 @@ const API_PATHS: Record<RunKind, string> = {
   failover: 'failovers',
 };
 
-/** Links for a run (for an approval card, the release it gates); a missing base URL means no link. */
-export function cardLinks(card: Card, opts: { temporalUiUrl?: string; apiUrl?: string; namespace: string }): CardLinks {
-  const [id, path] = card.kind === 'approval' ? [card.releaseId, API_PATHS.release] : [card.id, API_PATHS[card.kind]];
-  const ui = trimBase(opts.temporalUiUrl);
-  const api = trimBase(opts.apiUrl);
+export interface LinkBases {
+  temporalUiUrl?: string;
+  apiUrl?: string;
+  namespace: string;
+}
+
+/** Links for a card's run (for an approval card, the release it gates). */
+export function cardLinks(card: Card, bases: LinkBases): CardLinks {
+  return card.kind === 'approval' ? runLinks('release', card.releaseId, bases) : runLinks(card.kind, card.id, bases);
+}
+
+/** Links to a run in the Temporal UI and the API; a missing base URL means no link. */
+export function runLinks(kind: RunKind, id: string, bases: LinkBases): CardLinks {
+  const ui = trimBase(bases.temporalUiUrl);
+  const api = trimBase(bases.apiUrl);
   const links: CardLinks = {};
-  if (ui) links.temporalUi = `${ui}/namespaces/${encodeURIComponent(opts.namespace)}/workflows/${encodeURIComponent(id)}`;
-  if (api) links.api = `${api}/v1/${path}/${encodeURIComponent(id)}`;
+  if (ui) links.temporalUi = `${ui}/namespaces/${encodeURIComponent(bases.namespace)}/workflows/${encodeURIComponent(id)}`;
+  if (api) links.api = `${api}/v1/${API_PATHS[kind]}/${encodeURIComponent(id)}`;
   return links;
+}
+
+/** "<ui|Temporal UI> · <api|API status>" in mrkdwn; empty without links. */
+export function linksText(links: CardLinks): string {
+  const parts: string[] = [];
+  if (links.temporalUi) parts.push(`<${escapeMrkdwn(links.temporalUi)}|Temporal UI>`);
+  if (links.api) parts.push(`<${escapeMrkdwn(links.api)}|API status>`);
+  return parts.join(' · ');
 }
 
 /** "https://ui.example/" → "https://ui.example"; blank → undefined. */
@@ -109,7 +127,7 @@ export function rejectModal(meta: ApprovalButtonValue & { channel: string; messa
     submit: plain('Reject'),
     close: plain('Cancel'),
     blocks: [
-      section(clip(`Rejecting *${esc(releaseTitle)}* for *${esc(meta.environment)}*. The release stops at this gate.`, LIMITS.text)),
+      section(clip(`Rejecting *${escapeMrkdwn(releaseTitle)}* for *${escapeMrkdwn(meta.environment)}*. The release stops at this gate.`, LIMITS.text)),
       {
         type: 'input',
         block_id: SLACK_ACTIONS.reasonBlock,
@@ -145,22 +163,22 @@ function renderRun(card: RunCard, links: CardLinks): { text: string; blocks: Kno
   const head = `${emoji} ${clip(card.title, LIMITS.header - emoji.length - 1 - suffix.length)}${suffix}`;
 
   const blocks: KnownBlock[] = [header(head)];
-  if (card.note) blocks.push(section(clip(`:warning: *${esc(card.note)}*`, LIMITS.text)));
+  if (card.note) blocks.push(section(clip(`:warning: *${escapeMrkdwn(card.note)}*`, LIMITS.text)));
   blocks.push({
     type: 'section',
     fields: [
-      mrkdwn(clip(`*Phase*\n${esc(card.phase)}`, LIMITS.field)),
-      mrkdwn(clip(`*Requested by*\n${esc(card.requestedBy)}`, LIMITS.field)),
+      mrkdwn(clip(`*Phase*\n${escapeMrkdwn(card.phase)}`, LIMITS.field)),
+      mrkdwn(clip(`*Requested by*\n${escapeMrkdwn(card.requestedBy)}`, LIMITS.field)),
     ].slice(0, LIMITS.fields),
   });
 
   const status: string[] = [];
-  if (card.progress) status.push(`${progressBar(card.progress.percent)} \`${Math.round(card.progress.percent)} %\` ${esc(card.progress.label)}`);
+  if (card.progress) status.push(`${progressBar(card.progress.percent)} \`${Math.round(card.progress.percent)} %\` ${escapeMrkdwn(card.progress.label)}`);
   if (card.countdown) status.push(`:stopwatch: ${countdownText(card.countdown)}`);
   if (status.length > 0) blocks.push(section(clip(status.join('\n'), LIMITS.text)));
 
   // All the lines share one section, so a long list costs characters, not blocks.
-  if (card.lines.length > 0) blocks.push(section(clip(card.lines.map((l) => `• ${esc(l)}`).join('\n'), LIMITS.text)));
+  if (card.lines.length > 0) blocks.push(section(clip(card.lines.map((l) => `• ${escapeMrkdwn(l)}`).join('\n'), LIMITS.text)));
 
   const context = linksContext(links);
   if (context) blocks.push(context);
@@ -175,7 +193,7 @@ function runSummary(card: RunCard, word: string | null): string {
 }
 
 function countdownText(c: NonNullable<RunCard['countdown']>): string {
-  const text = `${esc(c.label)}: ${humanDuration(c.remainingSeconds)} left of ${humanDuration(c.totalSeconds)}`;
+  const text = `${escapeMrkdwn(c.label)}: ${humanDuration(c.remainingSeconds)} left of ${humanDuration(c.totalSeconds)}`;
   return c.paused ? `${text} (paused)` : text;
 }
 
@@ -187,15 +205,15 @@ function humanDuration(seconds: number): string {
 // ---- approval cards ----
 
 function renderApproval(card: ApprovalCard, links: CardLinks): { text: string; blocks: KnownBlock[] } {
-  const env = esc(card.environment);
+  const env = escapeMrkdwn(card.environment);
   const blocks: KnownBlock[] = [
-    section(clip(`:raised_hand: *Approval needed for ${env}* — ${esc(card.releaseTitle)}`, LIMITS.text)),
+    section(clip(`:raised_hand: *Approval needed for ${env}* — ${escapeMrkdwn(card.releaseTitle)}`, LIMITS.text)),
     section(clip(decisionLines(card).join('\n'), LIMITS.text)),
   ];
 
   if (card.state === 'open') {
     // What the gate waits for and when it lapses only matter while someone can still act.
-    const waiting = card.pending.map((p) => `:hourglass: ${esc(p)}`);
+    const waiting = card.pending.map((p) => `:hourglass: ${escapeMrkdwn(p)}`);
     if (card.expiresAt) waiting.push(`:alarm_clock: expires ${readableUtc(card.expiresAt)}`);
     if (waiting.length > 0) blocks.push(section(clip(waiting.join('\n'), LIMITS.text)));
     blocks.push(approvalButtons(card));
@@ -216,8 +234,8 @@ function decisionLines(card: ApprovalCard): string[] {
   const lines = card.approvals.map((a, i) => {
     const verb = a.decision === 'approve' ? ':white_check_mark: Approved' : ':x: Rejected';
     const tally = i === latestApproval ? ` — ${count}` : '';
-    const comment = a.comment ? `: “${esc(a.comment)}”` : '';
-    return `${verb} by ${esc(a.by)}${tally}${comment}`;
+    const comment = a.comment ? `: “${escapeMrkdwn(a.comment)}”` : '';
+    return `${verb} by ${escapeMrkdwn(a.by)}${tally}${comment}`;
   });
   if (latestApproval === -1) lines.unshift(`${count} approvals`);
   return lines;
@@ -226,11 +244,11 @@ function decisionLines(card: ApprovalCard): string[] {
 function resultLine(card: ApprovalCard, state: Exclude<ApprovalCardState, 'open'>): string {
   switch (state) {
     case 'satisfied':
-      return `:white_check_mark: Gate to ${esc(card.environment)} satisfied`;
+      return `:white_check_mark: Gate to ${escapeMrkdwn(card.environment)} satisfied`;
     case 'rejected': {
       const rejection = lastRejection(card);
       if (!rejection) return ':no_entry_sign: Rejected';
-      return `:no_entry_sign: Rejected by ${esc(rejection.by)}${rejection.comment ? `: ${esc(rejection.comment)}` : ''}`;
+      return `:no_entry_sign: Rejected by ${escapeMrkdwn(rejection.by)}${rejection.comment ? `: ${escapeMrkdwn(rejection.comment)}` : ''}`;
     }
     case 'expired':
       return ':alarm_clock: Expired';
@@ -294,26 +312,24 @@ function approvalButtons(card: ApprovalCard): ActionsBlock {
 /** "2026-11-05T12:00:00.000Z" → "2026-11-05 12:00 UTC"; anything unparseable is shown as given. */
 function readableUtc(iso: string): string {
   const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) return esc(iso);
+  if (Number.isNaN(ms)) return escapeMrkdwn(iso);
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 // ---- shared pieces ----
 
 function linksContext(links: CardLinks): ContextBlock | null {
-  const parts: string[] = [];
-  if (links.temporalUi) parts.push(`<${esc(links.temporalUi)}|Temporal UI>`);
-  if (links.api) parts.push(`<${esc(links.api)}|API status>`);
-  return parts.length > 0 ? { type: 'context', elements: [mrkdwn(parts.join(' · '))] } : null;
+  const text = linksText(links);
+  return text ? { type: 'context', elements: [mrkdwn(text)] } : null;
 }
 
 /** The top-level text: what a notification shows, so one line; Slack parses it like mrkdwn. */
 function fallback(text: string): string {
-  return clip(esc(text.replace(/\s*\n\s*/g, ' ')), LIMITS.text);
+  return clip(escapeMrkdwn(text.replace(/\s*\n\s*/g, ' ')), LIMITS.text);
 }
 
 /** Escapes the three characters Slack's mrkdwn treats as control characters. */
-function esc(text: string): string {
+export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 

@@ -12,8 +12,8 @@ const example = resolve(root, 'config/example.yaml');
 
 describe('API configuration from the environment', () => {
   it('takes BATON_API_HOST and BATON_API_PORT over the file', () => {
-    expect(loadConfig({ BATON_CONFIG: example }).config.api).toEqual({ host: '127.0.0.1', port: 3000 });
-    expect(loadConfig({ BATON_CONFIG: example, BATON_API_HOST: '0.0.0.0', BATON_API_PORT: '4000' }).config.api).toEqual({ host: '0.0.0.0', port: 4000 });
+    expect(loadConfig({ BATON_CONFIG: example }).config.api).toMatchObject({ host: '127.0.0.1', port: 3000 });
+    expect(loadConfig({ BATON_CONFIG: example, BATON_API_HOST: '0.0.0.0', BATON_API_PORT: '4000' }).config.api).toMatchObject({ host: '0.0.0.0', port: 4000 });
   });
 
   it('names BATON_API_PORT when it is not a port', () => {

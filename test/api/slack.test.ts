@@ -358,7 +358,7 @@ describe('Slack: interactions and /baton commands on a real worker', () => {
       expect(answer).toEqual({
         response_type: 'in_channel',
         text: 'dan started *Deploy api 6.0.0 to staging* (`deploy:api:staging:6.0.0`).\n'
-          + `<${UI}/namespaces/default/workflows/deploy%3Aapi%3Astaging%3A6.0.0|Temporal UI> · <${PUBLIC}/v1/deployments/deploy:api:staging:6.0.0|API>`,
+          + `<${UI}/namespaces/default/workflows/deploy%3Aapi%3Astaging%3A6.0.0|Temporal UI> · <${PUBLIC}/v1/deployments/deploy%3Aapi%3Astaging%3A6.0.0|API status>`,
       });
       expect(await getDeploymentStatus(stack.client, 'deploy:api:staging:6.0.0')).toMatchObject({ requestedBy: 'dan', outcome: null });
       expect(await baton(DAN, 'deploy api 6.0.1 staging')).toEqual({
@@ -377,7 +377,7 @@ describe('Slack: interactions and /baton commands on a real worker', () => {
       expect(lines.find((l) => l.startsWith('Traffic: '))).toMatch(/^Traffic: blue 50 % · green 50 % \(new version on (green, blue|blue, green) live\)$/);
       expect(lines.find((l) => l.startsWith('Step '))).toBe('Step 2/3: Soak for 1h');
       expect(lines.find((l) => l.startsWith('Soak left: '))).toMatch(/^Soak left: (59m\d+s|1h) of 1h$/);
-      expect(lines[lines.length - 1]).toContain('|Temporal UI> · <https://baton.example.com/v1/deployments/deploy:api:staging:6.0.0|API>');
+      expect(lines[lines.length - 1]).toContain('|Temporal UI> · <https://baton.example.com/v1/deployments/deploy%3Aapi%3Astaging%3A6.0.0|API status>');
     });
 
     it('answers "Working on it…" when slower than Slack waits, then posts the answer to the response_url', async () => {

@@ -83,6 +83,25 @@ describe('config', () => {
     expect(errorOf(doc)).toMatch(/smokeTestUrl.*\{colour\}/);
   });
 
+  it('resolves where Slack messages go, how often they change, and the links they carry', () => {
+    const c = loadConfigFile(examplePath);
+    expect(c.notifications).toEqual({ channel: 'C0123456789', updateEverySeconds: 5 });
+    expect(c.api).toMatchObject({ publicUrl: 'https://baton.example.com', temporalUiUrl: 'https://temporal.example.com' });
+    expect(c.people.find((p) => p.name === 'ada')?.slackUserId).toBe('U0ADA');
+
+    const quiet = example();
+    delete quiet.notifications;
+    expect(resolveConfig(quiet).notifications).toEqual({ updateEverySeconds: 5 });
+    const slow = example();
+    slow.notifications.updateEvery = '1m';
+    expect(resolveConfig(slow).notifications.updateEverySeconds).toBe(60);
+    slow.notifications.updateEvery = 'often';
+    expect(errorOf(slow)).toMatch(/^config field 'notifications\.updateEvery': 'often' is not a duration/);
+    const bad = example();
+    bad.api.publicUrl = 'baton.example.com';
+    expect(errorOf(bad)).toMatch(/api\.publicUrl/);
+  });
+
   it('explains a missing file and a missing BATON_CONFIG in one line', () => {
     expect(() => loadConfigFile('/nonexistent/baton.yaml')).toThrow(/cannot read config file/);
     expect(() => readRuntimeEnv({})).toThrow(/BATON_CONFIG is not set/);

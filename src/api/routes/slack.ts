@@ -17,15 +17,15 @@
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { WebClient } from '@slack/web-api';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { BatonConfig, Permission, Person } from '../../config';
 import type { DeploymentStatus } from '../../domain/deployment';
 import { laneId } from '../../domain/deployment';
 import { formatDuration } from '../../domain/durations';
-import { SLACK_ACTIONS } from '../../domain/notices';
+import { SLACK_ACTIONS, type RunKind } from '../../domain/notices';
+import { createSlackClient } from '../../providers/slack';
 import { parseCommand, USAGE, type SlashCommand } from '../../slack/commands';
-import { rejectModal } from '../../slack/blocks';
+import { escapeMrkdwn, linksText, rejectModal, runLinks } from '../../slack/blocks';
 import { verifySlackSignature } from '../../slack/verify';
 import {
   BadRequestError,
@@ -105,21 +105,12 @@ function errorBody(code: string, message: string): ErrorBody {
 }
 
 /** Slack's mrkdwn treats &, < and > as markup; text from people and workflows goes through this. */
-function esc(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
+const esc = escapeMrkdwn;
 
 export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, opts) => {
   const { client, config, signingSecret } = opts;
   const replyWithinMs = opts.replyWithinMs ?? 2500;
-  const slack = opts.botToken
-    ? new WebClient(opts.botToken, {
-      slackApiUrl: opts.apiUrl ? (opts.apiUrl.endsWith('/') ? opts.apiUrl : `${opts.apiUrl}/`) : undefined,
-      retryConfig: { retries: 0 },
-      rejectRateLimitedCalls: true,
-      timeout: SLACK_TIMEOUT_MS,
-    })
-    : null;
+  const slack = opts.botToken ? createSlackClient({ botToken: opts.botToken, apiUrl: opts.apiUrl, timeoutMs: SLACK_TIMEOUT_MS }) : null;
 
   // ---- background work: tracked, so closing the app leaves nothing running
   const inFlight = new Set<Promise<void>>();
@@ -186,16 +177,8 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
     return `${what} was not recorded: Baton failed unexpectedly (it has been logged); try again shortly.`;
   }
 
-  const runLinks = (id: string, apiPath: string): string => {
-    const links: string[] = [];
-    const ui = config.api.temporalUiUrl;
-    if (ui) links.push(`<${ui}/namespaces/${encodeURIComponent(client.options.namespace)}/workflows/${encodeURIComponent(id)}|Temporal UI>`);
-    const api = config.api.publicUrl?.replace(/\/+$/, '');
-    if (api) links.push(`<${api}${apiPath}|API>`);
-    return links.join(' · ');
-  };
-  const withLinks = (text: string, id: string, apiPath: string): string => {
-    const links = runLinks(id, apiPath);
+  const withLinks = (text: string, kind: RunKind, id: string): string => {
+    const links = linksText(runLinks(kind, id, { temporalUiUrl: config.api.temporalUiUrl, apiUrl: config.api.publicUrl, namespace: client.options.namespace }));
     return links ? `${text}\n${links}` : text;
   };
 
@@ -370,7 +353,7 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
           const { service, version, environment } = command;
           const spec = buildDeploymentSpec(config, { service, environment, version, requestedBy: person.name });
           const { id } = await startDeployment(client, config.temporal.taskQueue, spec);
-          return publicly(withLinks(`${esc(person.name)} started *Deploy ${esc(service)} ${esc(version)} to ${esc(environment)}* (\`${esc(id)}\`).`, id, `/v1/deployments/${id}`));
+          return publicly(withLinks(`${esc(person.name)} started *Deploy ${esc(service)} ${esc(version)} to ${esc(environment)}* (\`${esc(id)}\`).`, 'deployment', id));
         }
         case 'rollback': {
           const { service, environment } = command;
@@ -378,7 +361,7 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
           const id = await runningDeployment(service, environment);
           if (!id) return privately(`Nothing is deploying ${esc(service)} to ${esc(environment)} now, so there is nothing to roll back.`);
           const status = await actOnDeployment(client, id, { action: 'rollback', reason: `rollback from Slack by ${person.name}`, actor: person.name });
-          return publicly(withLinks(`${esc(person.name)} is rolling back \`${esc(id)}\` (it was ${esc(status.phase)}).`, id, `/v1/deployments/${id}`));
+          return publicly(withLinks(`${esc(person.name)} is rolling back \`${esc(id)}\` (it was ${esc(status.phase)}).`, 'deployment', id));
         }
         case 'approve':
           return await approveCommand(command.release, command.comment, person, triggerId, publicly, privately);
@@ -429,7 +412,7 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
     if (approvers.length) lines.push(`Approved by ${esc(approvers.join(', '))}.`);
     if (gate?.pending.length) lines.push(`Still waiting: ${esc(gate.pending.join('; '))}.`);
     else if (gate) lines.push(`The ${esc(environment)} gate has all it needs.`);
-    return publicly(withLinks(lines.join('\n'), release, `/v1/releases/${release}`));
+    return publicly(withLinks(lines.join('\n'), 'release', release));
   }
 
   // ---- status: the lane's running deployment, else the newest one visibility knows
@@ -473,7 +456,7 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
     if (!id) return `No deployment of ${esc(service)} to ${esc(environment)} yet.`;
     const status = await getDeploymentStatus(client, id);
     const lines = [running ? `Deploying now: ${summaryLine(status)}` : `Latest: ${summaryLine(status)}`, ...detailLines(status)];
-    return withLinks(lines.join('\n'), id, `/v1/deployments/${id}`);
+    return withLinks(lines.join('\n'), 'deployment', id);
   }
 };
 
