@@ -16,7 +16,7 @@
  *   carried over continue-as-new, so a restarted worker keeps updating the same messages.
  * - Deterministic: waits end by condition or by their own timer, never by reading the clock.
  */
-import { CancellationScope, condition, log, proxyActivities } from '@temporalio/workflow';
+import { CancellationScope, condition, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
 
@@ -67,7 +67,10 @@ const slack = proxyActivities<Activities>({
 });
 
 export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId: string; card: (key: string) => Card }): RunThread {
-  const { state, notify, runId } = opts;
+  const { state, notify } = opts;
+  // Tags the parent message so a retried post finds it again; the first run's id tells this
+  // run (and its continuations) from an earlier run with the same workflow id.
+  const runTag = `${opts.runId}#${workflowInfo().firstExecutionRunId}`;
   let urgent = false;
   let busy = false;
   /** Hurry: no resting, no coalescing (the run is ending). */
@@ -106,7 +109,7 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
   async function sendNext(): Promise<boolean> {
     if (state.parent === null) {
       undirty(PARENT);
-      state.parent = await post({ card: opts.card(PARENT), runId }, 'post the run message');
+      state.parent = await post({ card: opts.card(PARENT), runId: runTag }, 'post the run message');
       return state.parent !== null;
     }
     const item = state.queue[0];

@@ -74,7 +74,7 @@ export interface OutgoingMessage {
   blocks?: unknown[];
   /** Post as a reply in this message's thread. */
   threadTs?: string;
-  /** Tags a run's parent message with the run's id, so a retried post can find it again. */
+  /** Tags a run's parent message (workflow id and first run id), so a retried post can find it again. */
   runId?: string;
 }
 

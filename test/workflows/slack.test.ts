@@ -61,7 +61,7 @@ describe('Slack messages of deployments and releases', () => {
   beforeEach(() => slack.setMode({ kind: 'ok' }));
 
   const parentOf = (runId: string): FakeMessage[] =>
-    [...slack.messages.values()].filter((m) => m.threadTs === null && (m.metadata as { event_payload?: { id?: string } } | null)?.event_payload?.id === runId);
+    [...slack.messages.values()].filter((m) => m.threadTs === null && (m.metadata as { event_payload?: { id?: string } } | null)?.event_payload?.id?.startsWith(`${runId}#`));
   const repliesTo = (ts: string): FakeMessage[] => [...slack.messages.values()].filter((m) => m.threadTs === ts);
 
   it('posts one message per deployment and updates it to the outcome, across a worker crash', async () => {
