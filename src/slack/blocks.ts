@@ -96,9 +96,13 @@ export function renderCard(card: Card, links: CardLinks): { text: string; blocks
   return { text: rendered.text, blocks: rendered.blocks.slice(0, LIMITS.blocks) };
 }
 
-/** A thread reply: the caller's mrkdwn as one section; the same text is the fallback. */
+/**
+ * A thread reply, as one section; the same text is the fallback. The text is escaped: replies
+ * carry people's comments and reasons, which must not mention a channel or forge a link
+ * (emoji codes like :rocket: still work).
+ */
 export function renderReply(text: string): { text: string; blocks: KnownBlock[] } {
-  const clipped = clip(text, LIMITS.text);
+  const clipped = clip(escapeMrkdwn(text), LIMITS.text);
   // Slack refuses a section with empty text.
   return { text: clipped, blocks: clipped.trim() === '' ? [] : [section(clipped)] };
 }

@@ -247,6 +247,12 @@ describe('renderReply', () => {
     });
   });
 
+  it("escapes what people wrote, so a comment can neither mention a channel nor forge a link", () => {
+    const { text, blocks } = renderReply(':white_check_mark: quinn approved staging: <!channel> see <http://evil|docs> & more');
+    expect(text).toBe(':white_check_mark: quinn approved staging: &lt;!channel&gt; see &lt;http://evil|docs&gt; &amp; more');
+    expect((blocks[0] as SectionBlock).text?.text).toBe(text);
+  });
+
   it('shortens a reply longer than a section may hold', () => {
     const { blocks } = renderReply('y'.repeat(5000));
     expect(((blocks[0] as SectionBlock).text?.text ?? '').length).toBe(3000);
