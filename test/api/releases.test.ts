@@ -15,6 +15,7 @@ import type { Weights } from '../../src/domain/types';
 import type { ReleaseStatus, StageStatus } from '../../workflows/messages';
 import { authed, errorOf, type Answer, type ApiCaller } from '../harness/api';
 import { startStack, type Stack } from '../harness/stack';
+import { unchanged } from '../harness/fixtures';
 import { until } from '../harness/wait';
 
 const PLAN = {
@@ -60,17 +61,6 @@ const gate = (s: ReleaseStatus, environment: string) => {
   return g;
 };
 const liveIn = (environment: string) => (s: ReleaseStatus) => stage(s, environment).deployment?.outcome === 'succeeded';
-
-/** What a refused request must leave untouched. (Pending words are left out: countdowns tick.) */
-const unchanged = (s: ReleaseStatus) => ({
-  phase: s.phase,
-  outcome: s.outcome,
-  reason: s.reason,
-  environment: s.environment,
-  checks: s.checks,
-  stages: s.environments.map((e) => ({ environment: e.environment, state: e.gate?.state, approvals: e.gate?.approvals, deployment: e.deployment })),
-  events: s.timeline.length,
-});
 
 describe('API: releases on a real worker', () => {
   let stack: Stack;

@@ -21,6 +21,7 @@ import { authed, type Answer } from '../harness/api';
 import { startFakeSlack, type FakeSlack, type SlackCall } from '../harness/fake-slack';
 import { commandBody, interactionBody, slackHeaders, type SignOptions } from '../harness/slack-signing';
 import { startStack, type Stack } from '../harness/stack';
+import { unchanged } from '../harness/fixtures';
 import { until } from '../harness/wait';
 
 const SECRET = 'a-signing-secret-for-tests';
@@ -61,15 +62,6 @@ const devGate = (s: ReleaseStatus) => {
   if (!gate) throw new Error(`${s.id} has no gate before dev`);
   return gate;
 };
-
-/** What a refused interaction must leave untouched. */
-const unchanged = (s: ReleaseStatus) => ({
-  phase: s.phase,
-  outcome: s.outcome,
-  environment: s.environment,
-  stages: s.environments.map((e) => ({ environment: e.environment, state: e.gate?.state, approvals: e.gate?.approvals, deployment: e.deployment })),
-  events: s.timeline.length,
-});
 
 describe('Slack: interactions and /baton commands on a real worker', () => {
   let stack: Stack;
