@@ -9,6 +9,7 @@ import type { BatonConfig } from '../config';
 import { version } from '../../package.json';
 import { authorize } from './auth';
 import { errorHandler, notFoundHandler } from './errors';
+import { createApiMetrics } from './metrics';
 import { deploymentRoutes } from './routes/deployments';
 import { operationsRoutes } from './routes/operations';
 import { releaseRoutes } from './routes/releases';
@@ -64,7 +65,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(operationsRoutes, { client, readyTimeoutMs: deps.readyTimeoutMs });
+  const metrics = createApiMetrics(app, client, { countTimeoutMs: deps.readyTimeoutMs ?? 2000 });
+  await app.register(operationsRoutes, { client, config, metrics, readyTimeoutMs: deps.readyTimeoutMs });
   // Slack signs its requests instead of sending a token: outside /v1, with its own body parser.
   await app.register(slackRoutes, { client, config, ...deps.slack });
 
