@@ -20,6 +20,7 @@ import type { ReleaseStatus } from '../../workflows/messages';
 import { authed, type Answer } from '../harness/api';
 import { startFakeSlack, type FakeSlack, type SlackCall } from '../harness/fake-slack';
 import { commandBody, interactionBody, slackHeaders, type SignOptions } from '../harness/slack-signing';
+import { startTogether } from '../harness/servers';
 import { startStack, type Stack } from '../harness/stack';
 import { unchanged } from '../harness/fixtures';
 import { until } from '../harness/wait';
@@ -84,7 +85,7 @@ describe('Slack: interactions and /baton commands on a real worker', () => {
   }
 
   beforeAll(async () => {
-    [stack, fake] = await Promise.all([startStack({ plan: PLAN }), startFakeSlack()]);
+    [stack, fake] = await startTogether(startStack({ plan: PLAN }), startFakeSlack());
     config = slackConfig(stack);
     app = await slackApp();
     const dev = authed(app, stack.people.developer);

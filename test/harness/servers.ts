@@ -44,3 +44,17 @@ export function quietWorkerLogs(): void {
     /* a runtime already exists in this process: keep it */
   }
 }
+
+type Stoppable = { stop(): Promise<void> } | { teardown(): Promise<void> };
+
+/** Starts two things side by side; if either fails, stops the one that started, then throws. */
+export async function startTogether<A extends Stoppable, B extends Stoppable>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'fulfilled' && rb.status === 'fulfilled') return [ra.value, rb.value];
+  for (const r of [ra, rb]) {
+    if (r.status !== 'fulfilled') continue;
+    const started: Stoppable = r.value;
+    await ('stop' in started ? started.stop() : started.teardown()).catch((err: unknown) => console.error('harness: stop failed:', err));
+  }
+  throw ra.status === 'rejected' ? ra.reason : (rb as PromiseRejectedResult).reason;
+}

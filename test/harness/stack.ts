@@ -22,7 +22,7 @@ import { cloudWatchPut, feedTargets, startFeeder } from '../../src/sandbox/feede
 import { newToken, sandboxConfigDoc, sandboxPeople, type SandboxPerson } from '../../src/sandbox/sandbox-config';
 import { seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
 import { createBatonWorker } from '../../src/worker';
-import { quietWorkerLogs } from './servers';
+import { quietWorkerLogs, startTogether } from './servers';
 
 export const MOTO_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
@@ -162,7 +162,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   quietWorkerLogs();
   try {
-    const [temporal, aws] = await Promise.all([startTemporalDevServer(), startSandboxAws()]);
+    const [temporal, aws] = await startTogether(startTemporalDevServer(), startSandboxAws());
     cleanups.push(() => temporal.stop(), () => aws.stop());
     const slack = opts.slack;
     const { config, configFile, people, taskQueue, dir } = writeSandboxConfig(

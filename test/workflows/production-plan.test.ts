@@ -13,7 +13,7 @@ import { createBatonWorker } from '../../src/worker';
 import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deployments';
 import type { DeploymentStatus } from '../../src/domain/deployment';
 import { deploymentStatusQuery } from '../../workflows/messages';
-import { startTimeSkipping } from '../harness/servers';
+import { startTimeSkipping, startTogether } from '../harness/servers';
 import { startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
 import { appMetrics, healthy } from '../harness/app-metrics';
 import { firstScheduled, historyFacts, historyOfRuns, scheduled, type HistoryFact } from '../harness/history';
@@ -26,7 +26,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
   let files: SandboxConfigFiles;
 
   beforeAll(async () => {
-    [env, aws] = await Promise.all([startTimeSkipping(), startSandboxAws()]);
+    [env, aws] = await startTogether(startTimeSkipping(), startSandboxAws());
     files = writeSandboxConfig(aws, examplePlans.production);
   });
 

@@ -18,7 +18,7 @@ import {
   type ReleaseInput,
   type ReleaseStatus,
 } from '../../workflows/messages';
-import { startTimeSkipping } from '../harness/servers';
+import { startTimeSkipping, startTogether } from '../harness/servers';
 import { routerOfMetrics, startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
 import { appMetrics, healthy } from '../harness/app-metrics';
 import { PROD_TRAIN } from '../harness/fixtures';
@@ -43,7 +43,7 @@ describe('a release with the production rules (time-skipping server)', () => {
   let files: SandboxConfigFiles;
 
   beforeAll(async () => {
-    [env, aws] = await Promise.all([startTimeSkipping(), startSandboxAws()]);
+    [env, aws] = await startTogether(startTimeSkipping(), startSandboxAws());
     files = writeSandboxConfig(aws); // the sandbox's minute-long rollout plan for each environment
   });
 
