@@ -86,15 +86,24 @@ export function startProcess(name: string, command: string, args: string[], opts
 }
 
 /** A free TCP port on loopback (bound then released). */
+/** Ports handed out by this process; the OS may offer a just-released port again before its user binds it. */
+const handedOut = new Set<number>();
+
+/** A port free now on loopback, never one this process handed out before. */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const address = srv.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  srv.close();
-  await once(srv, 'close');
-  return port;
+  for (;;) {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const address = srv.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    srv.close();
+    await once(srv, 'close');
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {

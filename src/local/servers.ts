@@ -42,9 +42,11 @@ export async function startTemporalDevServer(opts: {
   for (const [k, v] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${k}=${v}`);
   // Workflows here may run for days; keep updates and history limits at server defaults.
   const proc = startProcess('temporal', temporal, args, { echo: opts.echo });
-  await waitForPort(proc, port, 60_000);
-  await waitForFrontend(`127.0.0.1:${port}`, proc, 60_000);
-  if (uiUrl) await waitForHttp(uiUrl, 60_000, proc);
+  await stopUnlessReady(proc, async () => {
+    await waitForPort(proc, port, 60_000);
+    await waitForFrontend(`127.0.0.1:${port}`, proc, 60_000);
+    if (uiUrl) await waitForHttp(uiUrl, 60_000, proc);
+  });
   return { address: `127.0.0.1:${port}`, uiUrl, process: proc, stop: () => proc.stop() };
 }
 
@@ -82,6 +84,16 @@ export async function startMoto(opts: { port?: number; echo?: boolean } = {}): P
   const port = opts.port ?? (await freePort());
   const proc = startProcess('moto', moto, ['-H', '127.0.0.1', '-p', String(port)], { echo: opts.echo });
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${endpoint}/moto-api/`, 60_000, proc);
+  await stopUnlessReady(proc, () => waitForHttp(`${endpoint}/moto-api/`, 60_000, proc));
   return { endpoint, port, process: proc, stop: () => proc.stop() };
+}
+
+/** A server that never became ready is stopped, not left behind. */
+async function stopUnlessReady(proc: Managed, ready: () => Promise<void>): Promise<void> {
+  try {
+    await ready();
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
 }
