@@ -234,15 +234,21 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     };
   }
 
-  function refreshDetails(): void {
-    const lines = [`**${title}** — phase \`${s.phase}\`${s.outcome ? `, outcome **${s.outcome.toUpperCase()}**` : ''}`];
-    if (s.liveColour) lines.push(`- Colours: ${s.liveColour} (live) → ${target()} (new)`);
-    if (s.weights) lines.push(`- Weights: blue ${s.weights.blue} % · green ${s.weights.green} %`);
+  /** The facts the Temporal UI's details and the Slack message both show, one a line. */
+  function facts(): string[] {
+    const lines: string[] = [];
+    if (s.liveColour) lines.push(`Colours: ${s.liveColour} (live) → ${target()} (new), ${spec.image}`);
     const step = plan.steps[s.stepIndex];
-    if (s.stage === 'steps' && step) lines.push(`- Step ${s.stepIndex + 1}/${plan.steps.length}: ${describeStep(step, target())}`);
-    if (s.wait) lines.push(`- ${s.wait.kind.replace('_', ' ')}: ${formatDuration(remainingMs(s.wait) / 1000)} left of ${formatDuration(s.wait.durationSeconds)}${s.paused ? ' (paused)' : ''}`);
+    if (s.stage === 'steps' && step) lines.push(`Step ${s.stepIndex + 1}/${plan.steps.length}: ${describeStep(step, target())}`);
     const last = s.samples[s.samples.length - 1];
-    if (last) lines.push(`- Last analysis: **${last.verdict}** — ${last.message}`);
+    if (last) lines.push(`Last analysis: ${last.verdict} — ${last.message}`);
+    return lines;
+  }
+
+  function refreshDetails(): void {
+    const lines = [`**${title}** — phase \`${s.phase}\`${s.outcome ? `, outcome **${s.outcome.toUpperCase()}**` : ''}`, ...facts().map((f) => `- ${f}`)];
+    if (s.weights) lines.push(`- Weights: blue ${s.weights.blue} % · green ${s.weights.green} %`);
+    if (s.wait) lines.push(`- ${s.wait.kind.replace('_', ' ')}: ${formatDuration(remainingMs(s.wait) / 1000)} left of ${formatDuration(s.wait.durationSeconds)}${s.paused ? ' (paused)' : ''}`);
     const rb = s.rollback ?? s.rollbackRequest;
     if (rb) lines.push(`- Rollback: ${rb.reason}`);
     if (s.error) lines.push(`- Error: ${s.error}`);
@@ -278,12 +284,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   /** The run's Slack message: what an operator glancing at the channel needs. */
   function card(): RunCard {
     const t = target();
-    const step = plan.steps[s.stepIndex];
-    const lines: string[] = [];
-    if (s.liveColour) lines.push(`${s.liveColour} (live) → ${t} (new), ${spec.image}`);
-    if (s.stage === 'steps' && step) lines.push(`Step ${s.stepIndex + 1}/${plan.steps.length}: ${describeStep(step, t)}`);
-    const last = s.samples[s.samples.length - 1];
-    if (last) lines.push(`Last analysis: ${last.verdict} — ${last.message}`);
+    const lines = facts();
     if (s.paused) lines.push('Paused');
     const rb = s.rollback ?? s.rollbackRequest;
     return {

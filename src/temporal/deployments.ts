@@ -8,7 +8,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import type { QueryDefinition } from '@temporalio/common';
-import type { BatonConfig } from '../config';
+import type { BatonConfig, ServiceEnvironment } from '../config';
 import { deploymentId, laneId, type ActionRequest, type DeploymentStatus } from '../domain/deployment';
 import type { DeploymentSpec } from '../domain/types';
 import {
@@ -50,18 +50,24 @@ export interface DeploymentRequest {
   requestedBy: string;
 }
 
+/** A configured service's settings in one environment; a BadRequestError names what is unknown. */
+export function serviceEnvironment(config: Pick<BatonConfig, 'services'>, service: string, environment: string): ServiceEnvironment {
+  const svc = config.services[service];
+  if (!svc) {
+    const known = Object.keys(config.services).join(', ');
+    throw new BadRequestError('service', `service: unknown service '${service}' (known: ${known})`);
+  }
+  const env = svc.environments[environment];
+  if (!env) {
+    const known = Object.keys(svc.environments).join(', ');
+    throw new BadRequestError('environment', `environment: service '${service}' has no environment '${environment}' (known: ${known})`);
+  }
+  return env;
+}
+
 /** Resolves a request against config into the spec the workflow runs with. */
 export function buildDeploymentSpec(config: BatonConfig, req: DeploymentRequest): DeploymentSpec {
-  const service = config.services[req.service];
-  if (!service) {
-    const known = Object.keys(config.services).join(', ');
-    throw new BadRequestError('service', `service: unknown service '${req.service}' (known: ${known})`);
-  }
-  const env = service.environments[req.environment];
-  if (!env) {
-    const known = Object.keys(service.environments).join(', ');
-    throw new BadRequestError('environment', `environment: service '${req.service}' has no environment '${req.environment}' (known: ${known})`);
-  }
+  const env = serviceEnvironment(config, req.service, req.environment);
   if (!new RegExp(VERSION_PATTERN).test(req.version)) {
     throw new BadRequestError('version', `version: '${req.version}' is not a valid image tag (letters, digits, '_', '.', '-'; at most 64)`);
   }
@@ -123,6 +129,19 @@ async function runningDeploymentOf(client: Client, lane: string): Promise<string
     return (await client.workflow.getHandle(lane).query(laneCurrentQuery)).deploymentId;
   } catch {
     return null;
+  }
+}
+
+/** The deployment running in a service+environment lane now, or null when the lane is idle. */
+export async function runningDeployment(client: Client, service: string, environment: string): Promise<string | null> {
+  const lane = client.workflow.getHandle(laneId(service, environment));
+  try {
+    // A closed lane still answers queries (with its last deployment): only a running one counts.
+    if ((await lane.describe()).status.name !== 'RUNNING') return null;
+    return (await lane.query(laneCurrentQuery)).deploymentId;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
   }
 }
 

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { hashToken, resolveConfig, type BatonConfig } from '../../src/config';
 import { authed, anonymous, errorOf, type ApiCaller } from '../harness/api';
-import { freePort, startTemporalDevServer } from '../harness/servers';
+import { freePort, startTemporalWithClient, type TemporalWithClient } from '../harness/servers';
 
 const TOKENS = { admin: 'admin-token', deployer: 'deployer-token', viewer: 'viewer-token', approver: 'approver-token' };
 
@@ -45,8 +45,7 @@ const deployment = { service: 'web', environment: 'prod', version: '1.4.2' };
 const unknownId = 'deploy:web:prod:9.9.9';
 
 describe('API: authentication, authorisation and validation', () => {
-  let server: Awaited<ReturnType<typeof startTemporalDevServer>>;
-  let connection: Connection;
+  let temporal: TemporalWithClient;
   let client: Client;
   let config: BatonConfig;
   let app: FastifyInstance;
@@ -54,9 +53,8 @@ describe('API: authentication, authorisation and validation', () => {
   let nobody: ApiCaller;
 
   beforeAll(async () => {
-    server = await startTemporalDevServer();
-    connection = await Connection.connect({ address: server.address });
-    client = new Client({ connection });
+    temporal = await startTemporalWithClient();
+    client = temporal.client;
     config = resolveConfig(configDoc());
     app = await buildApp({ client, config });
     as = {
@@ -70,8 +68,7 @@ describe('API: authentication, authorisation and validation', () => {
 
   afterAll(async () => {
     await app?.close();
-    await connection?.close();
-    await server?.stop();
+    await temporal?.stop();
   });
 
   describe('who may call', () => {
@@ -315,7 +312,7 @@ describe('API: authentication, authorisation and validation', () => {
   it('answers /readyz with 503 once the Temporal server has stopped', async () => {
     const fast = await buildApp({ client, config, readyTimeoutMs: 1000 });
     try {
-      await server.stop();
+      await temporal.server.stop();
       const res = await anonymous(fast).get('/readyz');
       expect(res.status).toBe(503);
       expect(errorOf(res).code).toBe('unavailable');

@@ -9,30 +9,27 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { buildApp } from '../../src/api/app';
 import { loadConfigFile, type BatonConfig } from '../../src/config';
 import { BatonKind } from '../../workflows/messages';
-import { freePort, startTemporalDevServer } from '../harness/servers';
+import { freePort, startTemporalWithClient, type TemporalWithClient } from '../harness/servers';
 import { until } from '../harness/wait';
 
 const ADMIN = 'foo';
 const VIEWER = 'baz';
 
 describe('GET /metrics', () => {
-  let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
-  let connection: Connection;
+  let temporal: TemporalWithClient;
   let client: Client;
   let config: BatonConfig;
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    temporal = await startTemporalDevServer();
-    connection = await Connection.connect({ address: temporal.address });
-    client = new Client({ connection });
+    temporal = await startTemporalWithClient();
+    client = temporal.client;
     config = loadConfigFile(resolve(__dirname, '../../config/example.yaml'));
     app = await buildApp({ client, config });
   });
 
   afterAll(async () => {
     await app?.close();
-    await connection?.close();
     await temporal?.stop();
   });
 

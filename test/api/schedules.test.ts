@@ -2,14 +2,14 @@
 // a departure's workflow starts and waits, and is terminated here). Syncing config into
 // Temporal Schedules, listing departures, pause/unpause/trigger through the API, and who may.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Client, Connection, type ScheduleDescription } from '@temporalio/client';
+import type { Client, ScheduleDescription } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { hashToken, resolveConfig, type BatonConfig } from '../../src/config';
 import { nextDepartures } from '../../src/domain/calendar';
 import { syncTrainSchedules, type TrainSchedule } from '../../src/temporal/schedules';
 import { authed, anonymous, errorOf, type ApiCaller } from '../harness/api';
-import { startTemporalDevServer } from '../harness/servers';
+import { startTemporalWithClient, type TemporalWithClient } from '../harness/servers';
 
 const TOKENS = { admin: 'admin-token', manager: 'manager-token', deployer: 'deployer-token', viewer: 'viewer-token' };
 const TASK_QUEUE = 'baton-schedules-test';
@@ -67,8 +67,7 @@ function wallClock(ms: number, timeZone: string): { weekday: string; time: strin
 }
 
 describe('API: release train schedules on a real Temporal server', () => {
-  let server: Awaited<ReturnType<typeof startTemporalDevServer>>;
-  let connection: Connection;
+  let temporal: TemporalWithClient;
   let client: Client;
   let config: BatonConfig;
   let app: FastifyInstance;
@@ -85,9 +84,8 @@ describe('API: release train schedules on a real Temporal server', () => {
   }
 
   beforeAll(async () => {
-    server = await startTemporalDevServer();
-    connection = await Connection.connect({ address: server.address });
-    client = new Client({ connection });
+    temporal = await startTemporalWithClient();
+    client = temporal.client;
     config = resolveConfig(configDoc());
     app = await buildApp({ client, config });
     as = {
@@ -108,8 +106,7 @@ describe('API: release train schedules on a real Temporal server', () => {
   afterAll(async () => {
     await client?.schedule.getHandle('train-prod').delete().catch(() => undefined);
     await app?.close();
-    await connection?.close();
-    await server?.stop();
+    await temporal?.stop();
   });
 
   it('lists a configured train as not scheduled before any worker has synced it', async () => {

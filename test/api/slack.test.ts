@@ -329,8 +329,8 @@ describe('Slack: interactions and /baton commands on a real worker', () => {
 
     it('says when nothing has been deployed yet, and names unknown services and environments', async () => {
       expect(await baton(VAL, 'status api staging')).toEqual({ response_type: 'ephemeral', text: 'No deployment of api to staging yet.' });
-      expect((await baton(VAL, 'status nope staging')).text).toBe("unknown service 'nope' (known: web, api)");
-      expect((await baton(VAL, 'status api moon')).text).toBe("service 'api' has no environment 'moon' (known: dev, staging, prod)");
+      expect((await baton(VAL, 'status nope staging')).text).toBe("service: unknown service 'nope' (known: web, api)");
+      expect((await baton(VAL, 'status api moon')).text).toBe("environment: service 'api' has no environment 'moon' (known: dev, staging, prod)");
     });
 
     it('refuses a viewer\'s deploy in the API\'s words, starting nothing', async () => {

@@ -2,8 +2,9 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
+import { Client, Connection } from '@temporalio/client';
 import { ensureToolchain } from '../../src/local/toolchain';
-import { SEARCH_ATTRIBUTES } from '../../src/local/servers';
+import { SEARCH_ATTRIBUTES, startTemporalDevServer, type TemporalDevServer } from '../../src/local/servers';
 
 export { startMoto, startTemporalDevServer } from '../../src/local/servers';
 export { freePort } from '../../src/local/processes';
@@ -57,4 +58,30 @@ export async function startTogether<A extends Stoppable, B extends Stoppable>(a:
     await ('stop' in started ? started.stop() : started.teardown()).catch((err: unknown) => console.error('harness: stop failed:', err));
   }
   throw ra.status === 'rejected' ? ra.reason : (rb as PromiseRejectedResult).reason;
+}
+
+export interface TemporalWithClient {
+  server: TemporalDevServer;
+  client: Client;
+  /** Closes the client's connection, then stops the server. */
+  stop(): Promise<void>;
+}
+
+/** A Temporal dev server and a client connected to it (for API tests that need no worker). */
+export async function startTemporalWithClient(): Promise<TemporalWithClient> {
+  const server = await startTemporalDevServer();
+  try {
+    const connection = await Connection.connect({ address: server.address });
+    return {
+      server,
+      client: new Client({ connection }),
+      async stop() {
+        await connection.close();
+        await server.stop();
+      },
+    };
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
 }

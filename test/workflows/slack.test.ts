@@ -72,7 +72,7 @@ describe('Slack messages of deployments and releases', () => {
 
     await until('the soak to be under way, with its message posted', () => handle.query(deploymentStatusQuery), (s) => s.phase === 'soaking' && parentOf(id).length === 1);
     const [parent] = parentOf(id);
-    await until('the soak countdown to reach the message', async () => parent.text, (text) => /soak/i.test(text) || parent.updates > 0);
+    await until('the soak countdown to reach the message', async () => JSON.stringify(parent.blocks), (blocks) => /Soak at 50 %: \d+s left of 12s/.test(blocks));
     process.kill(-(crashing.child.pid as number), 'SIGKILL');
     await crashing.stop();
     const crashedAt = Date.now();

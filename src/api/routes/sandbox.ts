@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { BatonConfig } from '../../config';
-import { BadRequestError } from '../../temporal/deployments';
+import { BadRequestError, serviceEnvironment } from '../../temporal/deployments';
 import { ApiError } from '../errors';
 import { ErrorReply, FaultBody, FaultsReply, SandboxPeopleReply, withErrors } from '../schemas';
 
@@ -45,16 +45,10 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = as
     return answer;
   }
 
-  function checkTarget(body: { service: string; environment: string }): void {
-    const service = config.services[body.service];
-    if (!service) {
-      throw new BadRequestError('service', `service: unknown service '${body.service}' (known: ${Object.keys(config.services).join(', ')})`);
-    }
-    if (!service.environments[body.environment]) {
-      const known = Object.keys(service.environments).join(', ');
-      throw new BadRequestError('environment', `environment: service '${body.service}' has no environment '${body.environment}' (known: ${known})`);
-    }
-  }
+  /** A fault names a configured service and environment (else 400, before the control server is asked). */
+  const checkTarget = (body: { service: string; environment: string }): void => {
+    serviceEnvironment(config, body.service, body.environment);
+  };
 
   const faultSchema = (summary: string) => ({
     summary,

@@ -17,10 +17,9 @@
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { BatonConfig, Permission, Person } from '../../config';
 import type { DeploymentStatus } from '../../domain/deployment';
-import { laneId } from '../../domain/deployment';
 import { formatDuration } from '../../domain/durations';
 import { SLACK_ACTIONS, type RunKind } from '../../domain/notices';
 import { createSlackClient } from '../../providers/slack';
@@ -34,10 +33,12 @@ import {
   actOnDeployment,
   buildDeploymentSpec,
   getDeploymentStatus,
+  runningDeployment,
+  serviceEnvironment,
   startDeployment,
 } from '../../temporal/deployments';
 import { ForbiddenError, decide, getReleaseStatus } from '../../temporal/releases';
-import { BatonEnvironment, BatonKind, BatonService, laneCurrentQuery, type ReleaseStatus } from '../../../workflows/messages';
+import { BatonEnvironment, BatonKind, BatonService, type ReleaseStatus } from '../../../workflows/messages';
 import { may, rolesWith } from '../auth';
 import { isTemporalUnavailable, type ErrorBody } from '../errors';
 
@@ -357,8 +358,8 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
         }
         case 'rollback': {
           const { service, environment } = command;
-          checkTarget(service, environment);
-          const id = await runningDeployment(service, environment);
+          serviceEnvironment(config, service, environment);
+          const id = await runningDeployment(client, service, environment);
           if (!id) return privately(`Nothing is deploying ${esc(service)} to ${esc(environment)} now, so there is nothing to roll back.`);
           const status = await actOnDeployment(client, id, { action: 'rollback', reason: `rollback from Slack by ${person.name}`, actor: person.name });
           return publicly(withLinks(`${esc(person.name)} is rolling back \`${esc(id)}\` (it was ${esc(status.phase)}).`, 'deployment', id));
@@ -416,26 +417,6 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
   }
 
   // ---- status: the lane's running deployment, else the newest one visibility knows
-  function checkTarget(service: string, environment: string): void {
-    const s = config.services[service];
-    if (!s) throw new BadRequestError('service', `unknown service '${service}' (known: ${Object.keys(config.services).join(', ')})`);
-    if (!s.environments[environment]) {
-      throw new BadRequestError('environment', `service '${service}' has no environment '${environment}' (known: ${Object.keys(s.environments).join(', ')})`);
-    }
-  }
-
-  async function runningDeployment(service: string, environment: string): Promise<string | null> {
-    const lane = client.workflow.getHandle(laneId(service, environment));
-    try {
-      const d = await lane.describe();
-      if (d.status.name !== 'RUNNING') return null;
-      return (await lane.query(laneCurrentQuery)).deploymentId;
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return null;
-      throw err;
-    }
-  }
-
   async function latestDeployment(service: string, environment: string): Promise<string | null> {
     // Names are checked against config (lower-case letters, digits, '-'), so they need no quoting.
     const query = `${BatonKind.name} = 'deployment' AND ${BatonService.name} = '${service}' AND ${BatonEnvironment.name} = '${environment}'`;
@@ -450,8 +431,8 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
   }
 
   async function statusText(service: string, environment: string): Promise<string> {
-    checkTarget(service, environment);
-    const running = await runningDeployment(service, environment);
+    serviceEnvironment(config, service, environment);
+    const running = await runningDeployment(client, service, environment);
     const id = running ?? (await latestDeployment(service, environment));
     if (!id) return `No deployment of ${esc(service)} to ${esc(environment)} yet.`;
     const status = await getDeploymentStatus(client, id);
