@@ -9,12 +9,13 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { validTimeZone } from './domain/calendar';
 import { parseDuration } from './domain/durations';
-import { planProblems } from './domain/plan';
+import { planProblems, soakProblems } from './domain/plan';
 import type { NotifySpec } from './domain/notices';
 import type { ApprovalRule, Freeze, GateSpec, TrainSpec } from './domain/release';
 import type {
   Colour,
   ComputeTarget,
+  ExtraErrorQuery,
   MetricsSpec,
   RolloutPlan,
   Step,
@@ -27,10 +28,11 @@ export class ConfigError extends Error {
 }
 
 /**
- * What a role lets a person do through the API. `admin` implies every other permission.
+ * What a role lets a person do through the API. `admin` implies every other permission;
+ * `freeze` declares and lifts freezes (give it to release managers).
  * Approving is not a permission: each gate's approval rules name the roles that may approve.
  */
-export const PERMISSIONS = ['read', 'deploy', 'release', 'admin'] as const;
+export const PERMISSIONS = ['read', 'deploy', 'release', 'freeze', 'admin'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /** Roles every config has; `roles:` may redefine all of them but `admin`, which always has everything. */
@@ -138,11 +140,14 @@ const PlanFile = Type.Object(
       window: Type.Optional(DurationText),
       failureLimit: Type.Optional(Type.Integer({ minimum: 1 })),
       inconclusiveLimit: Type.Optional(Type.Integer({ minimum: 0 })),
+      lag: Type.Optional(DurationText),
     }, { additionalProperties: false })),
     keepPreviousFor: Type.Optional(DurationText),
     standbyFor: Type.Optional(DurationText),
     standbyCount: Type.Optional(Type.Integer({ minimum: 0 })),
     stableTimeout: Type.Optional(DurationText),
+    escalateAfter: Type.Optional(DurationText),
+    drainMargin: Type.Optional(DurationText),
   },
   { additionalProperties: false },
 );
@@ -177,6 +182,11 @@ const ServiceEnvFile = Type.Object({
     requests: Type.Optional(MetricQueryFile),
     errors: Type.Optional(MetricQueryFile),
     latency: Type.Optional(Type.Intersect([MetricQueryFile, Type.Object({ unit: Type.Optional(Type.Union([Type.Literal('seconds'), Type.Literal('milliseconds')])) })])),
+    extraErrors: Type.Optional(Type.Array(Type.Object({
+      metricName: Type.String({ minLength: 1 }),
+      statistic: Type.Optional(Type.String({ minLength: 1 })),
+      scope: Type.Optional(Type.Union([Type.Literal('colour'), Type.Literal('loadBalancer')])),
+    }, { additionalProperties: false }))),
     blueDimensions: Dimensions,
     greenDimensions: Dimensions,
   }, { additionalProperties: false }),
@@ -265,6 +275,13 @@ type TrainFileT = Static<typeof TrainFile>;
 
 /** Slack allows about one chat.update per second per channel; a run's message changes at most this often. */
 const DEFAULT_UPDATE_EVERY_SECONDS = 5;
+/** CloudWatch publishes ALB metrics in 60-second intervals, somewhat late: read a minute behind. */
+const DEFAULT_LAG_SECONDS = 60;
+/** What an ALB counts as failed besides its targets' 5xx: refused connections, and its own 5xx. */
+const ALB_EXTRA_ERRORS: ExtraErrorQuery[] = [
+  { metricName: 'TargetConnectionErrorCount', statistic: 'Sum', scope: 'colour' },
+  { metricName: 'HTTPCode_ELB_5XX_Count', statistic: 'Sum', scope: 'loadBalancer' },
+];
 const DEFAULT_THRESHOLDS: Thresholds = { maxErrorRate: 0.01, maxLatencyMs: 500, minRequests: 20 };
 
 // ---------------------------------------------------------------- validation helpers
@@ -299,19 +316,27 @@ function resolvePlan(name: string, p: PlanFileT): RolloutPlan {
   if (problems.length) throw new ConfigError(`config field '${at}.steps': ${problems[0]}`);
   const interval = duration(p.analysis?.interval, 60, `${at}.analysis.interval`);
   if (interval < 1) throw new ConfigError(`config field '${at}.analysis.interval': must be at least 1s`);
+  const analysis = {
+    intervalSeconds: interval,
+    windowSeconds: duration(p.analysis?.window, interval, `${at}.analysis.window`) || interval,
+    failureLimit: p.analysis?.failureLimit ?? 2,
+    inconclusiveLimit: p.analysis?.inconclusiveLimit ?? 5,
+    lagSeconds: duration(p.analysis?.lag, DEFAULT_LAG_SECONDS, `${at}.analysis.lag`),
+  };
+  const soaks = soakProblems(steps, analysis);
+  if (soaks.length) throw new ConfigError(`config field '${at}.steps': ${soaks[0]}`);
+  const escalateAfterSeconds = duration(p.escalateAfter, 300, `${at}.escalateAfter`);
+  if (escalateAfterSeconds < 1) throw new ConfigError(`config field '${at}.escalateAfter': must be at least 1s`);
   return {
     name,
     steps,
-    analysis: {
-      intervalSeconds: interval,
-      windowSeconds: duration(p.analysis?.window, interval, `${at}.analysis.window`) || interval,
-      failureLimit: p.analysis?.failureLimit ?? 2,
-      inconclusiveLimit: p.analysis?.inconclusiveLimit ?? 5,
-    },
+    analysis,
     keepPreviousForSeconds: duration(p.keepPreviousFor, 3600, `${at}.keepPreviousFor`),
     standbyForSeconds: duration(p.standbyFor, 24 * 3600, `${at}.standbyFor`),
     standbyCount: p.standbyCount ?? 1,
     stableTimeoutSeconds: duration(p.stableTimeout, 900, `${at}.stableTimeout`),
+    escalateAfterSeconds,
+    drainMarginSeconds: duration(p.drainMargin, 30, `${at}.drainMargin`),
   };
 }
 
@@ -452,9 +477,21 @@ function knownRoles(roles: Record<string, unknown>): string {
 /** An ISO-8601 instant with a date, a time and a zone designator (`2026-12-24T00:00:00Z`, `...-08:00`). */
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
-function instant(value: string, field: string): number {
+/** What a freeze's `from` and `to` must be, for messages: "'x' is not <this>". */
+export const INSTANT_RULE = 'an ISO instant with a zone (e.g. 2026-12-21T00:00:00Z or 2026-12-21T00:00:00-08:00)';
+
+/**
+ * The milliseconds of an ISO instant with a zone, or null. A time without a zone is refused:
+ * it would mean the reader's zone, which differs between the API, the worker and the person.
+ */
+export function parseInstant(value: string): number | null {
   const ms = ISO_INSTANT.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) throw new ConfigError(`config field '${field}': '${value}' is not an ISO instant with a zone (e.g. 2026-12-21T00:00:00Z or 2026-12-21T00:00:00-08:00)`);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+function instant(value: string, field: string): number {
+  const ms = parseInstant(value);
+  if (ms === null) throw new ConfigError(`config field '${field}': '${value}' is not ${INSTANT_RULE}`);
   return ms;
 }
 
@@ -502,6 +539,16 @@ export function resolveConfig(doc: unknown): BatonConfig {
         throw new ConfigError(`config field '${at}.smokeTestUrl': must contain '{colour}' so each colour can be tested`);
       }
       const m = e.metrics;
+      const namespace = m.namespace ?? 'AWS/ApplicationELB';
+      const hasLoadBalancer = Boolean(m.blueDimensions.LoadBalancer && m.greenDimensions.LoadBalancer);
+      const extraErrors: ExtraErrorQuery[] = m.extraErrors
+        ? m.extraErrors.map((x) => ({ metricName: x.metricName, statistic: x.statistic ?? 'Sum', scope: x.scope ?? 'colour' }))
+        : namespace === 'AWS/ApplicationELB' ? ALB_EXTRA_ERRORS.filter((x) => x.scope === 'colour' || hasLoadBalancer).map((x) => ({ ...x })) : [];
+      extraErrors.forEach((x, i) => {
+        if (x.scope === 'loadBalancer' && !hasLoadBalancer) {
+          throw new ConfigError(`config field '${at}.metrics.extraErrors.${i}.scope': 'loadBalancer' needs a LoadBalancer dimension in blueDimensions and greenDimensions`);
+        }
+      });
       envs[env] = {
         region: e.region,
         image: s.image,
@@ -515,7 +562,7 @@ export function resolveConfig(doc: unknown): BatonConfig {
         metrics: {
           type: 'cloudwatch',
           region: e.region,
-          namespace: m.namespace ?? 'AWS/ApplicationELB',
+          namespace,
           requests: m.requests ?? { metricName: 'RequestCount', statistic: 'Sum' },
           errors: m.errors ?? { metricName: 'HTTPCode_Target_5XX_Count', statistic: 'Sum' },
           latency: {
@@ -523,6 +570,7 @@ export function resolveConfig(doc: unknown): BatonConfig {
             statistic: m.latency?.statistic ?? 'p95',
             unit: m.latency?.unit ?? 'seconds',
           },
+          extraErrors,
           dimensions: { blue: m.blueDimensions, green: m.greenDimensions },
         },
         smokeTestUrls: {
@@ -564,7 +612,7 @@ export function resolveConfig(doc: unknown): BatonConfig {
     f.environments.forEach((env, j) => {
       if (!file.environments[env]) throw new ConfigError(`config field '${at}.environments.${j}': '${env}' is not declared under 'environments'`);
     });
-    return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), environments: [...new Set(f.environments)], reason: f.reason };
+    return { id: `config-${i + 1}`, from: new Date(from).toISOString(), to: new Date(to).toISOString(), environments: [...new Set(f.environments)], reason: f.reason, source: 'config' as const };
   });
 
   let hotfix: BatonConfig['hotfix'] = null;

@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     // Each configured release train is a Temporal Schedule; create or update them to match config.
     const trains = await syncTrainSchedules(client, config);
     console.log(`worker: release trains: ${syncSummary(trains)}`);
-    const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, deps: { ...providers, temporal: client, links: linksOf(config, temporal.namespace) } });
+    const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, deps: { ...providers, temporal: client, freezes: config.freezes, links: linksOf(config, temporal.namespace) } });
     console.log(`worker: serving task queue '${config.temporal.taskQueue}' on ${temporal.address} (namespace ${temporal.namespace})`);
     await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
   } finally {

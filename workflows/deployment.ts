@@ -1,36 +1,48 @@
 /**
  * Blue/green deployment of one version of one service into one environment.
  *
- * Flow: find the live colour from the router's weights → deploy the new image on the idle
- * colour and wait until stable → smoke-test it → for each plan step shift traffic (write,
- * then verify) or soak while analysing every interval → keep the previous colour hot →
- * scale it to standby → retire it.
+ * The runbook: find the live colour from the router's weights (and take over the tail of the
+ * deployment that put it there) → deploy the new image on the idle colour, wait until it runs
+ * the revision registered for this deployment, smoke-test it → shift traffic step by step
+ * (write, verify, wait for DNS), analysing every soak → at 100 % verified the deployment is
+ * LIVE (its lane, release and train move on) → its tail: keep the previous colour hot (still
+ * analysing; rollback is instant), then on standby, then retire it.
  *
  * Invariants:
- * - Only the main flow does I/O. Update handlers validate, then change flags; an operator
- *   rollback cancels the `forward` scope, so nothing forward-moving runs after it.
- * - Mutating activities use WAIT_CANCELLATION_COMPLETED: a cancelled traffic write has
- *   really finished before the rollback writes, so a stale write can never land last.
- * - Rollback (100 % back on the previous colour, verified, then the new colour scaled to 0)
- *   runs in a non-cancellable scope with unlimited retries: it completes when the workflow
- *   is cancelled, when Slack is down (the Slack thread is never awaited on the safety path,
- *   see thread.ts) and, being durable, after a worker crash.
- * - Cancellation before 100 % rolls back; after 100 % it retires the previous colour now.
- * - Irreversible step: retiring the previous colour (after that, rollback is a new deployment).
- * - History stays bounded: sampling loops continue-as-new carrying the whole state, so a
- *   soak of any length resumes at the same step with the soak time that was left.
+ * - The rules live in src/domain/rollout.ts (actions, samples, cancellation, takeover) as pure
+ *   functions over one state value `s`; this file does the I/O and feeds the results in.
+ * - Everything a handler touches (state, scopes, the Slack thread) exists before any handler
+ *   is registered: an Update delivered in the first workflow task, or in the first task after
+ *   continue-as-new, acts like any other. A validator that accepts promises the handler acts.
+ * - The forward flow runs one stage at a time in a scope that only this workflow cancels (a
+ *   rollback request, a cancellation before standby, a takeover). Cancelling the run is a
+ *   fact fed to `onCancel`: before live and during keep it rolls back; during standby and
+ *   retirement the new version stays live and the tail finishes.
+ * - Safety converges from what is observed (`converge`): rollback reads the previous colour's
+ *   real capacity and restores it, waits until it is stable, only then moves traffic, verifies,
+ *   waits out DNS (TTL + margin), then scales the bad colour down; retirement scales the old
+ *   colour down only while every request goes to the new one. Each step is retried without end;
+ *   after the plan's escalation time the phase is `stuck`, with the last error and an alert.
+ * - Mutating activities use WAIT_CANCELLATION_COMPLETED and every AWS call has its own timeout
+ *   and the activity's abort signal: a cancelled or timed-out write has really finished before
+ *   the next write, so a stale write never lands last.
+ * - Slack (thread.ts) is told, never waited on: safety never depends on it.
+ * - History stays bounded: sampling and retry loops continue-as-new carrying `s` as it is.
  */
 import {
   ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   condition,
   ContinueAsNew,
   continueAsNew,
+  getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
   allHandlersFinished,
@@ -40,31 +52,31 @@ import {
 import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { judge, providerErrorSample } from '../src/domain/analysis';
-import {
-  TERMINAL_PHASES,
-  whyActionInvalid,
-  type ActionRequest,
-  type DeploymentPhase,
-  type DeploymentStatus,
-  type RollbackInfo,
-  type WaitKind,
-} from '../src/domain/deployment';
+import { leftMs } from '../src/domain/countdown';
+import { TERMINAL_PHASES, type ActionRequest, type DeploymentPhase, type DeploymentStatus, type RollbackInfo, type WaitKind } from '../src/domain/deployment';
 import { formatDuration } from '../src/domain/durations';
 import type { RunCard } from '../src/domain/notices';
 import { appendEvent } from '../src/domain/timeline';
 import { ErrorType } from '../src/domain/errors';
-import { describeStep, weightAt } from '../src/domain/plan';
+import { describeStep } from '../src/domain/plan';
 import {
-  otherColour,
-  weightsFor,
-  type Colour,
-  type DeploymentSpec,
-  type Evidence,
-  type Outcome,
-  type Sample,
-  type TimelineEvent,
-  type Weights,
-} from '../src/domain/types';
+  applyAction,
+  handOver,
+  initialRollout,
+  onCancel,
+  onSample,
+  startWait,
+  stepWeight,
+  waitMayEnd,
+  waitTimeUp,
+  whyNoTakeover,
+  whyRefused,
+  type RolloutEvent,
+  type RolloutState,
+  type SafetyProgress,
+  type Stage,
+} from '../src/domain/rollout';
+import { otherColour, weightsFor, type Colour, type DeploymentSpec, type Outcome, type Sample, type TimelineEvent, type Weights } from '../src/domain/types';
 import {
   BatonEnvironment,
   BatonKind,
@@ -73,56 +85,29 @@ import {
   BatonService,
   BatonVersion,
   deploymentActionUpdate,
+  deploymentMilestoneSignal,
   deploymentStatusQuery,
+  deploymentTakeoverUpdate,
+  type DeploymentMilestone,
+  type TakeoverRequest,
+  type TakeoverResult,
 } from './messages';
 import { newThreadState, PARENT, runThread, type ThreadState } from './thread';
 
-/** Where the flow is; continue-as-new resumes here. */
-type Stage = 'deploy' | 'steps' | 'keep' | 'standby' | 'retire' | 'done';
-
-interface Wait {
-  kind: WaitKind;
-  durationSeconds: number;
-  /** Time left when the clock last stopped or started. */
-  remainingMs: number;
-  /** Workflow time the clock (re)started; null while paused. */
-  runningSince: number | null;
-}
-
-export interface DeploymentState {
-  stage: Stage;
-  phase: DeploymentPhase;
-  outcome: Outcome | null;
-  startedAt: string;
-  endedAt: string | null;
-  liveColour: Colour | null;
-  targetColour: Colour | null;
-  weights: Weights | null;
-  /** Tasks the previous colour ran before the deployment; restored if a rollback needs it. */
-  previousDesiredCount: number;
-  previousScaledDown: boolean;
-  stepIndex: number;
-  wait: Wait | null;
-  paused: boolean;
-  /** Next sample due (workflow ms) while soaking. */
-  nextSampleAt: number | null;
-  stepFailures: number;
-  stepInconclusive: number;
-  samples: Sample[];
-  rollbackRequest: RollbackInfo | null;
-  rollback: RollbackInfo | null;
-  error: string | null;
+export interface DeploymentState extends RolloutState {
   timeline: TimelineEvent[];
-  /** When the new colour took 100 % of the traffic (a release's stability counts from it). */
-  liveAt?: string | null;
   /** Where the run's Slack messages are, so every run of this deployment updates the same ones. */
   slack?: ThreadState;
 }
 
 export interface DeploymentInput {
   spec: DeploymentSpec;
+  /** The release this deployment belongs to: told when it is live and when it ends. */
+  owner?: string | null;
   /** Carried over by continue-as-new. */
   state?: DeploymentState;
+  /** The lane that started it: told when it is live (or ends without going live), then it frees the lane. */
+  lane?: string | null;
   /** Continue-as-new once the history reaches this many events (default 2000). */
   maxHistoryEvents?: number;
 }
@@ -134,26 +119,31 @@ export interface DeploymentResult {
   rollback: RollbackInfo | null;
   error: string | null;
   liveAt: string | null;
+  handedOverTo: string | null;
 }
 
-const MAX_SAMPLES = 30;
 /** How long a run waits for Slack before continuing as new, and before it ends (Slack may be down). */
 const SLACK_PAUSE_MS = 5_000;
 const SLACK_CLOSE_MS = 30_000;
 const MAX_TIMELINE = 200;
 
-const RETRY_AWS: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes: [ErrorType.InfrastructureMismatch] };
-const AWS: ActivityOptions = { startToCloseTimeout: '60s', retry: RETRY_AWS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-/** The way back to safety retries until it succeeds. */
-const SAFETY: ActivityOptions = {
+const NOT_RETRYABLE = [ErrorType.InfrastructureMismatch, ErrorType.RevisionReverted, ErrorType.RolloutFailed];
+const RETRY_AWS: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes: NOT_RETRYABLE };
+/** Every AWS call inside has a shorter timeout of its own, and the activity heartbeats so a cancel reaches it. */
+const AWS: ActivityOptions = { startToCloseTimeout: '60s', heartbeatTimeout: '20s', retry: RETRY_AWS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+/** Converging to safety: each call gives up soon, so the loop can escalate; the loop itself never gives up. */
+const CONVERGE: ActivityOptions = {
   startToCloseTimeout: '60s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s' }, // no maximumAttempts: unlimited
+  heartbeatTimeout: '20s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
+/** Between two rounds of a failing convergence. */
+const CONVERGE_BACKOFF_MS = [2_000, 5_000, 10_000, 30_000, 60_000];
 
 const act = proxyActivities<Activities>(AWS);
 
-/** Thrown inside the forward scope when analysis or a failed check decides to roll back. */
+/** Thrown inside the forward flow when analysis or a failed check decides to roll back. */
 class RollbackNeeded extends Error {
   constructor(readonly info: RollbackInfo) {
     super(info.reason);
@@ -165,41 +155,28 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   const { plan } = spec;
   const maxHistory = input.maxHistoryEvents ?? 2000;
   const now = () => Date.now(); // workflow time: deterministic
-  const iso = () => new Date(now()).toISOString();
-
-  const s: DeploymentState = input.state ?? {
-    stage: 'deploy',
-    phase: 'starting',
-    outcome: null,
-    startedAt: iso(),
-    endedAt: null,
-    liveColour: null,
-    targetColour: null,
-    weights: null,
-    previousDesiredCount: 0,
-    previousScaledDown: false,
-    stepIndex: 0,
-    wait: null,
-    paused: false,
-    nextSampleAt: null,
-    stepFailures: 0,
-    stepInconclusive: 0,
-    samples: [],
-    rollbackRequest: null,
-    rollback: null,
-    error: null,
-    timeline: [],
-  };
-  /** Bumped by every handler so waits wake up and re-plan. */
-  let changes = 0;
-  let forward: CancellationScope | null = null;
-
-  // ---------------------------------------------------------------- status and UI
-  const target = () => s.targetColour ?? 'green';
+  const iso = (ms = now()) => new Date(ms).toISOString();
   const title = `Deploy ${spec.service} ${spec.version} to ${spec.environment}`;
 
-  function remainingMs(w: Wait): number {
-    return Math.max(0, w.remainingMs - (w.runningSince === null ? 0 : now() - w.runningSince));
+  // ---------------------------------------------------------------- state and scopes, before any handler
+  let s: DeploymentState = input.state ?? { ...initialRollout(iso()), timeline: [] };
+  s.slack ??= newThreadState();
+  /** Bumped by every handler so waits wake up and plan again. */
+  let changes = 0;
+  // The forward flow's scope is cancelled only by this workflow (never by the run's
+  // cancellation directly, which is a fact for onCancel to judge): its parent shields it.
+  const shield = new CancellationScope({ cancellable: false });
+  let forward = new CancellationScope({ cancellable: true, parent: shield });
+  const thread = runThread({ state: s.slack, notify: spec.notify, runId: spec.id, card });
+
+  // ---------------------------------------------------------------- status and UI
+  const target = (): Colour => s.targetColour ?? 'green';
+  const previous = (): Colour => s.liveColour ?? 'blue';
+
+  function tail(): DeploymentStatus['tail'] {
+    if (s.liveAt === null || s.rollback || s.handedOver || !['keep', 'standby', 'retire'].includes(s.stage)) return null;
+    const due = s.wait && s.wait.since !== null ? s.wait.since + s.wait.leftMs : null;
+    return { stage: s.stage as 'keep' | 'standby' | 'retire', colour: previous(), endsAt: due === null ? null : iso(due) };
   }
 
   function status(): DeploymentStatus {
@@ -220,16 +197,19 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       targetColour: s.targetColour,
       weights: s.weights,
       paused: s.paused,
-      step:
-        s.stage === 'steps' && step
-          ? { index: s.stepIndex + 1, total: plan.steps.length, description: describeStep(step, target()) }
-          : null,
+      step: s.stage === 'steps' && step ? { index: s.stepIndex + 1, total: plan.steps.length, description: describeStep(step, target()) } : null,
       soak: s.wait
-        ? { kind: s.wait.kind, durationSeconds: s.wait.durationSeconds, remainingSeconds: Math.ceil(remainingMs(s.wait) / 1000), paused: s.wait.runningSince === null }
+        ? { kind: s.wait.kind, durationSeconds: Math.round(s.wait.totalMs / 1000), remainingSeconds: Math.ceil(leftMs(s.wait, now()) / 1000), paused: s.wait.since === null }
         : null,
-      analysis: { consecutiveFailures: s.stepFailures, inconclusiveInStep: s.stepInconclusive, samples: s.samples.slice(-10) },
-      rollback: s.rollback ?? s.rollbackRequest,
+      analysis: { consecutiveFailures: s.analysis.consecutiveFailures, inconclusiveInStep: s.analysis.inconclusiveInSoak, samples: s.analysis.samples.slice(-10) },
+      rollback: s.rollback,
       error: s.error,
+      liveAt: s.liveAt,
+      tail: tail(),
+      tookOver: s.tookOver,
+      handedOverTo: s.handedOver?.to ?? null,
+      cancel: s.cancel,
+      stuck: s.safety?.stuckSince != null ? { since: iso(s.safety.stuckSince), lastError: s.safety.lastError } : null,
       timeline: s.timeline.slice(-50),
     };
   }
@@ -237,20 +217,23 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   /** The facts the Temporal UI's details and the Slack message both show, one a line. */
   function facts(): string[] {
     const lines: string[] = [];
-    if (s.liveColour) lines.push(`Colours: ${s.liveColour} (live) → ${target()} (new), ${spec.image}`);
+    if (s.liveColour) lines.push(`Colours: ${s.liveColour} (previous) → ${target()} (new), ${spec.image}`);
     const step = plan.steps[s.stepIndex];
     if (s.stage === 'steps' && step) lines.push(`Step ${s.stepIndex + 1}/${plan.steps.length}: ${describeStep(step, target())}`);
-    const last = s.samples[s.samples.length - 1];
+    if (s.liveAt) lines.push(`Live since ${s.liveAt}`);
+    if (s.tookOver) lines.push(`Took over the tail of ${s.tookOver.from}`);
+    if (s.handedOver) lines.push(`Tail taken over by ${s.handedOver.to}`);
+    const last = s.analysis.samples[s.analysis.samples.length - 1];
     if (last) lines.push(`Last analysis: ${last.verdict} — ${last.message}`);
+    if (s.safety?.stuckSince != null) lines.push(`STUCK since ${iso(s.safety.stuckSince)}: ${s.safety.lastError ?? ''}`);
     return lines;
   }
 
   function refreshDetails(): void {
     const lines = [`**${title}** — phase \`${s.phase}\`${s.outcome ? `, outcome **${s.outcome.toUpperCase()}**` : ''}`, ...facts().map((f) => `- ${f}`)];
     if (s.weights) lines.push(`- Weights: blue ${s.weights.blue} % · green ${s.weights.green} %`);
-    if (s.wait) lines.push(`- ${s.wait.kind.replace('_', ' ')}: ${formatDuration(remainingMs(s.wait) / 1000)} left of ${formatDuration(s.wait.durationSeconds)}${s.paused ? ' (paused)' : ''}`);
-    const rb = s.rollback ?? s.rollbackRequest;
-    if (rb) lines.push(`- Rollback: ${rb.reason}`);
+    if (s.wait) lines.push(`- ${s.wait.kind.replace('_', ' ')}: ${formatDuration(leftMs(s.wait, now()) / 1000)} left of ${formatDuration(s.wait.totalMs / 1000)}${s.paused ? ' (paused)' : ''}`);
+    if (s.rollback) lines.push(`- Rollback: ${s.rollback.reason}`);
     if (s.error) lines.push(`- Error: ${s.error}`);
     setCurrentDetails(lines.join('\n'));
   }
@@ -260,6 +243,12 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     log.info(message, { type });
     refreshDetails();
     thread.touch();
+  }
+
+  /** Takes a pure transition's result: the new state and its events. */
+  function take(r: { state: RolloutState; events: RolloutEvent[] }): void {
+    s = { ...s, ...r.state };
+    for (const e of r.events) event(e.type, e.message);
   }
 
   function setPhase(phase: DeploymentPhase): void {
@@ -286,7 +275,6 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     const t = target();
     const lines = facts();
     if (s.paused) lines.push('Paused');
-    const rb = s.rollback ?? s.rollbackRequest;
     return {
       kind: 'deployment',
       id: spec.id,
@@ -296,85 +284,74 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       outcome: s.outcome,
       progress: s.targetColour && s.weights ? { percent: s.weights[t], label: `of traffic on ${t}` } : null,
       countdown: s.wait
-        ? { label: waitLabel(s.wait.kind), remainingSeconds: Math.ceil(remainingMs(s.wait) / 1000), totalSeconds: s.wait.durationSeconds, paused: s.wait.runningSince === null }
+        ? { label: waitLabel(s.wait.kind), remainingSeconds: Math.ceil(leftMs(s.wait, now()) / 1000), totalSeconds: Math.round(s.wait.totalMs / 1000), paused: s.wait.since === null }
         : null,
       lines,
-      note: rb ? `Rollback: ${rb.reason}` : s.error,
+      note: s.rollback ? `Rollback: ${s.rollback.reason}` : s.error,
     };
   }
 
   function waitLabel(kind: WaitKind): string {
-    if (kind === 'soak') return `Soak at ${weightAt(plan.steps, s.stepIndex)} %`;
-    return kind === 'keep_previous' ? `Keeping ${s.liveColour} hot` : `${s.liveColour} on standby`;
+    if (kind === 'soak') return `Soak at ${stepWeight(plan, s.stepIndex)} %`;
+    return kind === 'keep_previous' ? `Keeping ${previous()} hot` : `${previous()} on standby`;
   }
 
-  s.slack ??= newThreadState();
-  const thread = runThread({ state: s.slack, notify: spec.notify, runId: spec.id, card });
-
-  // ---------------------------------------------------------------- handlers
+  // ---------------------------------------------------------------- handlers (state and scopes exist)
   setHandler(deploymentStatusQuery, status);
   setHandler(
     deploymentActionUpdate,
     (req: ActionRequest) => {
-      applyAction(req);
+      thread.reply(`:raising_hand: ${req.action}${req.action === 'extend' ? ` by ${formatDuration(req.seconds ?? 0)}` : ''}, by ${req.actor}${req.reason ? ` (${req.reason})` : ''}`);
+      take(applyAction(s, req, now()));
+      if (req.action === 'rollback') forward.cancel();
+      changes++;
       return status();
     },
     {
       validator: (req: ActionRequest) => {
-        const why = whyActionInvalid(
-          { phase: s.phase, paused: s.paused, wait: s.wait?.kind ?? null, rollbackRequested: s.rollbackRequest !== null },
-          req,
-        );
+        const why = whyRefused(s, req);
         if (why) throw ApplicationFailure.create({ type: ErrorType.InvalidTransition, message: `${req.action}: ${why}`, nonRetryable: true });
       },
     },
   );
+  setHandler(
+    deploymentTakeoverUpdate,
+    async (req: TakeoverRequest): Promise<TakeoverResult> => {
+      const stage = s.stage;
+      take(handOver(s, req.by, now()));
+      thread.reply(`:handshake: Tail taken over by ${req.by}: ${previous()} is its to deploy onto`);
+      forward.cancel();
+      changes++;
+      // Answer only once this deployment has stopped touching the colours.
+      await condition(() => s.stage === 'done');
+      return { from: spec.id, colour: previous(), stage };
+    },
+    {
+      validator: (req: TakeoverRequest) => {
+        const why = whyNoTakeover(s, req.by);
+        if (why) throw ApplicationFailure.create({ type: ErrorType.InvalidTransition, message: `${req.by} cannot take over ${spec.id}: ${why}`, nonRetryable: true });
+      },
+    },
+  );
+  // Cancelling the run is a fact: where the deployment is decides what it means.
+  CancellationScope.current().cancelRequested.catch(() => {
+    const r = onCancel(s, now());
+    take(r);
+    if (r.rollBack) forward.cancel();
+    changes++;
+  });
 
-  function applyAction(req: ActionRequest): void {
-    const by = `${req.actor}${req.reason ? ` (${req.reason})` : ''}`;
-    thread.reply(`:raising_hand: ${req.action}${req.action === 'extend' ? ` by ${formatDuration(req.seconds ?? 0)}` : ''}, by ${by}`);
-    switch (req.action) {
-      case 'pause':
-        s.paused = true;
-        if (s.wait && s.wait.runningSince !== null) {
-          s.wait.remainingMs = remainingMs(s.wait);
-          s.wait.runningSince = null;
-        }
-        if (s.phase === 'soaking') setPhase('paused');
-        event('paused', `Paused by ${by}`);
-        break;
-      case 'resume':
-        s.paused = false;
-        if (s.wait && s.wait.runningSince === null) s.wait.runningSince = now();
-        if (s.phase === 'paused') setPhase(s.wait ? 'soaking' : 'shifting');
-        event('resumed', `Resumed by ${by}`);
-        break;
-      case 'promote':
-        if (s.wait) {
-          s.wait.remainingMs = 0;
-          s.wait.runningSince = now();
-        }
-        if (s.paused) {
-          s.paused = false;
-          if (s.phase === 'paused') setPhase('soaking');
-        }
-        event('promoted', `${s.wait?.kind.replace('_', ' ') ?? 'wait'} ended early by ${by}`);
-        break;
-      case 'extend':
-        if (s.wait) s.wait.remainingMs += (req.seconds ?? 0) * 1000;
-        event('extended', `${s.wait?.kind.replace('_', ' ') ?? 'wait'} extended by ${formatDuration(req.seconds ?? 0)} by ${by}`);
-        break;
-      case 'rollback':
-        s.rollbackRequest = { reason: `rollback requested by ${by}`, requestedBy: req.actor, step: s.stage === 'steps' ? s.stepIndex + 1 : null, evidence: null };
-        event('rollback_requested', s.rollbackRequest.reason);
-        forward?.cancel();
-        break;
-      default: {
-        const never: never = req.action;
-        throw new Error(`unhandled action ${String(never)}`);
+  // ---------------------------------------------------------------- milestones
+  async function tell(m: Omit<DeploymentMilestone, 'deploymentId' | 'at'>): Promise<void> {
+    // The lane ends when the deployment is live: after that only the owner is still listening.
+    const watchers = [m.milestone === 'live' || s.liveAt === null ? input.lane : null, input.owner].filter((w): w is string => !!w);
+    for (const id of watchers) {
+      try {
+        await getExternalWorkflowHandle(id).signal(deploymentMilestoneSignal, { deploymentId: spec.id, at: iso(), ...m });
+      } catch (err) {
+        log.info('a watcher was not told (it has ended)', { watcher: id, error: String(err) });
       }
     }
-    changes++;
   }
 
   // ---------------------------------------------------------------- history bound
@@ -384,38 +361,28 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     await condition(allHandlersFinished);
     // A Slack call in flight belongs to this run: wait briefly, else continue at the next chance.
     if (!(await thread.pause(SLACK_PAUSE_MS))) return;
-    if (s.wait) {
-      // Carry the clock as "time left", restarted in the next run.
-      s.wait.remainingMs = remainingMs(s.wait);
-      if (s.wait.runningSince !== null) s.wait.runningSince = 0;
-    }
     event('continued_as_new', `History reached ${info.historyLength} events; continuing as a new run`);
-    await continueAsNew<typeof deployment>({ spec, state: s, maxHistoryEvents: input.maxHistoryEvents });
+    await continueAsNew<typeof deployment>({ spec, owner: input.owner, lane: input.lane, state: s, maxHistoryEvents: input.maxHistoryEvents });
   }
 
   // ---------------------------------------------------------------- waits and analysis
   /**
    * Waits `durationSeconds` of un-paused time (resuming a carried wait if there is one),
-   * honouring promote/extend/pause. With `analyse`, samples the new colour every interval.
+   * honouring promote, extend and pause. With `analyse`, samples the new colour every interval;
+   * a soak ends only on a sample that did not fail.
    */
   async function timedWait(kind: WaitKind, durationSeconds: number, analyse: boolean): Promise<void> {
-    if (!s.wait || s.wait.kind !== kind) {
-      s.wait = { kind, durationSeconds, remainingMs: durationSeconds * 1000, runningSince: s.paused ? null : now() };
-      s.nextSampleAt = analyse ? now() + plan.analysis.intervalSeconds * 1000 : null;
-    } else if (s.wait.runningSince === 0) {
-      s.wait.runningSince = now(); // resumed after continue-as-new
-    }
+    if (!s.wait || s.wait.kind !== kind) s = { ...s, ...startWait(s, kind, durationSeconds, now(), analyse ? plan.analysis.intervalSeconds : null) };
     refreshDetails();
-    const weight = weightAt(plan.steps, s.stepIndex);
+    const weight = kind === 'soak' ? stepWeight(plan, s.stepIndex) : 100;
     const summary =
       kind === 'soak'
         ? `Soak ${weight} % for ${formatDuration(durationSeconds)}`
         : kind === 'keep_previous'
-          ? `Keep ${s.liveColour} hot for ${formatDuration(durationSeconds)}`
-          : `Keep ${s.liveColour} on standby for ${formatDuration(durationSeconds)}`;
+          ? `Keep ${previous()} hot for ${formatDuration(durationSeconds)}`
+          : `Keep ${previous()} on standby for ${formatDuration(durationSeconds)}`;
     let sampleDue = false;
     for (;;) {
-      const w = s.wait;
       if (sampleDue) {
         sampleDue = false;
         await sample(weight);
@@ -425,9 +392,11 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         await maybeContinueAsNew();
         continue;
       }
-      if (w.remainingMs <= 0) break; // ended by its timer, by promote, or paused at the very end
+      if (waitMayEnd(s)) break;
+      const w = s.wait;
+      if (!w) break;
       const untilSample = analyse && s.nextSampleAt !== null ? s.nextSampleAt - now() : Infinity;
-      const untilEnd = w.runningSince === null ? Infinity : remainingMs(w);
+      const untilEnd = w.since === null || w.leftMs <= 0 ? Infinity : leftMs(w, now());
       const seen = changes;
       if (untilSample === Infinity && untilEnd === Infinity) {
         await condition(() => changes !== seen);
@@ -438,12 +407,8 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       // Which timer fired decides what happens next, never a comparison with the clock:
       // workflow time in the first task a new worker runs after a crash can lag the time a
       // replay sees, and both must take the same branch.
-      if (untilSample <= untilEnd) {
-        sampleDue = true;
-      } else {
-        w.remainingMs = 0;
-        w.runningSince = now();
-      }
+      if (untilSample <= untilEnd) sampleDue = true;
+      else s = { ...s, ...waitTimeUp(s, now()) };
     }
     s.wait = null;
     s.nextSampleAt = null;
@@ -452,17 +417,20 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
 
   async function sample(weight: number): Promise<void> {
     const colour = target();
-    const step = s.stepIndex + 1;
+    const step = s.stage === 'steps' ? s.stepIndex + 1 : plan.steps.length;
     let entry: Sample;
+    // CloudWatch publishes late: the window ends `lag` behind now.
+    const end = iso(now() - plan.analysis.lagSeconds * 1000);
     try {
       const m = await act.measure.executeWithOptions(
         {
           startToCloseTimeout: '30s',
+          heartbeatTimeout: '20s',
           retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 3 },
           summary: `Analyse ${colour} at ${weight} %`,
           cancellationType: ActivityCancellationType.TRY_CANCEL,
         },
-        [spec.metrics, colour, plan.analysis.windowSeconds, iso()],
+        [spec.metrics, colour, plan.analysis.windowSeconds, end],
       );
       const j = judge(m, spec.thresholds);
       entry = { at: iso(), step, weight, verdict: j.verdict, reason: j.reason, requests: m.requests, errorRate: j.errorRate, latencyMs: m.latencyMs, evidence: j.evidence, message: j.message };
@@ -471,42 +439,24 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       // Retries are exhausted: a provider that cannot answer is not a breach.
       entry = providerErrorSample(iso(), step, weight, causeMessage(err));
     }
-    s.samples.push(entry);
-    if (s.samples.length > MAX_SAMPLES) s.samples.splice(0, s.samples.length - MAX_SAMPLES);
-    event(`analysis_${entry.verdict}`, `Analysis at ${weight} %: ${entry.verdict} — ${entry.message}`);
-    if (entry.verdict === 'fail') thread.reply(`:warning: Analysis at ${weight} % failed (${s.stepFailures + 1} in a row; ${plan.analysis.failureLimit} roll back): ${entry.message}`);
-
-    if (entry.verdict === 'pass') {
-      s.stepFailures = 0;
-    } else if (entry.verdict === 'fail') {
-      s.stepFailures++;
-      if (s.stepFailures >= plan.analysis.failureLimit) {
-        throw new RollbackNeeded({
-          reason: `${entry.message} (${s.stepFailures} consecutive failing samples at ${weight} %)`,
-          requestedBy: null,
-          step,
-          evidence: entry.evidence ?? null,
-        });
-      }
-    } else if (!s.paused && s.wait) {
-      s.stepInconclusive++;
-      if (s.stepInconclusive > plan.analysis.inconclusiveLimit) {
-        const evidence: Evidence = { metric: 'inconclusive_samples', value: s.stepInconclusive, threshold: plan.analysis.inconclusiveLimit };
-        throw new RollbackNeeded({
-          reason: `failing safe: ${s.stepInconclusive} inconclusive samples at ${weight} % (limit ${plan.analysis.inconclusiveLimit}); last: ${entry.message}`,
-          requestedBy: null,
-          step,
-          evidence,
-        });
-      }
-      // An inconclusive sample proves nothing: the soak lasts one more interval.
-      s.wait.remainingMs += plan.analysis.intervalSeconds * 1000;
+    const r = onSample(s, entry, plan, now());
+    take(r);
+    if (entry.verdict === 'fail') {
+      thread.reply(`:warning: Analysis at ${weight} % failed (${s.analysis.consecutiveFailures} in a row; ${plan.analysis.failureLimit} roll back): ${entry.message}`);
     }
+    if (r.rollback) throw new RollbackNeeded(r.rollback);
   }
 
   // ---------------------------------------------------------------- forward flow
   async function shift(weights: Weights, summary: string, opts: ActivityOptions = AWS): Promise<void> {
-    s.weights = await act.shiftTraffic.executeWithOptions({ ...opts, summary }, [spec.traffic, weights]);
+    const written = await act.shiftTraffic.executeWithOptions({ ...opts, summary }, [spec.traffic, weights]);
+    if (written.syncToken) {
+      await act.awaitTrafficSync.executeWithOptions(
+        { ...opts, startToCloseTimeout: '10m', heartbeatTimeout: '30s', summary: `Wait until every DNS server has ${summary.toLowerCase()}` },
+        [spec.traffic, written.syncToken],
+      );
+    }
+    s.weights = written.weights;
     refreshDetails();
   }
 
@@ -525,28 +475,43 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     s.liveColour = live;
     s.targetColour = otherColour(live);
     const liveState = await act.describeService.executeWithOptions({ summary: `Describe ${live} service` }, [spec.compute, live]);
-    s.previousDesiredCount = Math.max(1, liveState.desiredCount);
+    s.previous = { desiredCount: Math.max(1, liveState.desiredCount), taskDefinitionArn: liveState.taskDefinitionArn };
     event('started', `${title}: ${live} is live; deploying ${spec.image} to ${target()}`);
     thread.reply(`:rocket: Started by ${spec.requestedBy}: ${live} is live; deploying ${spec.version} to ${target()}`);
 
-    await act.deployImage.executeWithOptions({ summary: `Deploy ${spec.version} to ${target()} (${s.previousDesiredCount} tasks)` }, [
-      { target: spec.compute, colour: target(), templateColour: live, image: spec.image, desiredCount: s.previousDesiredCount, deploymentId: spec.id },
+    // The deployment that put the live version there may still be in its tail, keeping the
+    // idle colour hot or on standby: take its tail over explicitly, so it stops touching it.
+    if (liveState.deployedBy && liveState.deployedBy !== spec.id) {
+      const taken = await act.takeOverTail.executeWithOptions(
+        { startToCloseTimeout: '3m', retry: { initialInterval: '2s', maximumAttempts: 3 }, summary: `Take over the tail of ${liveState.deployedBy}` },
+        [liveState.deployedBy, spec.id],
+      );
+      if (taken.outcome === 'refused') {
+        throw ApplicationFailure.create({ type: ErrorType.LaneBusy, nonRetryable: true, message: taken.message });
+      }
+      if (taken.outcome === 'taken_over' && taken.result) {
+        s.tookOver = { from: taken.result.from, colour: taken.result.colour, stage: taken.result.stage };
+        const was = taken.result.stage === 'keep' ? 'hot' : taken.result.stage === 'standby' ? 'on standby' : 'being retired';
+        event('took_over', `Took over the tail of ${taken.result.from}: ${taken.result.colour} was ${was}; deploying onto it`);
+        thread.reply(`:handshake: Took over the tail of ${taken.result.from} (${taken.result.colour} was ${was})`);
+      }
+    }
+
+    s.writesStarted = true;
+    const deployed = await act.deployImage.executeWithOptions({ summary: `Deploy ${spec.version} to ${target()} (${s.previous.desiredCount} tasks)` }, [
+      { target: spec.compute, colour: target(), templateColour: live, image: spec.image, desiredCount: s.previous.desiredCount, deploymentId: spec.id },
     ]);
+    s.newTaskDefinitionArn = deployed.taskDefinitionArn;
     try {
       await act.waitForStable.executeWithOptions(
-        {
-          startToCloseTimeout: plan.stableTimeoutSeconds * 1000,
-          heartbeatTimeout: '60s',
-          retry: { maximumAttempts: 1 },
-          summary: `Wait for ${target()} to be stable`,
-        },
-        [spec.compute, target()],
+        { startToCloseTimeout: plan.stableTimeoutSeconds * 1000, heartbeatTimeout: '60s', retry: { maximumAttempts: 1 }, summary: `Wait for ${target()} to run ${spec.version}` },
+        [spec.compute, target(), deployed.taskDefinitionArn],
       );
     } catch (err) {
       if (isCancellation(err)) throw err;
-      throw new RollbackNeeded({ reason: `${target()} did not become stable within ${formatDuration(plan.stableTimeoutSeconds)}: ${causeMessage(err)}`, requestedBy: null, step: null, evidence: null });
+      throw new RollbackNeeded({ reason: `${target()} did not come to run ${spec.version} within ${formatDuration(plan.stableTimeoutSeconds)}: ${causeMessage(err)}`, requestedBy: null, step: null, evidence: null });
     }
-    event('deployed', `${target()} runs ${spec.image} (${s.previousDesiredCount} tasks)`);
+    event('deployed', `${target()} runs ${spec.image} (${s.previous.desiredCount} tasks)`);
 
     setPhase('smoke_testing');
     try {
@@ -571,6 +536,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       switch (step.type) {
         case 'shift': {
           setPhase('shifting');
+          s.trafficTouched = true;
           await shift(weightsFor(target(), step.weight), describeStep(step, target()));
           event('shifted', `${step.weight} % of traffic on ${target()} (verified)`);
           thread.reply(`:arrow_right: Step ${s.stepIndex + 1}/${plan.steps.length}: ${step.weight} % of traffic on ${target()} (verified)`);
@@ -579,7 +545,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         case 'soak':
           setPhase(s.paused ? 'paused' : 'soaking');
           await timedWait('soak', step.durationSeconds, true);
-          event('soaked', `Soak at ${weightAt(plan.steps, s.stepIndex)} % complete`);
+          event('soaked', `Soak at ${stepWeight(plan, s.stepIndex)} % complete`);
           break;
         default: {
           const never: never = step;
@@ -587,65 +553,228 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         }
       }
       s.stepIndex++;
-      s.stepFailures = 0;
-      s.stepInconclusive = 0;
       await maybeContinueAsNew();
     }
   }
 
-  async function keepAndRetire(): Promise<void> {
-    const previous = s.liveColour as Colour;
-    if (s.stage === 'keep') {
-      setPhase('keeping_previous');
-      s.liveAt ??= iso();
-      event('promoted_fully', `100 % on ${target()}; keeping ${previous} hot for ${formatDuration(plan.keepPreviousForSeconds)}`);
-      await timedWait('keep_previous', plan.keepPreviousForSeconds, false);
-      s.stage = 'standby';
+  async function goLive(): Promise<void> {
+    s.liveAt = iso();
+    s.stage = 'keep';
+    setPhase('keeping_previous');
+    event('live', `LIVE: 100 % on ${target()} (verified); keeping ${previous()} hot for ${formatDuration(plan.keepPreviousForSeconds)} (rollback is instant)`);
+    thread.reply(`:large_green_circle: Live: ${spec.version} serves 100 % on ${target()}; ${previous()} stays hot for ${formatDuration(plan.keepPreviousForSeconds)}`);
+    await tell({ milestone: 'live', liveAt: s.liveAt, outcome: null, stillLive: true, handedOverTo: null, reason: null });
+  }
+
+  async function keepPrevious(): Promise<void> {
+    setPhase('keeping_previous');
+    // Still analysing: while the previous colour is hot, a breach rolls back at once.
+    await timedWait('keep_previous', plan.keepPreviousForSeconds, true);
+    const kept = s.analysis.samples.filter((x) => x.weight === 100);
+    event('kept', `Kept ${previous()} hot for ${formatDuration(plan.keepPreviousForSeconds)}; the last ${kept.length} samples at 100 %: ${kept.filter((x) => x.verdict === 'pass').length} passed`);
+  }
+
+  async function standby(): Promise<void> {
+    setPhase('standby');
+    if (!s.wait || s.wait.kind !== 'standby') {
+      const count = Math.min(plan.standbyCount, s.previous?.desiredCount ?? plan.standbyCount);
+      try {
+        await act.scaleService.executeWithOptions({ summary: `Scale ${previous()} to standby (${count} tasks)` }, [spec.compute, previous(), count]);
+        event('standby', `${previous()} scaled to standby (${count} task${count === 1 ? '' : 's'}) for ${formatDuration(plan.standbyForSeconds)}`);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Safe either way: the previous colour stays larger than needed until it is retired.
+        event('standby_failed', `${previous()} could not be scaled to standby (${causeMessage(err)}); it stays as it is until retired`);
+      }
     }
-    if (s.stage === 'standby') {
-      setPhase('standby');
-      await act.scaleService.executeWithOptions({ summary: `Scale ${previous} to standby (${plan.standbyCount} tasks)` }, [
-        spec.compute,
-        previous,
-        Math.min(plan.standbyCount, s.previousDesiredCount),
-      ]);
-      s.previousScaledDown = true;
-      event('standby', `${previous} scaled to standby (${plan.standbyCount} task${plan.standbyCount === 1 ? '' : 's'}) for ${formatDuration(plan.standbyForSeconds)}`);
-      await timedWait('standby', plan.standbyForSeconds, false);
-      s.stage = 'retire';
+    await timedWait('standby', plan.standbyForSeconds, false);
+  }
+
+  // ---------------------------------------------------------------- converge to safety
+  /**
+   * Drives the real state to the safe one and verifies it: for a rollback, every request on
+   * the previous colour at its full capacity and the new colour scaled down; for retirement,
+   * the old colour scaled down while every request goes to the new one. Observes first (never
+   * trusts a flag), acts, verifies; tries again without end, escalating after the plan's time.
+   */
+  async function converge(goal: 'rollback' | 'retire'): Promise<void> {
+    s.safety ??= { goal, since: now(), trafficMovedAt: null, stuckSince: null, lastError: null, attempts: 0 };
+    for (;;) {
+      try {
+        await convergeOnce(goal);
+        if (s.safety?.stuckSince != null) {
+          event('recovered', `${goal === 'rollback' ? 'Rollback' : 'Retirement'} completed after ${s.safety.attempts} failed rounds`);
+          thread.reply(`:white_check_mark: ${goal === 'rollback' ? 'Rollback' : 'Retirement'} completed after all`);
+        }
+        s.safety = null;
+        return;
+      } catch (err) {
+        if (err instanceof ContinueAsNew) throw err;
+        const before: SafetyProgress = s.safety ?? { goal, since: now(), trafficMovedAt: null, stuckSince: null, lastError: null, attempts: 0 };
+        const safety: SafetyProgress = { ...before, lastError: causeMessage(err), attempts: before.attempts + 1 };
+        s.safety = safety;
+        event('safety_retry', `${goal === 'rollback' ? 'Rollback' : 'Retirement'} not done yet (round ${safety.attempts}): ${safety.lastError}; trying again`);
+        if (safety.stuckSince === null && now() - safety.since >= plan.escalateAfterSeconds * 1000) {
+          safety.stuckSince = now();
+          s.error = safety.lastError;
+          setPhase('stuck');
+          const failingFor = formatDuration((now() - safety.since) / 1000);
+          event('stuck', `STUCK: the ${goal} has failed for ${failingFor}; still trying. Last error: ${safety.lastError}`);
+          thread.reply(`:rotating_light: <!here> ${title}: the ${goal} is STUCK after ${failingFor} and keeps trying. Last error: ${safety.lastError}`);
+        }
+        await sleep(CONVERGE_BACKOFF_MS[Math.min(safety.attempts - 1, CONVERGE_BACKOFF_MS.length - 1)]);
+        await maybeContinueAsNew();
+      }
     }
   }
 
-  async function retire(summary: string): Promise<void> {
-    const previous = s.liveColour as Colour;
-    setPhase('retiring');
-    await act.scaleService.executeWithOptions({ ...SAFETY, summary }, [spec.compute, previous, 0]);
-    event('retired', `${previous} retired (0 tasks)`);
+  async function convergeOnce(goal: 'rollback' | 'retire'): Promise<void> {
+    const serve = goal === 'rollback' ? previous() : target();
+    const drain = otherColour(serve);
+    const o: ActivityOptions = { ...CONVERGE };
+    // 1. The colour that must serve has the capacity to: read it, restore it, wait until it runs.
+    if (goal === 'rollback' && s.previous) {
+      const full = s.previous.desiredCount;
+      const seen = await act.describeService.executeWithOptions({ ...o, summary: `Read ${serve}'s capacity` }, [spec.compute, serve]);
+      if (seen.desiredCount < full) {
+        await act.scaleService.executeWithOptions({ ...o, summary: `Scale ${serve} back to ${full} tasks` }, [spec.compute, serve, full]);
+        event('capacity_restoring', `${serve} had ${seen.desiredCount} of ${full} tasks; scaling it back before any traffic moves`);
+      }
+      if (seen.desiredCount < full || !seen.stable || seen.runningCount < full) {
+        await act.waitForStable.executeWithOptions(
+          { ...o, startToCloseTimeout: plan.stableTimeoutSeconds * 1000, heartbeatTimeout: '60s', retry: { maximumAttempts: 1 }, summary: `Wait for ${serve} to run ${full} tasks` },
+          [spec.compute, serve, null],
+        );
+        event('capacity_restored', `${serve} runs ${full} tasks (stable)`);
+      }
+    }
+    // 2. Every request on it: observed, and moved only when a rollback may move it.
+    const weights = await act.readWeights.executeWithOptions({ ...o, summary: 'Read current traffic weights' }, [spec.traffic]);
+    s.weights = weights;
+    if (weights[serve] !== 100) {
+      if (goal === 'retire') {
+        throw new Error(`traffic is not all on ${serve} (blue ${weights.blue} % / green ${weights.green} %): ${drain} is not retired while it may still serve`);
+      }
+      setPhase(s.safety?.stuckSince != null ? 'stuck' : 'rolling_back');
+      await shift(weightsFor(serve, 100), `Roll back: 100 % to ${serve}`, o);
+      if (s.safety) s.safety.trafficMovedAt = now();
+      event('traffic_restored', `100 % of traffic back on ${serve} (verified)`);
+      thread.reply(`:shield: 100 % of traffic back on ${serve} (verified)`);
+    } else if (s.safety && s.safety.trafficMovedAt === null) {
+      s.safety.trafficMovedAt = goal === 'retire' && s.liveAt ? Date.parse(s.liveAt) : now();
+    }
+    // 3. Clients that resolved the old answer stop using the drained colour: DNS TTL + margin.
+    const drainedHadTraffic = goal === 'retire' || s.trafficTouched;
+    if (drainedHadTraffic && s.safety?.trafficMovedAt != null) {
+      const settle = await act.trafficSettleSeconds.executeWithOptions({ ...o, summary: 'Read how long clients keep the old answer' }, [spec.traffic]);
+      if (settle > 0) {
+        const until = s.safety.trafficMovedAt + (settle + plan.drainMarginSeconds) * 1000;
+        if (until > now()) {
+          event('draining', `Waiting ${formatDuration((until - now()) / 1000)} (DNS TTL ${formatDuration(settle)} + ${formatDuration(plan.drainMarginSeconds)}) before scaling ${drain} down`);
+          await sleep(until - now());
+        }
+      }
+    }
+    // 4. Scale the drained colour down (read back by the activity).
+    setPhase(goal === 'retire' ? 'retiring' : s.safety?.stuckSince != null ? 'stuck' : 'rolling_back');
+    await act.scaleService.executeWithOptions({ ...o, summary: goal === 'retire' ? `Retire ${drain}` : `Scale ${drain} down` }, [spec.compute, drain, 0]);
+    event(goal === 'retire' ? 'retired' : 'scaled_down', `${drain} ${goal === 'retire' ? 'retired' : 'scaled'} to 0 tasks`);
   }
 
-  // ---------------------------------------------------------------- rollback
-  async function rollBack(info: RollbackInfo): Promise<void> {
-    s.rollback = info;
+  // ---------------------------------------------------------------- stages
+  function enterRollback(info: RollbackInfo): void {
+    s.rollback ??= info;
+    s.stage = 'rollback';
     s.wait = null;
     s.paused = false;
     setPhase('rolling_back');
-    event('rolling_back', `Rolling back: ${info.reason}`);
-    thread.reply(`:rewind: Rolling back: ${info.reason}`);
-    const live = s.liveColour;
-    if (!live) return; // nothing was changed yet
-    if (s.previousScaledDown) {
-      await act.scaleService.executeWithOptions({ ...SAFETY, summary: `Scale ${live} back to ${s.previousDesiredCount} tasks` }, [spec.compute, live, s.previousDesiredCount]);
-      await act.waitForStable.executeWithOptions(
-        { startToCloseTimeout: plan.stableTimeoutSeconds * 1000, heartbeatTimeout: '60s', retry: { maximumInterval: '60s' }, summary: `Wait for ${live} to be stable`, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED },
-        [spec.compute, live],
-      );
-      s.previousScaledDown = false;
+    event('rolling_back', `Rolling back: ${s.rollback.reason}`);
+    thread.reply(`:rewind: Rolling back: ${s.rollback.reason}`);
+  }
+
+  function endHandedOver(): void {
+    finish('succeeded', 'completed');
+    event('completed', `${title} ended: its tail was taken over by ${s.handedOver?.to}`);
+  }
+
+  async function runStage(stage: Stage): Promise<void> {
+    // A rollback requested, or a takeover accepted, before this stage began (even in the run's first task).
+    if (s.rollback && stage !== 'rollback') return enterRollback(s.rollback);
+    if (s.handedOver) return endHandedOver();
+    switch (stage) {
+      case 'deploy':
+        await deployNewColour();
+        s.stage = 'steps';
+        return;
+      case 'steps':
+        await runSteps();
+        await goLive();
+        return;
+      case 'keep':
+        await keepPrevious();
+        s.stage = 'standby';
+        return;
+      case 'standby':
+        await standby();
+        s.stage = 'retire';
+        return;
+      case 'retire':
+        await converge('retire');
+        finish('succeeded', 'completed');
+        event('completed', `${title} succeeded: ${target()} serves 100 %; ${previous()} retired`);
+        thread.reply(`:white_check_mark: Succeeded: ${target()} serves 100 %; ${previous()} retired`);
+        return;
+      case 'rollback':
+        await CancellationScope.nonCancellable(() => rollBack());
+        return;
+      case 'done':
+        return;
+      default: {
+        const never: never = stage;
+        throw new Error(`unknown stage ${String(never)}`);
+      }
     }
-    await shift(weightsFor(live, 100), `Roll back: 100 % to ${live}`, SAFETY);
-    event('traffic_restored', `100 % of traffic back on ${live} (verified)`);
-    thread.reply(`:shield: 100 % of traffic back on ${live} (verified)`);
-    await act.scaleService.executeWithOptions({ ...SAFETY, summary: `Scale ${target()} down` }, [spec.compute, target(), 0]);
-    event('scaled_down', `${target()} scaled to 0 tasks`);
+  }
+
+  async function rollBack(): Promise<void> {
+    const info = s.rollback as RollbackInfo;
+    const cancelled = s.cancel?.effect === 'rollback';
+    if (s.liveColour && s.writesStarted) {
+      await converge('rollback');
+    } else {
+      event('nothing_to_undo', 'Nothing had been written to AWS yet: nothing to undo');
+    }
+    if (cancelled) {
+      finish('cancelled', 'cancelled');
+      event('cancelled', `${title} cancelled; ${s.writesStarted ? `traffic restored to ${previous()}` : 'nothing had changed'}`);
+      thread.reply(`:no_entry: Cancelled; ${s.writesStarted ? `traffic restored to ${previous()}` : 'nothing had changed'}`);
+    } else {
+      finish('rolled_back', 'rolled_back');
+      event('rolled_back', `${title} was ROLLED BACK: ${info.reason}`);
+      thread.reply(`:leftwards_arrow_with_hook: Rolled back: ${info.reason}`);
+    }
+  }
+
+  /** What a stage's failure means: roll back, end (handed over), or try the stage again. */
+  function afterStageFailure(err: unknown): void {
+    if (s.handedOver) return endHandedOver();
+    if (err instanceof RollbackNeeded) return enterRollback(err.info);
+    if (isCancellation(err)) {
+      if (s.rollback) return enterRollback(s.rollback);
+      // Not a cancellation of ours: the run's, reaching the stage. Judge it like any cancel.
+      const r = onCancel(s, now());
+      take(r);
+      if (r.rollBack && s.rollback) enterRollback(s.rollback);
+      return; // the tail goes on: the stage runs again in a new scope
+    }
+    s.error = causeMessage(err);
+    if (!s.writesStarted) {
+      finish('failed', 'failed');
+      event('failed', `${title} failed before changing anything: ${s.error}`);
+      thread.reply(`:x: Failed before changing anything: ${s.error}`);
+      return;
+    }
+    enterRollback({ reason: `error: ${s.error}`, requestedBy: null, step: s.stage === 'steps' ? s.stepIndex + 1 : null, evidence: null });
   }
 
   // ---------------------------------------------------------------- main
@@ -658,79 +787,27 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   ]);
   refreshDetails();
 
-  let failure: unknown = null;
-  try {
-    forward = new CancellationScope();
-    await forward.run(async () => {
-      if (s.stage === 'deploy') {
-        await deployNewColour();
-        s.stage = 'steps';
-      }
-      if (s.stage === 'steps') {
-        await runSteps();
-        s.stage = 'keep';
-      }
-      await keepAndRetire();
-    });
-    forward = null;
-    await CancellationScope.nonCancellable(() => retire(`Retire ${s.liveColour}`));
-    finish('succeeded', 'completed');
-    event('completed', `${title} succeeded: ${target()} serves 100 %`);
-    thread.reply(`:white_check_mark: Succeeded: ${target()} serves 100 %; ${s.liveColour} retired`);
-  } catch (err) {
-    forward = null;
-    if (err instanceof ContinueAsNew) throw err;
-    const cancelled = isCancellation(err) && s.rollbackRequest === null;
-    const reason: RollbackInfo =
-      err instanceof RollbackNeeded
-        ? err.info
-        : s.rollbackRequest ??
-          (cancelled
-            ? { reason: 'the deployment was cancelled', requestedBy: null, step: s.stage === 'steps' ? s.stepIndex + 1 : null, evidence: null }
-            : { reason: `error: ${causeMessage(err)}`, requestedBy: null, step: s.stage === 'steps' ? s.stepIndex + 1 : null, evidence: null });
-    if (!(err instanceof RollbackNeeded) && !isCancellation(err)) s.error = causeMessage(err);
-    try {
-      await CancellationScope.nonCancellable(async () => {
-        if (cancelled && (s.stage === 'keep' || s.stage === 'standby' || s.stage === 'retire')) {
-          // Traffic is already fully on the new colour: the safe state is to retire the old one.
-          s.wait = null;
-          await retire(`Retire ${s.liveColour} (cancelled)`);
-        } else {
-          await rollBack(reason);
-        }
-      });
-    } catch (rollbackErr) {
-      s.error = `${s.error ? `${s.error}; ` : ''}rollback failed: ${causeMessage(rollbackErr)}`;
-      finish('failed', 'failed');
-      event('failed', `${title} FAILED and could not restore traffic: ${s.error}`);
-      thread.reply(`:rotating_light: FAILED and could not restore traffic: ${s.error}`);
-      failure = rollbackErr;
-    }
-    if (!failure) {
-      if (cancelled) {
-        finish('cancelled', 'cancelled');
-        event('cancelled', `${title} cancelled; ${s.stage === 'done' && s.rollback === null ? 'previous colour retired' : 'traffic restored'}`);
-        thread.reply(`:no_entry: Cancelled; ${s.rollback === null ? 'previous colour retired' : 'traffic restored'}`);
-        failure = err;
-      } else if (s.error && s.liveColour === null) {
-        finish('failed', 'failed');
-        event('failed', `${title} failed before changing anything: ${s.error}`);
-        thread.reply(`:x: Failed before changing anything: ${s.error}`);
-      } else {
-        finish('rolled_back', 'rolled_back');
-        event('rolled_back', `${title} was ROLLED BACK: ${reason.reason}`);
-        thread.reply(`:leftwards_arrow_with_hook: Rolled back: ${reason.reason}`);
+  await shield.run(async () => {
+    while (s.stage !== 'done') {
+      try {
+        await forward.run(() => runStage(s.stage));
+      } catch (err) {
+        if (err instanceof ContinueAsNew) throw err;
+        afterStageFailure(err);
+        forward = new CancellationScope({ cancellable: true, parent: shield });
       }
     }
-  }
+  });
 
   await CancellationScope.nonCancellable(async () => {
+    const stillLive = s.outcome === 'succeeded' && !s.handedOver;
+    await tell({ milestone: 'ended', liveAt: s.liveAt, outcome: s.outcome, stillLive, handedOverTo: s.handedOver?.to ?? null, reason: s.rollback?.reason ?? s.error });
     await thread.close(SLACK_CLOSE_MS);
     await condition(allHandlersFinished);
   });
-  if (failure) throw failure; // cancelled, or rollback impossible: the run itself shows it
   if (!TERMINAL_PHASES.includes(s.phase)) throw new Error(`deployment ended in non-terminal phase ${s.phase}`);
-  const result: DeploymentResult = { id: spec.id, outcome: s.outcome as Outcome, phase: s.phase, rollback: s.rollback, error: s.error, liveAt: s.liveAt ?? null };
+  const result: DeploymentResult = { id: spec.id, outcome: s.outcome as Outcome, phase: s.phase, rollback: s.rollback, error: s.error, liveAt: s.liveAt, handedOverTo: s.handedOver?.to ?? null };
+  if (result.outcome === 'cancelled') throw new CancelledFailure(`${title} cancelled: ${s.rollback?.reason ?? 'cancelled'}`);
   if (result.outcome !== 'succeeded') {
     // A rolled-back or failed deployment must look like what it is in the Temporal UI: a
     // failed run (the status query still answers, with the evidence).

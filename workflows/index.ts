@@ -3,3 +3,4 @@ export { deployment } from './deployment';
 export { deploymentLane } from './lane';
 export { release } from './release';
 export { releaseTrain } from './train';
+export { freezeRegistry } from './freezes';

@@ -1,111 +1,114 @@
 /**
  * The deployment lane of one service in one environment (`lane:<service>:<environment>`).
  *
- * Invariant: at most one deployment per service+environment is in flight, even under racing
- * starts. The lane's workflow id is started with a FAIL conflict policy, so Temporal itself
- * admits one lane per id; the lane runs the deployment as its child and ends with it.
- * Terminating a lane cancels (never abandons) its deployment, which then rolls back.
+ * Invariant: at most one deployment per service+environment progresses at a time, even under
+ * racing starts. The lane's workflow id is started with a FAIL conflict policy, so Temporal
+ * itself admits one lane per id. The lane starts the deployment (a workflow of its own, not
+ * a child: its tail outlives the lane) and ends when the deployment is LIVE, or has ended
+ * without going live. The tail (keep, standby, retire) never blocks the next deployment,
+ * which takes it over.
+ *
+ * The deployment tells the lane its milestones (signals). Should one never come (a deployment
+ * terminated by hand), the lane looks at the run itself every few minutes.
+ * Cancelling the lane before live cancels the deployment (which rolls back) and waits until it
+ * has ended, so the lane never frees the lane while a change is half-applied.
  */
 import {
   ApplicationFailure,
-  ParentClosePolicy,
+  CancellationScope,
   allHandlersFinished,
   condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
   setHandler,
-  startChild,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
-import { TypedSearchAttributes } from '@temporalio/common';
+import type { Activities } from '../activities';
 import { ErrorType } from '../src/domain/errors';
-import { deployment, type DeploymentResult } from './deployment';
-import {
-  BatonEnvironment,
-  BatonKind,
-  BatonOutcome,
-  BatonPhase,
-  BatonService,
-  BatonVersion,
-  laneCurrentQuery,
-  laneStartedUpdate,
-  type LaneInput,
-} from './messages';
+import { BatonOutcome, BatonPhase, deploymentMilestoneSignal, laneCurrentQuery, laneStartedUpdate, type DeploymentMilestone, type LaneInput } from './messages';
 
 export interface LaneResult {
   deploymentId: string;
-  outcome: string;
+  /** live: the deployment reached 100 % verified (its tail goes on); else how it ended. */
+  outcome: 'live' | 'succeeded' | 'rolled_back' | 'failed' | 'cancelled';
   /** When the new colour took all the traffic (null if it never did). */
   liveAt: string | null;
-  /** Why it did not succeed, in words. */
+  /** Why it did not go live, in words. */
   reason: string | null;
 }
 
-export async function deploymentLane({ spec }: LaneInput): Promise<LaneResult> {
+const act = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumInterval: '10s', maximumAttempts: 10 } });
+
+/** How often the lane looks at a deployment that has told it nothing. */
+const CHECK_EVERY_MS = 5 * 60_000;
+
+export async function deploymentLane({ spec, owner }: LaneInput): Promise<LaneResult> {
   let started = false;
   let startError: string | null = null;
+  let heard: DeploymentMilestone | null = null;
 
   setHandler(laneCurrentQuery, () => ({ deploymentId: spec.id }));
+  setHandler(deploymentMilestoneSignal, (m: DeploymentMilestone) => {
+    if (m.deploymentId !== spec.id) return;
+    if (heard === null || m.milestone === 'ended') heard = m;
+  });
   setHandler(laneStartedUpdate, async () => {
     await condition(() => started || startError !== null);
     if (startError) throw ApplicationFailure.create({ type: ErrorType.LaneBusy, message: startError, nonRetryable: true });
     return { deploymentId: spec.id };
   });
 
-  let outcome = 'failed';
-  let liveAt: string | null = null;
-  let reason: string | null = null;
-  try {
-    const child = await startChild(deployment, {
-      workflowId: spec.id,
-      args: [{ spec }],
-      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-      staticSummary: `Deploy ${spec.service} ${spec.version} to ${spec.environment}`,
-      staticDetails: `Requested by ${spec.requestedBy}. Image \`${spec.image}\`, plan \`${spec.plan.name}\`, region ${spec.compute.region}.`,
-      typedSearchAttributes: new TypedSearchAttributes([
-        { key: BatonKind, value: 'deployment' },
-        { key: BatonService, value: spec.service },
-        { key: BatonEnvironment, value: spec.environment },
-        { key: BatonVersion, value: spec.version },
-        { key: BatonPhase, value: 'starting' },
-      ]),
-    });
-    started = true;
-    try {
-      const result: DeploymentResult = await child.result();
-      outcome = result.outcome;
-      liveAt = result.liveAt;
-    } catch (err) {
-      outcome = outcomeOf(err);
-      reason = reasonOf(err);
-    }
-  } catch (err) {
-    startError = `could not start ${spec.id}: ${(err as Error).message}`;
+  const lane = workflowInfo().workflowId;
+  const answer = await act.startDeploymentRun(spec, owner ?? null, lane, workflowInfo().taskQueue);
+  if (!answer.started) {
+    startError = `could not start ${spec.id}: ${answer.message}`;
+    return finish({ deploymentId: spec.id, outcome: 'failed', liveAt: null, reason: startError });
   }
+  started = true;
+
+  /** Waits for the deployment to go live or end; looks at the run itself when it stays silent. */
+  async function milestone(): Promise<DeploymentMilestone> {
+    for (;;) {
+      if (await condition(() => heard !== null, CHECK_EVERY_MS)) return heard as unknown as DeploymentMilestone;
+      const run = await act.runState(spec.id);
+      if (!run.running && heard === null) {
+        return { deploymentId: spec.id, milestone: 'ended', at: new Date(Date.now()).toISOString(), liveAt: null, outcome: run.outcome ?? 'failed', stillLive: false, handedOverTo: null, reason: `the deployment run ended (${run.status}) without saying how` };
+      }
+    }
+  }
+
+  try {
+    const m = await milestone();
+    if (m.milestone === 'live') return finish({ deploymentId: spec.id, outcome: 'live', liveAt: m.liveAt, reason: null });
+    return finish({ deploymentId: spec.id, outcome: laneOutcome(m.outcome), liveAt: m.liveAt, reason: m.reason });
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // Cancelled before live: the deployment rolls back; the lane frees only once it has ended.
+    await CancellationScope.nonCancellable(async () => {
+      await getExternalWorkflowHandle(spec.id).cancel().catch(() => undefined);
+      const m = await milestone();
+      if (m.milestone === 'live') await condition(() => heard?.milestone === 'ended', 10 * 60_000);
+      upsertSearchAttributes([
+        { key: BatonPhase, value: 'done' },
+        { key: BatonOutcome, value: 'cancelled' },
+      ]);
+      await condition(allHandlersFinished);
+    });
+    throw err;
+  }
+}
+
+async function finish(result: LaneResult): Promise<LaneResult> {
   upsertSearchAttributes([
     { key: BatonPhase, value: 'done' },
-    { key: BatonOutcome, value: outcome },
+    { key: BatonOutcome, value: result.outcome },
   ]);
   await condition(allHandlersFinished);
-  return { deploymentId: spec.id, outcome, liveAt, reason };
+  return result;
 }
 
-/** The innermost message of a child's failure: the deployment's own account of what happened. */
-function reasonOf(err: unknown): string {
-  let e = err as { cause?: unknown; message?: string } | undefined;
-  let message = String(err);
-  while (e) {
-    if (e.message) message = e.message;
-    e = e.cause as typeof e;
-  }
-  return message;
-}
-
-/** The deployment fails its run when it rolls back; read which way it ended from the failure type. */
-function outcomeOf(err: unknown): string {
-  let e = err as { cause?: unknown; type?: string; name?: string } | undefined;
-  while (e) {
-    if (e.type === ErrorType.RolledBack) return 'rolled_back';
-    if (e.name === 'CancelledFailure') return 'cancelled';
-    e = e.cause as typeof e;
-  }
-  return 'failed';
+function laneOutcome(outcome: string | null): LaneResult['outcome'] {
+  return outcome === 'succeeded' || outcome === 'rolled_back' || outcome === 'cancelled' ? outcome : 'failed';
 }

@@ -1,10 +1,10 @@
 // The messages Baton's workflows answer. Clients (API, CLI, Slack) import these definitions
 // so names and payload types are shared with the workflows.
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import type { ActionRequest, DeploymentStatus } from '../src/domain/deployment';
 import type { NotifySpec } from '../src/domain/notices';
-import type { DeploymentSpec, Outcome, TimelineEvent } from '../src/domain/types';
+import type { Colour, DeploymentSpec, Outcome, TimelineEvent } from '../src/domain/types';
 import type {
   ApprovalRecord,
   CheckRecord,
@@ -36,6 +36,48 @@ export const deploymentStatusQuery = defineQuery<DeploymentStatus>('status');
  */
 export const deploymentActionUpdate = defineUpdate<DeploymentStatus, [ActionRequest]>('action');
 
+/**
+ * A newer deployment of the same service and environment takes over this one's tail (keep,
+ * standby or retirement): this one stops touching the colours and ends; the idle colour it kept
+ * is the newer one's to deploy onto. Refused while this one is progressing or rolling back.
+ * Answers once this deployment has stopped touching the colours.
+ */
+export const deploymentTakeoverUpdate = defineUpdate<TakeoverResult, [TakeoverRequest]>('takeOver');
+
+export interface TakeoverRequest {
+  /** The newer deployment's id. */
+  by: string;
+}
+
+export interface TakeoverResult {
+  /** The deployment whose tail was taken over. */
+  from: string;
+  /** The colour it kept (hot or on standby): the one the newer deployment deploys onto. */
+  colour: Colour;
+  /** Where its tail was: keep, standby or retire. */
+  stage: string;
+}
+
+/**
+ * What a deployment tells those who wait on it (its lane, the release it belongs to): it is
+ * live (100 % verified), or it has ended (how, whether it had been live, and whether a newer
+ * deployment took over its tail).
+ */
+export const deploymentMilestoneSignal = defineSignal<[DeploymentMilestone]>('milestone');
+
+export interface DeploymentMilestone {
+  deploymentId: string;
+  milestone: 'live' | 'ended';
+  at: string;
+  liveAt: string | null;
+  outcome: Outcome | null;
+  /** Ended: its version no longer serves (rolled back after live, or replaced by a newer deployment). */
+  stillLive: boolean;
+  /** Ended: the newer deployment that took over its tail. */
+  handedOverTo: string | null;
+  reason: string | null;
+}
+
 // ---------------------------------------------------------------- deployment lane
 /**
  * The lane (`lane:<service>:<environment>`) is what makes "one deployment per service and
@@ -47,6 +89,8 @@ export const laneCurrentQuery = defineQuery<{ deploymentId: string }>('current')
 
 export interface LaneInput {
   spec: DeploymentSpec;
+  /** The release this deployment belongs to (told of its milestones), if any. */
+  owner?: string | null;
 }
 
 /** A lane's search attributes, set when it starts (by the API, or by a release as its child). */
@@ -75,8 +119,20 @@ export const releaseCheckUpdate = defineUpdate<ReleaseStatus, [CheckInput]>('che
  */
 export const releaseApprovalUpdate = defineUpdate<ReleaseStatus, [ApprovalInput]>('approval');
 
-/** Sent by the environment's train: board it now. Refused when the release is not ready for it. */
+/**
+ * Sent by the environment's train: board it now. The release re-evaluates its gate at that
+ * moment (checks, freezes, including those the train knows of) and refuses when it is not ready.
+ */
 export const releaseDepartUpdate = defineUpdate<ReleaseStatus, [DepartInput]>('depart');
+
+/** The freezes declared through the API, sent by the freeze registry whenever they change (a higher revision is newer). */
+export const releaseFreezesSignal = defineSignal<[ApiFreezes]>('freezes');
+
+export interface ApiFreezes {
+  freezes: Freeze[];
+  /** Bumped by every declaration and lift. */
+  revision: number;
+}
 
 /** Cancels the release; a deployment in flight rolls back. */
 export const releaseCancelUpdate = defineUpdate<ReleaseStatus, [CancelInput]>('cancel');
@@ -101,6 +157,10 @@ export interface DepartInput {
   environment: string;
   /** The departure (ISO instant) of the train doing the boarding. */
   departure: string;
+  /** The train's workflow id: the release reports to it when its deployment is live or fails. */
+  trainId: string;
+  /** The freezes the train knows of (config and API) at boarding. */
+  freezes?: Freeze[];
 }
 
 export interface CancelInput {
@@ -129,13 +189,22 @@ export interface StageStatus {
   gate: {
     state: GateState;
     openedAt: string | null;
+    /** When it expires if nothing changes; null while its expiry is held (satisfied, frozen, waiting). */
     expiresAt: string | null;
+    /** Expiry time left (it counts only while open, unsatisfied and unfrozen); null before it opens. */
+    expiryLeftSeconds: number | null;
+    /** The train it boarded. */
+    boarded: { trainId: string; departure: string; at: string } | null;
     checks: Array<{ name: string; status: 'passed' | 'failed' | 'missing'; url: string | null; at: string | null }>;
     approvals: ApprovalRecord[];
     pending: string[];
     train: { environment: string; nextDeparture: string | null; nextDepartureLocal: string | null } | null;
   } | null;
-  deployment: { id: string; outcome: string | null; liveAt: string | null; reason: string | null } | null;
+  /**
+   * The environment's deployment: `outcome` is `succeeded` once it is live (its tail may still
+   * run); `live` turns false if it is later rolled back or replaced there.
+   */
+  deployment: { id: string; outcome: string | null; liveAt: string | null; live: boolean; reason: string | null } | null;
 }
 
 export interface ReleaseStatus {
@@ -165,15 +234,24 @@ export const trainStatusQuery = defineQuery<TrainStatus>('status');
 export interface TrainInput {
   environment: string;
   train: TrainSpec;
-  /** How often the train looks again for releases that became ready, while its window is open. */
+  /** How often the train looks again for releases that became ready, while its window is open (default 300). */
   pollSeconds?: number;
+}
+
+/** A boarded release tells its train how its deployment went: live, or failed (rolled back, cancelled...). */
+export const trainReportSignal = defineSignal<[TrainReport]>('report');
+
+export interface TrainReport {
+  releaseId: string;
+  state: 'live' | 'failed';
+  message: string;
 }
 
 export interface Boarding {
   releaseId: string;
   service: string;
-  /** departed: boarded and deploying; deployed / failed: how its deployment here ended; refused: not ready. */
-  state: 'departed' | 'deployed' | 'failed' | 'refused';
+  /** departed: boarded and deploying; live / failed: how its deployment here went; refused: not ready. */
+  state: 'departed' | 'live' | 'failed' | 'refused';
   message: string;
   at: string;
 }
@@ -183,7 +261,42 @@ export interface TrainStatus {
   departure: string;
   windowEndsAt: string;
   boardings: Boarding[];
+  /** Why the train boarded nothing (a freeze covered its departure), if so. */
+  frozen: string | null;
   done: boolean;
+  endedAt: string | null;
+}
+
+// ---------------------------------------------------------------- freezes
+/** The one workflow that holds the freezes declared through the API. */
+export const FREEZE_REGISTRY_ID = 'baton-freezes';
+
+export const freezesQuery = defineQuery<ApiFreezes>('freezes');
+/** Declares a freeze; answers it with its id. Refused (InvalidTransition, 400) for a bad period. */
+export const declareFreezeUpdate = defineUpdate<Freeze, [DeclareFreezeInput]>('declare');
+/** Lifts a freeze declared through the API; refused (404) for an unknown id. */
+export const liftFreezeUpdate = defineUpdate<Freeze, [LiftFreezeInput]>('lift');
+
+export interface DeclareFreezeInput {
+  from: string;
+  to: string;
+  environments: string[];
+  reason: string;
+  by: string;
+}
+
+export interface LiftFreezeInput {
+  id: string;
+  by: string;
+}
+
+export interface FreezeRegistryInput {
+  freezes?: Freeze[];
+  /** The last number given to a freeze (ids are `freeze-<n>`). */
+  seq?: number;
+  revision?: number;
+  /** Continue-as-new once the history reaches this many events (default 1000). */
+  maxHistoryEvents?: number;
 }
 
 /** What the train's activities report about one release (from its status query). */

@@ -4,17 +4,25 @@
  * environment's train, an expiry), each rollout a child deployment through its lane.
  *
  * Invariants:
+ * - A gate's rules live in src/domain/gate-machine.ts (`stepGate`): this workflow feeds it facts
+ *   (checks, approvals, freezes, the previous environment's deployment going live or being
+ *   rolled back, a timer) and does what it says. Expiry counts only while a gate is open,
+ *   unsatisfied and unfrozen: a satisfied gate waits for its train on any day of the week.
  * - Gates are durable: checks and approvals are Updates whose validators refuse what the
  *   rules forbid, so the history holds only accepted decisions (who, when, comment).
- * - Only what passed the previous environment moves on: a stage starts only after the
- *   previous stage's deployment succeeded.
- * - Time-based decisions (expiry, stability, freeze end) are taken against a clock that never
- *   runs behind the timer that woke the workflow, so a replay takes the same branch.
+ * - The release moves on when an environment's deployment is LIVE (100 % verified), not when
+ *   its tail ends. Stability counts from live, without interruption: a version rolled back or
+ *   replaced there since restarts the clock.
+ * - Boarding a train re-evaluates the gate at that moment (freezes, including those the train
+ *   knows of, and checks); a gate that goes on without a train first re-reads the freezes.
+ * - Everything a handler touches exists before any handler is registered: a cancel, check or
+ *   approval in the run's first task acts like any other.
  * - Cancel (an Update, or cancelling the run) cancels the deployment in flight, which rolls
- *   back; nothing half-deployed is left. An expiry or a rejection happens only at a gate,
- *   when no deployment is running.
- * - Slack (thread.ts) is told, never waited for: a gate with approvals gets an approval request
- *   with buttons in the release's thread, kept current whichever way decisions arrive.
+ *   back; environments already live stay live. An expiry or a rejection happens only at a
+ *   gate, when no deployment of this release is progressing.
+ * - Slack (thread.ts) is told, never waited for.
+ * - Time-based decisions are taken against a clock that never runs behind the timer that woke
+ *   the workflow, so a replay takes the same branch.
  */
 import {
   ApplicationFailure,
@@ -22,8 +30,10 @@ import {
   ParentClosePolicy,
   allHandlersFinished,
   condition,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
+  proxyActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -31,13 +41,15 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../activities';
 import { laneId } from '../src/domain/deployment';
 import { ErrorType } from '../src/domain/errors';
 import { formatDuration } from '../src/domain/durations';
 import { appendEvent } from '../src/domain/timeline';
-import { gateProgress, whyApprovalRefused, type GateProgress } from '../src/domain/gates';
-import { currentDeparture, formatInZone } from '../src/domain/calendar';
-import type { ApprovalRecord, CheckRecord, GateState } from '../src/domain/release';
+import { whyApprovalRefused } from '../src/domain/gates';
+import { boardGate, newGateMachine, stepGate, whyNotBoarding, type GateFacts, type GateMachine, type GateStep } from '../src/domain/gate-machine';
+import { formatInZone } from '../src/domain/calendar';
+import { mergeFreezes, type ApprovalRecord, type CheckRecord, type Freeze } from '../src/domain/release';
 import type { ApprovalCard, RunCard } from '../src/domain/notices';
 import type { Outcome, TimelineEvent } from '../src/domain/types';
 import { deploymentLane, type LaneResult } from './lane';
@@ -49,15 +61,20 @@ import {
   BatonPhase,
   BatonService,
   BatonVersion,
+  deploymentMilestoneSignal,
   laneSearchAttributes,
   releaseApprovalUpdate,
   releaseCancelUpdate,
   releaseCheckUpdate,
   releaseDepartUpdate,
+  releaseFreezesSignal,
   releaseStatusQuery,
+  trainReportSignal,
+  type ApiFreezes,
   type ApprovalInput,
   type CancelInput,
   type CheckInput,
+  type DeploymentMilestone,
   type DepartInput,
   type ReleaseInput,
   type ReleasePhase,
@@ -67,12 +84,16 @@ import {
 } from './messages';
 
 interface StageState {
-  gateState: GateState;
-  openedAtMs: number | null;
+  gate: GateMachine;
   deploymentId: string | null;
+  /** `succeeded` once live; else how the deployment ended without going live. */
   outcome: string | null;
   liveAt: string | null;
+  /** Set when the version stopped being live there (rolled back after live, or replaced). */
+  notLiveSince: string | null;
   reason: string | null;
+  /** The train was told how this environment's deployment went. */
+  reported: boolean;
 }
 
 const MAX_TIMELINE = 200;
@@ -89,6 +110,8 @@ const OUTCOME_EMOJI: Record<Outcome, string> = {
 /** How long to wait before asking a busy lane again. */
 const LANE_BUSY_RETRY = '1m';
 
+const act = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumInterval: '10s', maximumAttempts: 5 } });
+
 export async function release(input: ReleaseInput): Promise<{ id: string; outcome: Outcome; reason: string | null }> {
   const { request, stages } = input;
   const title = `Release ${request.service} ${request.version}${request.hotfix ? ' (hotfix)' : ''}`;
@@ -97,6 +120,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
   const clock = () => Math.max(Date.now(), floorMs);
   const iso = (ms = clock()) => new Date(ms).toISOString();
 
+  // ---------------------------------------------------------------- state and scopes, before any handler
   const s = {
     stageIndex: 0,
     phase: 'gate_open' as ReleasePhase,
@@ -106,69 +130,70 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     endedAt: null as string | null,
     checks: [] as CheckRecord[],
     approvals: [] as ApprovalRecord[],
-    stages: stages.map<StageState>(() => ({ gateState: 'waiting', openedAtMs: null, deploymentId: null, outcome: null, liveAt: null, reason: null })),
+    stages: stages.map<StageState>((st) => ({ gate: newGateMachine(st.gate), deploymentId: null, outcome: null, liveAt: null, notLiveSince: null, reason: null, reported: false })),
     timeline: [] as TimelineEvent[],
     cancelRequest: null as { reason: string; by: string } | null,
-    rejection: null as { environment: string; by: string; comment: string | null } | null,
+    apiFreezes: { freezes: [], revision: -1 } as ApiFreezes,
     slack: newThreadState(),
   };
   let changes = 0;
-  let main: CancellationScope | null = null;
+  const main = new CancellationScope();
 
   // ---------------------------------------------------------------- gates, status, UI
-  function progressOf(i: number): GateProgress | null {
+  /** The facts stage i's gate is judged on, now. `extraFreezes`: those a boarding train knows of. */
+  function factsOf(i: number, extraFreezes: Freeze[] = []): GateFacts {
     const stage = stages[i];
-    const st = s.stages[i];
-    if (!stage.gate) return null;
     const previous = i > 0 ? s.stages[i - 1] : null;
-    return gateProgress(stage.gate, {
+    return {
+      gate: stage.gate,
       environment: stage.environment,
-      nowMs: clock(),
-      // A gate not open yet shows what it will ask for, as if it opened now.
-      openedAtMs: st.openedAtMs ?? clock(),
       checks: s.checks,
       approvals: s.approvals,
       requestedBy: request.requestedBy,
       hotfix: request.hotfix,
       hotfixApprovalRole: input.hotfixApprovalRole,
-      previousLiveSinceMs: previous?.liveAt ? Date.parse(previous.liveAt) : null,
       previousEnvironment: i > 0 ? stages[i - 1].environment : null,
-      freezes: input.freezes,
+      previousLiveSinceMs: previous?.liveAt && !previous.notLiveSince ? Date.parse(previous.liveAt) : null,
+      freezes: mergeFreezes(input.freezes, s.apiFreezes.freezes, extraFreezes),
       train: stage.train,
-    });
+    };
+  }
+
+  /** Where stage i's gate stands now (pure: nothing is recorded). */
+  function preview(i: number): GateStep {
+    return stepGate(s.stages[i].gate, factsOf(i), clock());
   }
 
   function stageStatus(stage: ReleaseStage, i: number): StageStatus {
     const st = s.stages[i];
-    const p = progressOf(i);
+    const view = stage.gate && i === s.stageIndex && !s.outcome ? preview(i) : null;
+    const m = view?.machine ?? st.gate;
+    const p = view?.progress ?? null;
     const next = p?.nextDepartureMs ?? null;
     return {
       environment: stage.environment,
       gate: stage.gate
         ? {
-            state: st.gateState,
-            openedAt: st.openedAtMs === null ? null : iso(st.openedAtMs),
-            expiresAt: p && st.openedAtMs !== null ? iso(p.expiresAtMs) : null,
+            state: m.state,
+            openedAt: m.openedAt === null ? null : iso(m.openedAt),
+            expiresAt: p?.expiresAtMs != null ? iso(p.expiresAtMs) : null,
+            expiryLeftSeconds: p?.expiryLeftSeconds ?? null,
+            boarded: m.boarded ? { trainId: m.boarded.trainId, departure: m.boarded.departure, at: iso(m.boarded.at) } : null,
             checks: p?.checks ?? stage.gate.checks.map((name) => ({ name, status: 'missing' as const, url: null, at: null })),
             approvals: s.approvals.filter((a) => a.environment === stage.environment),
-            pending: pendingOf(i, p),
+            pending: pendingOf(i, view),
             train: stage.train
               ? { environment: stage.train.environment, nextDeparture: next === null ? null : iso(next), nextDepartureLocal: next === null ? null : formatInZone(next, stage.train.timeZone) }
               : null,
           }
         : null,
-      deployment: st.deploymentId ? { id: st.deploymentId, outcome: st.outcome, liveAt: st.liveAt, reason: st.reason } : null,
+      deployment: st.deploymentId ? { id: st.deploymentId, outcome: st.outcome, liveAt: st.liveAt, live: st.liveAt !== null && st.notLiveSince === null, reason: st.reason } : null,
     };
   }
 
-  function pendingOf(i: number, p: GateProgress | null): string[] {
-    const st = s.stages[i];
-    if (st.gateState === 'open' || st.gateState === 'satisfied') return p?.pending ?? [];
-    const end = stabilityEndMs(i);
-    if (st.gateState === 'waiting' && end !== null) {
-      return [`waiting for ${formatDuration(Math.max(0, end - clock()) / 1000)} of stability in ${stages[i - 1].environment}; the gate opens then`];
-    }
-    if (st.gateState === 'waiting' && i > 0 && !s.outcome) return [`waiting for ${stages[i - 1].environment} to be deployed`];
+  function pendingOf(i: number, view: GateStep | null): string[] {
+    if (view) return view.pending;
+    if (i > s.stageIndex && !s.outcome) return [`waiting for ${stages[i - 1].environment} to be live`];
     return [];
   }
 
@@ -196,9 +221,9 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     const lines = [`**${title}** — phase \`${s.phase}\`${s.outcome ? `, outcome **${s.outcome.toUpperCase()}**` : ''}`];
     stages.forEach((stage, i) => {
       const st = s.stages[i];
-      const dep = st.deploymentId ? ` · ${st.deploymentId}${st.outcome ? ` (${st.outcome})` : ''}` : '';
-      lines.push(`- ${stage.environment}: gate ${stage.gate ? st.gateState : 'none'}${dep}`);
-      if (i === s.stageIndex && !s.outcome) for (const p of pendingOf(i, progressOf(i))) lines.push(`  - ${p}`);
+      const dep = st.deploymentId ? ` · ${st.deploymentId}${st.outcome ? ` (${st.outcome === 'succeeded' ? (st.notLiveSince ? 'no longer live' : 'live') : st.outcome})` : ''}` : '';
+      lines.push(`- ${stage.environment}: gate ${stage.gate ? st.gate.state : 'none'}${dep}`);
+      if (i === s.stageIndex && !s.outcome && stage.gate) for (const p of preview(i).pending) lines.push(`  - ${p}`);
     });
     if (s.reason) lines.push(`- ${s.reason}`);
     setCurrentDetails(lines.join('\n'));
@@ -218,10 +243,12 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
 
   /** The release's Slack message: every environment, what each waits for, the outcome. */
   function runCard(): RunCard {
-    const done = s.stages.filter((st) => st.outcome === 'succeeded').length;
-    const end = s.outcome ? null : stabilityEndMs(s.stageIndex);
-    const waiting = end !== null && s.stages[s.stageIndex].gateState === 'waiting' ? end - clock() : 0;
-    const gate = stages[s.stageIndex]?.gate;
+    const live = s.stages.filter((st) => st.outcome === 'succeeded').length;
+    const i = s.stageIndex;
+    const gate = stages[i]?.gate;
+    const m = s.stages[i]?.gate;
+    const prevLive = i > 0 ? s.stages[i - 1].liveAt : null;
+    const stabilityLeft = !s.outcome && gate && m?.state === 'waiting' && prevLive && !request.hotfix ? Date.parse(prevLive) + gate.stabilitySeconds * 1000 - clock() : 0;
     return {
       kind: 'release',
       id: input.id,
@@ -229,38 +256,42 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       requestedBy: request.requestedBy,
       phase: s.phase,
       outcome: s.outcome,
-      progress: { percent: Math.round((done * 100) / stages.length), label: `${done} of ${stages.length} environments live` },
+      progress: { percent: Math.round((live * 100) / stages.length), label: `${live} of ${stages.length} environments live` },
       countdown:
-        waiting > 0 && gate
-          ? { label: `Stability in ${stages[s.stageIndex - 1].environment}`, remainingSeconds: Math.ceil(waiting / 1000), totalSeconds: gate.stabilitySeconds, paused: false }
+        stabilityLeft > 0 && gate
+          ? { label: `Stability in ${stages[i - 1].environment}`, remainingSeconds: Math.ceil(stabilityLeft / 1000), totalSeconds: gate.stabilitySeconds, paused: false }
           : null,
-      lines: stages.map((stage, i) => `${stage.environment}: ${stageLine(i)}`),
+      lines: stages.map((stage, k) => `${stage.environment}: ${stageLine(k)}`),
       note: s.outcome && s.outcome !== 'succeeded' ? s.reason : null,
     };
   }
 
   function stageLine(i: number): string {
     const st = s.stages[i];
-    if (st.deploymentId) return `${st.outcome ? st.outcome.replace('_', ' ') : 'deploying'} (${st.deploymentId})`;
-    if (i > s.stageIndex || (s.outcome && st.gateState === 'waiting')) return stages[i].gate ? 'gate ahead' : 'no gate';
-    const pending = pendingOf(i, progressOf(i));
-    return `gate ${st.gateState.replace(/_/g, ' ')}${pending.length ? ` — ${pending.join('; ')}` : ''}`;
+    if (st.deploymentId) {
+      const state = st.outcome === 'succeeded' ? (st.notLiveSince ? 'no longer live' : 'live') : (st.outcome?.replace('_', ' ') ?? 'deploying');
+      return `${state} (${st.deploymentId})`;
+    }
+    if (i > s.stageIndex || (s.outcome && st.gate.state === 'waiting')) return stages[i].gate ? 'gate ahead' : 'no gate';
+    const pending = pendingOf(i, stages[i].gate && !s.outcome ? preview(i) : null);
+    return `gate ${st.gate.state.replace(/_/g, ' ')}${pending.length ? ` — ${pending.join('; ')}` : ''}`;
   }
 
   /** A gate's approval request, as its thread reply shows it. */
   function approvalCard(environment: string): ApprovalCard {
     const i = stages.findIndex((st) => st.environment === environment);
-    const st = s.stages[i];
-    const p = progressOf(i);
-    const rules = p?.approvals ?? [];
+    const view = s.outcome ? null : preview(i);
+    const m = view?.machine ?? s.stages[i].gate;
+    const rules = view?.progress?.approvals ?? [];
     const required = rules.reduce((n, r) => n + r.rule.count, 0);
     const given = rules.reduce((n, r) => n + r.rule.count - r.missing, 0);
     const state: ApprovalCard['state'] =
-      st.gateState === 'rejected' ? 'rejected'
-      : st.gateState === 'expired' ? 'expired'
-      : given >= required || st.gateState === 'satisfied' || st.gateState === 'departed' ? 'satisfied'
+      m.state === 'rejected' ? 'rejected'
+      : m.state === 'expired' ? 'expired'
+      : (required > 0 && given >= required) || m.state === 'satisfied' || m.state === 'departed' ? 'satisfied'
       : ended() ? 'closed'
       : 'open';
+    const expiresAtMs = view?.progress?.expiresAtMs ?? null;
     return {
       kind: 'approval',
       releaseId: input.id,
@@ -270,8 +301,8 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       approvals: s.approvals.filter((a) => a.environment === environment).map((a) => ({ by: a.by, decision: a.decision, comment: a.comment })),
       given,
       required,
-      pending: state === 'open' ? (p?.pending ?? []) : [],
-      expiresAt: p && st.openedAtMs !== null ? iso(p.expiresAtMs) : null,
+      pending: state === 'open' ? (view?.pending ?? []) : [],
+      expiresAt: expiresAtMs === null ? null : iso(expiresAtMs),
     };
   }
 
@@ -283,6 +314,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
   });
 
   function setPhase(phase: ReleasePhase): void {
+    if (s.phase === phase) return;
     s.phase = phase;
     upsertSearchAttributes([
       { key: BatonPhase, value: phase },
@@ -311,7 +343,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     return s.outcome !== null || s.cancelRequest !== null;
   }
 
-  // ---------------------------------------------------------------- handlers
+  // ---------------------------------------------------------------- handlers (state and scopes exist)
   setHandler(releaseStatusQuery, status);
 
   setHandler(
@@ -334,14 +366,9 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     releaseApprovalUpdate,
     (a: ApprovalInput) => {
       s.approvals.push({ environment: a.environment, decision: a.decision, by: a.by, roles: a.roles, comment: a.comment ?? null, at: iso() });
-      if (a.decision === 'reject') {
-        s.rejection = { environment: a.environment, by: a.by, comment: a.comment ?? null };
-        event('rejected', `${a.by} rejected ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
-        thread.reply(`:no_entry_sign: ${a.by} rejected ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
-      } else {
-        event('approved', `${a.by} (${a.roles.join(', ')}) approved ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
-        thread.reply(`:white_check_mark: ${a.by} (${a.roles.join(', ')}) approved ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
-      }
+      const said = a.decision === 'reject' ? 'rejected' : `(${a.roles.join(', ')}) approved`;
+      event(a.decision === 'reject' ? 'rejected_by' : 'approved', `${a.by} ${said} ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
+      thread.reply(`${a.decision === 'reject' ? ':no_entry_sign:' : ':white_check_mark:'} ${a.by} ${said} ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
       thread.touch(gateKey(a.environment), true);
       changes++;
       return status();
@@ -351,16 +378,19 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
         if (ended()) refuse(`the release has ended (${s.outcome ?? 'cancelling'})`);
         const i = stages.findIndex((st) => st.environment === a.environment);
         if (i < 0) refuse(`environment '${a.environment}' is not part of this release`, ErrorType.ApprovalRefused, 409);
-        const p = progressOf(i);
+        if (i < s.stageIndex) refuse(`gate '${a.environment}' was passed already; it takes no more decisions`, ErrorType.ApprovalRefused, 409);
+        // The gate as it stands at this moment (an expiry timer may not have fired yet).
+        const view = i === s.stageIndex ? preview(i) : null;
+        const m = view?.machine ?? s.stages[i].gate;
         const why = whyApprovalRefused(
           { environment: a.environment, decision: a.decision, by: a.by, roles: a.roles },
           {
             gate: stages[i].gate,
-            gateState: s.stages[i].gateState,
+            gateState: m.state,
             requestedBy: request.requestedBy,
             approvals: s.approvals,
             nowMs: clock(),
-            expiresAtMs: p?.expiresAtMs ?? null,
+            expiryLeftMs: view?.progress?.expiryLeftSeconds != null ? (view.progress.expired ? 0 : view.progress.expiryLeftSeconds * 1000) : null,
             hotfix: request.hotfix,
             hotfixApprovalRole: input.hotfixApprovalRole,
           },
@@ -374,20 +404,17 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     releaseDepartUpdate,
     (d: DepartInput) => {
       const i = s.stageIndex;
-      s.stages[i].gateState = 'departed';
-      event('departed', `Boarded the ${d.environment} train of ${d.departure}`);
+      s.stages[i].gate = boardGate(s.stages[i].gate, clock(), d.trainId, d.departure);
+      event('departed', `Boarded the ${d.environment} train of ${d.departure} (${d.trainId})`);
       changes++;
       return status();
     },
     {
       validator: (d: DepartInput) => {
         if (ended()) refuse(`the release has ended (${s.outcome ?? 'cancelling'})`);
-        const stage = stages[s.stageIndex];
-        if (stage.environment !== d.environment || !stage.train) refuse(`the release is not waiting for the ${d.environment} train`);
-        if (s.stages[s.stageIndex].gateState !== 'satisfied') {
-          const pending = progressOf(s.stageIndex)?.pending.join('; ') ?? 'gate not open';
-          refuse(`not ready for the ${d.environment} train: ${pending}`);
-        }
+        // Readiness is decided now, with every freeze known here or to the train.
+        const why = whyNotBoarding(s.stages[s.stageIndex].gate, factsOf(s.stageIndex, d.freezes ?? []), clock(), d.environment);
+        if (why) refuse(why);
       },
     },
   );
@@ -397,7 +424,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     (c: CancelInput) => {
       s.cancelRequest = { reason: c.reason, by: c.by };
       event('cancel_requested', `Cancel requested by ${c.by}: ${c.reason}`);
-      main?.cancel();
+      main.cancel();
       changes++;
       return status();
     },
@@ -408,6 +435,27 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       },
     },
   );
+
+  setHandler(releaseFreezesSignal, (f: ApiFreezes) => {
+    if (f.revision <= s.apiFreezes.revision) return;
+    s.apiFreezes = f;
+    changes++;
+  });
+
+  setHandler(deploymentMilestoneSignal, (m: DeploymentMilestone) => {
+    const i = s.stages.findIndex((st) => st.deploymentId === m.deploymentId);
+    if (i < 0) return;
+    const st = s.stages[i];
+    if (m.milestone === 'live' && st.liveAt === null && st.notLiveSince === null) {
+      st.liveAt = m.liveAt;
+    } else if (m.milestone === 'ended' && !m.stillLive && st.liveAt !== null && st.notLiveSince === null) {
+      st.notLiveSince = m.at;
+      const why = m.handedOverTo ? `replaced by ${m.handedOverTo}` : `${m.outcome?.replace('_', ' ') ?? 'ended'}${m.reason ? `: ${m.reason}` : ''}`;
+      event('no_longer_live', `${request.version} is no longer live in ${stages[i].environment} (${why})`);
+      thread.reply(`:warning: ${request.version} is no longer live in ${stages[i].environment} (${why})`);
+    }
+    changes++;
+  });
 
   // ---------------------------------------------------------------- waits
   /** Waits for a handler to act or until `atMs`; a fired timer moves the clock to `atMs`. */
@@ -421,81 +469,61 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     if (!acted) floorMs = Math.max(floorMs, atMs);
   }
 
-  /** The earliest instant at which the gate's answer can change without anyone acting. */
-  function nextTimeEvent(p: GateProgress): number {
-    const candidates = [p.expiresAtMs];
-    if (p.stabilityRemainingSeconds > 0) candidates.push(clock() + p.stabilityRemainingSeconds * 1000);
-    if (p.frozen) candidates.push(Date.parse(p.frozen.to));
-    return Math.min(...candidates);
+  /** Reads the freezes declared through the API (a release started after the last broadcast). */
+  async function refreshFreezes(): Promise<void> {
+    try {
+      const current = await act.currentFreezes();
+      const api = current.freezes.filter((f) => f.source === 'api');
+      if (current.revision > s.apiFreezes.revision) s.apiFreezes = { freezes: api, revision: current.revision };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      log.warn('could not read the freezes declared through the API; going on with those known', { error: String(err) });
+    }
   }
 
-  /** When stage i's gate opens: after the stability the previous environment owes (hotfixes: at once). */
-  function stabilityEndMs(i: number): number | null {
-    const gate = stages[i].gate;
-    const liveAt = i > 0 ? s.stages[i - 1].liveAt : null;
-    if (!gate || gate.stabilitySeconds <= 0 || !liveAt || request.hotfix) return null;
-    return Date.parse(liveAt) + gate.stabilitySeconds * 1000;
+  /** Tells the train this release boarded how its deployment went (once). */
+  async function reportToTrain(i: number, state: 'live' | 'failed', message: string): Promise<void> {
+    const st = s.stages[i];
+    const train = st.gate.boarded?.trainId;
+    if (!train || st.reported) return;
+    st.reported = true;
+    try {
+      await getExternalWorkflowHandle(train).signal(trainReportSignal, { releaseId: input.id, state, message });
+    } catch (err) {
+      log.info('the train has left (it was not told)', { train, error: String(err) });
+    }
   }
 
-  /**
-   * A gate with a stability requirement opens (and its expiry starts) only once the version has
-   * been live that long in the previous environment: a week of staging must not eat a 72-hour
-   * approval window. A hotfix's gate opens at once, so the hotfix role can waive the wait.
-   */
-  async function awaitStability(i: number): Promise<void> {
-    const end = stabilityEndMs(i);
-    if (end === null || clock() >= end) return;
-    s.stages[i].gateState = 'waiting';
-    setPhase('gate_open');
-    event('stabilizing', `Waiting for ${formatDuration((end - clock()) / 1000)} of stability in ${stages[i - 1].environment} before the gate to ${stages[i].environment} opens`);
-    while (clock() < end) await waitForChangeOr(end, `Stability in ${stages[i - 1].environment}`);
-  }
-
+  // ---------------------------------------------------------------- the gate
   /** Returns when the gate lets the release into stage i (or throws GateClosed). */
   async function passGate(i: number): Promise<void> {
     const stage = stages[i];
     const st = s.stages[i];
-    if (!stage.gate) {
-      st.gateState = 'skipped';
-      return;
-    }
-    if (st.openedAtMs === null) {
-      await awaitStability(i);
-      st.openedAtMs = clock();
-      st.gateState = 'open';
-      setPhase('gate_open');
-      event('gate_open', `Gate to ${stage.environment} open: ${progressOf(i)?.pending.join('; ') || 'ready'}`);
-      thread.reply(`:vertical_traffic_light: Gate to ${stage.environment} open: ${progressOf(i)?.pending.join('; ') || 'ready'}`);
-      if (stage.gate.approvals.length > 0) thread.open(gateKey(stage.environment));
-    }
     for (;;) {
-      if (s.rejection && s.rejection.environment === stage.environment) {
-        const r = s.rejection;
-        st.gateState = 'rejected';
-        throw new GateClosed('rejected', `rejected for ${stage.environment} by ${r.by}${r.comment ? `: ${r.comment}` : ''}`);
+      const step = stepGate(st.gate, factsOf(i), clock());
+      const opened = step.machine.state !== 'waiting' && st.gate.state === 'waiting' && step.machine.openedAt !== null;
+      st.gate = step.machine;
+      for (const e of step.events) event(e.type, e.message);
+      if (opened && step.events.some((e) => e.type === 'gate_open')) {
+        thread.reply(`:vertical_traffic_light: ${step.events.find((e) => e.type === 'gate_open')?.message ?? `Gate to ${stage.environment} open`}`);
+        if (stage.gate && stage.gate.approvals.length > 0) thread.open(gateKey(stage.environment));
       }
-      if (st.gateState === 'departed') return;
-      const p = progressOf(i) as GateProgress;
-      if (p.expired && st.gateState !== 'satisfied') {
-        st.gateState = 'expired';
-        throw new GateClosed('expired', `the gate to ${stage.environment} was not satisfied within ${formatDuration(stage.gate.expirySeconds)}`);
+      if (st.gate.state === 'rejected') {
+        const r = s.approvals.find((a) => a.environment === stage.environment && a.decision === 'reject');
+        throw new GateClosed('rejected', `rejected for ${stage.environment} by ${r?.by ?? 'someone'}${r?.comment ? `: ${r.comment}` : ''}`);
       }
-      if (p.ready && !stage.train) {
-        st.gateState = 'satisfied';
-        return;
-      }
-      if (p.ready && st.gateState !== 'satisfied') {
-        st.gateState = 'satisfied';
-        setPhase('waiting_for_train');
-        const boarding = currentDeparture(stage.train as NonNullable<typeof stage.train>, clock());
-        event('waiting_for_train', `Ready for ${stage.environment}; ${boarding === null ? `waiting for the train (${p.pending.join('; ')})` : 'the train is boarding'}`);
-      } else if (!p.ready && st.gateState === 'satisfied') {
-        st.gateState = 'open'; // e.g. a freeze began or a newer check failed
-        setPhase('gate_open');
-        event('gate_reopened', `No longer ready for ${stage.environment}: ${p.pending.join('; ')}`);
+      if (st.gate.state === 'expired') throw new GateClosed('expired', `the gate to ${stage.environment} was not satisfied within ${formatDuration(stage.gate?.expirySeconds ?? 0)} of open, unfrozen time`);
+      setPhase(st.gate.state === 'satisfied' && stage.train && !step.progress?.frozen ? 'waiting_for_train' : 'gate_open');
+      if (step.proceed) {
+        if (st.gate.state === 'departed') return; // boarding already re-evaluated everything, with the train's freezes
+        // A freeze declared a moment ago must stop this too: read them again, then decide.
+        await refreshFreezes();
+        const again = stepGate(st.gate, factsOf(i), clock());
+        if (again.proceed) return;
+        continue;
       }
       refreshDetails();
-      await waitForChangeOr(nextTimeEvent(p), `Gate to ${stage.environment}`);
+      await waitForChangeOr(step.wakeAt, `Gate to ${stage.environment}`);
     }
   }
 
@@ -509,7 +537,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       try {
         const lane = await startChild(deploymentLane, {
           workflowId: laneId(spec.service, spec.environment),
-          args: [{ spec }],
+          args: [{ spec, owner: input.id }],
           parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           staticSummary: `Lane for ${spec.service} in ${spec.environment}: ${spec.id} (${input.id})`,
           typedSearchAttributes: laneSearchAttributes(spec),
@@ -521,8 +549,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
           return await lane.result();
         } catch (err) {
           if (isCancellation(err)) {
-            // The lane cancelled its deployment, which restored the previous colour (or, if it
-            // had already reached 100 %, retired the old one) before the lane ended.
+            // The lane cancelled its deployment, which restored the previous colour before it ended.
             st.outcome = 'cancelled';
             st.reason = `cancelled with the release; ${spec.id} restored a safe state before it ended`;
             event('deployment_cancelled', `The deployment to ${stage.environment} was cancelled with the release`);
@@ -547,22 +574,29 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
   event('started', `${title} requested by ${request.requestedBy}: ${stages.map((st) => st.environment).join(' → ')}`);
 
   try {
-    main = new CancellationScope();
     await main.run(async () => {
+      await refreshFreezes();
       for (; s.stageIndex < stages.length; s.stageIndex++) {
         const i = s.stageIndex;
         await passGate(i);
         const result = await deploy(i);
-        Object.assign(s.stages[i], { outcome: result.outcome, liveAt: result.liveAt, reason: result.reason });
-        if (result.outcome !== 'succeeded') {
+        const st = s.stages[i];
+        if (result.outcome !== 'live' && result.outcome !== 'succeeded') {
+          Object.assign(st, { outcome: result.outcome, reason: result.reason });
+          await reportToTrain(i, 'failed', `${result.outcome.replace('_', ' ')}: ${result.reason ?? ''}`);
           throw new GateClosed(result.outcome === 'rolled_back' ? 'rolled_back' : 'failed', `the deployment to ${stages[i].environment} ${result.outcome.replace('_', ' ')}: ${result.reason ?? ''}`);
         }
-        event('deployed', `${request.version} is live in ${stages[i].environment}`);
+        st.outcome = 'succeeded';
+        st.liveAt ??= result.liveAt;
+        event('live', `${request.version} is live in ${stages[i].environment}`);
         thread.reply(`:white_check_mark: ${request.version} is live in ${stages[i].environment}`);
+        await reportToTrain(i, 'live', `${request.version} is live in ${stages[i].environment}`);
       }
     });
+    s.stageIndex = stages.length - 1;
     finish('succeeded', 'completed', null);
   } catch (err) {
+    s.stageIndex = Math.min(s.stageIndex, stages.length - 1);
     if (err instanceof GateClosed) {
       finish(err.outcome, err.outcome as ReleasePhase, err.message);
     } else if (isCancellation(err)) {
@@ -573,6 +607,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     }
   }
   await CancellationScope.nonCancellable(async () => {
+    await reportToTrain(s.stageIndex, 'failed', s.reason ?? s.outcome ?? 'ended');
     await thread.close(SLACK_CLOSE_MS);
     await condition(allHandlersFinished);
   });

@@ -11,6 +11,7 @@ import { authorize } from './auth';
 import { errorHandler, notFoundHandler } from './errors';
 import { createApiMetrics } from './metrics';
 import { deploymentRoutes } from './routes/deployments';
+import { freezeRoutes } from './routes/freezes';
 import { operationsRoutes } from './routes/operations';
 import { releaseRoutes } from './routes/releases';
 import { sandboxRoutes } from './routes/sandbox';
@@ -75,6 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     v1.addHook('onRequest', authorize(config));
     await v1.register(deploymentRoutes, { client, config });
     await v1.register(releaseRoutes, { client, config });
+    await v1.register(freezeRoutes, { client, config });
     await v1.register(scheduleRoutes, { client, config });
     if (config.sandbox) await v1.register(sandboxRoutes, { config, sandbox: config.sandbox });
   }, { prefix: '/v1' });

@@ -28,6 +28,7 @@ const DOES: Record<Permission, string> = {
   read: 'read statuses',
   deploy: 'start or act on deployments',
   release: 'start or act on releases',
+  freeze: 'declare or lift freezes',
   admin: 'administer Baton',
 };
 

@@ -43,7 +43,9 @@ const StageStatusSchema = Type.Object({
   gate: Nullable(Type.Object({
     state: StringEnum(GATE_STATES),
     openedAt: Nullable(Type.String()),
-    expiresAt: Nullable(Type.String()),
+    expiresAt: Nullable(Type.String({ description: 'when it expires if nothing changes; null while its expiry is held (satisfied, frozen, not open)' })),
+    expiryLeftSeconds: Nullable(Type.Number({ description: 'expiry counts only while the gate is open, unsatisfied and not frozen' })),
+    boarded: Nullable(Type.Object({ trainId: Type.String(), departure: Type.String(), at: Type.String() }, { description: 'the train it boarded' })),
     checks: Type.Array(Type.Object({
       name: Type.String(),
       status: StringEnum(['passed', 'failed', 'missing'] as const),
@@ -62,8 +64,9 @@ const StageStatusSchema = Type.Object({
     id: Type.String(),
     outcome: Nullable(Type.String()),
     liveAt: Nullable(Type.String()),
+    live: Type.Boolean({ description: 'live now: false before live, and after a later rollback or replacement there' }),
     reason: Nullable(Type.String()),
-  })),
+  }, { description: '`outcome` is `succeeded` once live (the deployment\'s tail may still run)' })),
 });
 
 export const ReleaseStatusSchema = Type.Object(

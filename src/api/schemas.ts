@@ -43,7 +43,7 @@ export function withErrors<T extends Record<number, TSchema>>(own: T) {
 // ---------------------------------------------------------------- deployment status
 const PHASES = [
   'starting', 'deploying', 'smoke_testing', 'shifting', 'soaking', 'paused', 'keeping_previous',
-  'standby', 'retiring', 'rolling_back', 'completed', 'rolled_back', 'failed', 'cancelled',
+  'standby', 'retiring', 'rolling_back', 'stuck', 'completed', 'rolled_back', 'failed', 'cancelled',
 ] as const satisfies readonly DeploymentPhase[];
 const OUTCOMES = ['succeeded', 'rolled_back', 'failed', 'rejected', 'expired', 'cancelled'] as const satisfies readonly Outcome[];
 const VERDICTS = ['pass', 'fail', 'inconclusive'] as const satisfies readonly Verdict[];
@@ -102,6 +102,19 @@ export const DeploymentStatusSchema = Type.Object(
       evidence: Nullable(EvidenceSchema),
     })),
     error: Nullable(Type.String()),
+    liveAt: Nullable(Type.String({ description: 'when the new colour took all the traffic, verified: the deployment is live' })),
+    tail: Nullable(Type.Object({
+      stage: StringEnum(['keep', 'standby', 'retire'] as const),
+      colour: Colour,
+      endsAt: Nullable(Type.String()),
+    }, { description: 'after live: the previous colour kept hot (instant rollback), on standby, or being retired' })),
+    tookOver: Nullable(Type.Object({ from: Type.String(), colour: Colour, stage: Type.String() }, { description: 'the earlier deployment whose tail this one took over' })),
+    handedOverTo: Nullable(Type.String({ description: 'the later deployment that took over this one\'s tail' })),
+    cancel: Nullable(Type.Object({
+      at: Type.String(),
+      effect: StringEnum(['rollback', 'tail_continues', 'already_safe'] as const),
+    }, { description: 'a cancellation and what it did: before live or during keep it rolls back; during standby the tail finishes' })),
+    stuck: Nullable(Type.Object({ since: Type.String(), lastError: Nullable(Type.String()) }, { description: 'a rollback or retirement failing past the escalation time (it keeps trying)' })),
     timeline: Type.Array(Type.Object({ at: Type.String(), type: Type.String(), message: Type.String() })),
   },
   { title: 'DeploymentStatus', description: 'The deployment\'s status' },

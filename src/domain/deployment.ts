@@ -13,6 +13,8 @@ export type DeploymentPhase =
   | 'standby'
   | 'retiring'
   | 'rolling_back'
+  /** A rollback or retirement has been failing for longer than the plan's escalation time; it keeps trying. */
+  | 'stuck'
   | 'completed'
   | 'rolled_back'
   | 'failed'
@@ -122,6 +124,18 @@ export interface DeploymentStatus {
   };
   rollback: RollbackInfo | null;
   error: string | null;
+  /** When the new colour took all the traffic, verified (null: not live, or never was). */
+  liveAt: string | null;
+  /** After live: what the previous colour is doing until it is retired (keep: hot, instant rollback; standby; retire). */
+  tail: { stage: 'keep' | 'standby' | 'retire'; colour: Colour; endsAt: string | null } | null;
+  /** The earlier deployment whose tail this one took over. */
+  tookOver: { from: string; colour: Colour; stage: string } | null;
+  /** The later deployment that took over this one's tail. */
+  handedOverTo: string | null;
+  /** A cancellation, and what it did (roll back; or nothing, the tail finishing). */
+  cancel: { at: string; effect: 'rollback' | 'tail_continues' | 'already_safe' } | null;
+  /** Set while a rollback or retirement escalated: since when it fails, and the last error. */
+  stuck: { since: string; lastError: string | null } | null;
   timeline: TimelineEvent[];
 }
 

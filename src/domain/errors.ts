@@ -8,6 +8,10 @@ export const ErrorType = {
   TrafficVerifyFailed: 'TrafficVerifyFailed',
   /** The ECS service did not become stable in time. */
   ServiceNotStable: 'ServiceNotStable',
+  /** ECS runs another revision than the one registered for this deployment (its circuit breaker rolled it back). */
+  RevisionReverted: 'RevisionReverted',
+  /** ECS reports the service's rollout FAILED. */
+  RolloutFailed: 'RolloutFailed',
   /** The new colour did not pass its smoke test. */
   SmokeTestFailed: 'SmokeTestFailed',
   /** Something in the spec does not match the real infrastructure (missing service, listener...). */

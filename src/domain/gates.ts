@@ -208,8 +208,8 @@ function trainPhrase(name: string, train: TrainSpec | null, departure: number | 
 
 /** Where a gate stands now: every requirement, whether all but the train hold, and what is pending in plain words. */
 export function gateProgress(gate: GateSpec, ctx: GateContext): GateProgress {
-  const expiresAtMs = ctx.openedAtMs + gate.expirySeconds * 1000;
-  const expired = ctx.nowMs >= expiresAtMs;
+  const expired = ctx.expiry !== null && ctx.expiry.leftMs <= 0;
+  const expiresAtMs = ctx.expiry && ctx.expiry.running && !expired ? ctx.nowMs + ctx.expiry.leftMs : null;
   const frozen = activeFreeze(ctx.freezes, ctx.environment, ctx.nowMs);
   const rejection = ctx.approvals.find((a) => a.environment === ctx.environment && a.decision === 'reject') ?? null;
   const checks = gate.checks.map((name) => checkProgress(name, ctx.checks));
@@ -217,22 +217,24 @@ export function gateProgress(gate: GateSpec, ctx: GateContext): GateProgress {
   const approvals = approvalProgress(gate.approvals, approvers);
   const stable = stability(gate, ctx, approvers);
   const nextDepartureMs = gate.train !== null && ctx.train !== null ? boardingDeparture(ctx.train, ctx) : null;
+  const requirementsHold =
+    checks.every((c) => c.status === 'passed') && approvals.every((a) => a.missing === 0) && stable.remainingSeconds === 0;
 
   const pending: string[] = [];
   if (rejection) pending.push(`rejected by ${rejection.by}${rejection.comment ? `: ${rejection.comment}` : ''}`);
-  if (expired) pending.push(`gate expired at ${formatUtc(expiresAtMs)}, ${formatDuration(gate.expirySeconds)} after it opened`);
+  if (expired) pending.push(`gate expired: not satisfied within ${formatDuration(gate.expirySeconds)} of open, unfrozen time`);
   if (frozen) pending.push(`frozen until ${formatUtc(Date.parse(frozen.to))}: ${frozen.reason}`);
   for (const c of checks) pushIf(pending, checkPhrase(c));
   for (const a of approvals) pushIf(pending, approvalPhrase(a));
   pushIf(pending, stable.phrase);
   if (gate.train !== null) pending.push(trainPhrase(gate.train, ctx.train, nextDepartureMs, ctx.nowMs));
 
-  const requirementsHold =
-    checks.every((c) => c.status === 'passed') && approvals.every((a) => a.missing === 0) && stable.remainingSeconds === 0;
   return {
     ready: requirementsHold && !expired && frozen === null && rejection === null,
+    requirementsHold,
     expired,
     expiresAtMs,
+    expiryLeftSeconds: ctx.expiry === null ? null : Math.ceil(Math.max(0, ctx.expiry.leftMs) / 1000),
     frozen,
     checks,
     approvals,
@@ -257,10 +259,6 @@ function decidingRoles(gate: GateSpec, ctx: ApprovalValidationContext): string[]
   return [...new Set(roles)];
 }
 
-function expiredAt(ctx: ApprovalValidationContext): string {
-  return ctx.expiresAtMs === null ? '' : ` at ${formatUtc(ctx.expiresAtMs)}`;
-}
-
 /**
  * Why this decision must be refused, or null when it is accepted. A rejection by someone
  * with a deciding role is accepted (the workflow then ends the release), also while a
@@ -270,12 +268,12 @@ export function whyApprovalRefused(req: ApprovalRequest, ctx: ApprovalValidation
   const env = req.environment;
   const gate = ctx.gate;
   if (gate === null) return { status: 409, message: `environment '${env}' has no gate to decide on` };
-  const expired = { status: 409, message: `gate '${env}' expired${expiredAt(ctx)}; it takes no more decisions` } as const;
+  const expired = { status: 409, message: `gate '${env}' expired; it takes no more decisions` } as const;
   if (ctx.gateState === 'expired') return expired;
   const open = ctx.gateState === 'open' || (req.decision === 'reject' && ctx.gateState === 'satisfied');
   if (!open) return { status: 409, message: `gate '${env}' is not open (state ${ctx.gateState})` };
-  // The workflow's expiry timer may not have fired yet; the clock decides.
-  if (ctx.expiresAtMs !== null && ctx.nowMs >= ctx.expiresAtMs) return expired;
+  // The workflow's expiry timer may not have fired yet; the time left at nowMs decides.
+  if (ctx.expiryLeftMs !== null && ctx.expiryLeftMs <= 0) return expired;
   const roles = decidingRoles(gate, ctx);
   if (roles.length === 0) return { status: 409, message: `gate '${env}' needs no approvals` };
   if (!roles.some((r) => req.roles.includes(r))) {

@@ -1,5 +1,5 @@
 import { formatDuration } from './durations';
-import type { Step } from './types';
+import type { AnalysisSettings, Step } from './types';
 
 /** Checks a plan's steps; returns the problems found (empty when valid). */
 export function planProblems(steps: readonly Step[]): string[] {
@@ -25,6 +25,24 @@ export function planProblems(steps: readonly Step[]): string[] {
   if (!(final.type === 'shift' && final.weight === 100) && last !== 100) {
     problems.push('the plan must end by shifting 100 % to the new colour');
   }
+  return problems;
+}
+
+/**
+ * Soaks too short for their analysis: a soak that holds fewer samples than `failureLimit` can
+ * never roll back, however bad the new version is.
+ */
+export function soakProblems(steps: readonly Step[], analysis: Pick<AnalysisSettings, 'intervalSeconds' | 'failureLimit'>): string[] {
+  const problems: string[] = [];
+  steps.forEach((step, i) => {
+    if (step.type !== 'soak') return;
+    const samples = Math.floor(step.durationSeconds / analysis.intervalSeconds);
+    if (samples < analysis.failureLimit) {
+      problems.push(
+        `step ${i + 1}: a ${formatDuration(step.durationSeconds)} soak holds ${samples} sample${samples === 1 ? '' : 's'} at ${formatDuration(analysis.intervalSeconds)} intervals, fewer than failureLimit ${analysis.failureLimit}: it could never roll back (soak at least ${formatDuration(analysis.failureLimit * analysis.intervalSeconds)})`,
+      );
+    }
+  });
   return problems;
 }
 

@@ -27,11 +27,29 @@ export interface TrainSpec {
 }
 
 export interface Freeze {
+  /** `config-<n>` for the config's freezes, `freeze-<n>` for those declared through the API. */
+  id?: string;
   /** ISO instants, [from, to). */
   from: string;
   to: string;
   environments: string[];
   reason: string;
+  source?: 'config' | 'api';
+  /** Who declared it through the API, and when. */
+  declaredBy?: string;
+  declaredAt?: string;
+}
+
+/** Freezes from several sources, each once (by id, else by what it says). */
+export function mergeFreezes(...lists: Array<readonly Freeze[] | undefined>): Freeze[] {
+  const seen = new Map<string, Freeze>();
+  for (const list of lists) {
+    for (const f of list ?? []) {
+      const key = f.id ?? `${f.from}|${f.to}|${[...f.environments].sort().join(',')}|${f.reason}`;
+      if (!seen.has(key)) seen.set(key, f);
+    }
+  }
+  return [...seen.values()];
 }
 
 /** What must hold before a release enters an environment. */
@@ -97,7 +115,11 @@ export function trainScheduleId(environment: string): string {
 export interface GateContext {
   environment: string;
   nowMs: number;
-  openedAtMs: number;
+  /**
+   * The gate's expiry as of nowMs: time left, and whether it is counting (it counts only while
+   * the gate is open, unsatisfied and not frozen). Null: the gate has not opened yet.
+   */
+  expiry: { leftMs: number; running: boolean } | null;
   checks: CheckRecord[];
   /** All decisions on this release, any environment. */
   approvals: ApprovalRecord[];
@@ -128,8 +150,13 @@ export interface GateApprovalProgress {
 export interface GateProgress {
   /** Every requirement except the train holds (and the gate is neither frozen, expired nor rejected). */
   ready: boolean;
+  /** Checks, approvals and stability hold (freezes, expiry, rejection and the train aside). */
+  requirementsHold: boolean;
   expired: boolean;
-  expiresAtMs: number;
+  /** When the gate expires if nothing changes: null while its expiry is held (satisfied, frozen) or not started. */
+  expiresAtMs: number | null;
+  /** Expiry time left, in seconds (null: the gate has not opened). */
+  expiryLeftSeconds: number | null;
   frozen: Freeze | null;
   checks: GateCheckProgress[];
   approvals: GateApprovalProgress[];
@@ -160,7 +187,8 @@ export interface ApprovalValidationContext {
   requestedBy: string;
   approvals: ApprovalRecord[];
   nowMs: number;
-  expiresAtMs: number | null;
+  /** Expiry time left at nowMs; null: the gate has not opened. */
+  expiryLeftMs: number | null;
   hotfix: boolean;
   hotfixApprovalRole: string | null;
 }

@@ -33,6 +33,11 @@ export interface AnalysisSettings {
   failureLimit: number;
   /** Inconclusive samples a single soak tolerates (each extends the soak by one interval) before failing safe. */
   inconclusiveLimit: number;
+  /**
+   * How far behind "now" a sample's window ends: CloudWatch publishes ALB metrics a minute or
+   * so late, and a window that ends now would read the newest minute as missing or partial.
+   */
+  lagSeconds: number;
 }
 
 export interface RolloutPlan {
@@ -46,6 +51,10 @@ export interface RolloutPlan {
   standbyCount: number;
   /** How long the new colour's ECS service may take to become stable. */
   stableTimeoutSeconds: number;
+  /** A rollback or retirement still failing after this long escalates (phase `stuck`, an alert); it keeps trying. */
+  escalateAfterSeconds: number;
+  /** Added to a DNS record's TTL before the colour traffic left is scaled down (resolvers overshoot TTLs). */
+  drainMarginSeconds: number;
 }
 
 export interface Thresholds {
@@ -87,6 +96,16 @@ export interface MetricQuery {
   statistic: string;
 }
 
+/**
+ * A further count of failed requests added to `errors`: per colour (with the colour's
+ * dimensions, e.g. an ALB target group's TargetConnectionErrorCount) or for the whole load
+ * balancer (only the `LoadBalancer` dimension, e.g. HTTPCode_ELB_5XX_Count, which ALBs do not
+ * publish per target group: counted in full against the colour being analysed, to fail safe).
+ */
+export interface ExtraErrorQuery extends MetricQuery {
+  scope: 'colour' | 'loadBalancer';
+}
+
 export interface MetricsSpec {
   type: 'cloudwatch';
   region: string;
@@ -94,6 +113,8 @@ export interface MetricsSpec {
   requests: MetricQuery;
   errors: MetricQuery;
   latency: MetricQuery & { unit: 'seconds' | 'milliseconds' };
+  /** Added to `errors` (an ALB's own 5xx and target connection errors by default). */
+  extraErrors: ExtraErrorQuery[];
   dimensions: Record<Colour, Record<string, string>>;
 }
 
@@ -122,6 +143,11 @@ export interface Measurement {
   errors: number | null;
   latencyMs: number | null;
   windowSeconds: number;
+  /**
+   * Where `errors` came from: each error metric's count (the errors metric and every extra one,
+   * by metric name), so a verdict can say which failures broke it. Absent when `errors` is null.
+   */
+  errorSources?: Record<string, number>;
 }
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';

@@ -1,6 +1,7 @@
 // Traffic on an Application Load Balancer: the weights live on the listener's default forward
 // action (ForwardConfig.TargetGroups). A write replaces only that forward action, keeping any
-// other default action (authentication) and the stickiness settings as they are.
+// other default action (authentication) and the stickiness settings as they are. A listener
+// change applies at once: there is nothing to wait for after a write, and no DNS answer to expire.
 import {
   DescribeListenersCommand,
   ModifyListenerCommand,
@@ -8,14 +9,14 @@ import {
   type ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { TrafficRouterSpec, Weights } from '../domain/types';
-import type { TrafficRouter } from './types';
-import { assertWeights, infrastructureMismatch, orMismatch, sameWeights, toPercent } from './aws';
+import type { TrafficRouter, TrafficWrite } from './types';
+import { assertWeights, infrastructureMismatch, orMismatch, sameWeights, send, toPercent } from './aws';
 
 export type AlbSpec = Extract<TrafficRouterSpec, { type: 'alb' }>;
 
 export function createAlbRouter(client: ElasticLoadBalancingV2Client, spec: AlbSpec): TrafficRouter {
   async function defaultActions(): Promise<Action[]> {
-    const out = await orMismatch(() => client.send(new DescribeListenersCommand({ ListenerArns: [spec.listenerArn] })), {
+    const out = await orMismatch(() => send(client, new DescribeListenersCommand({ ListenerArns: [spec.listenerArn] })), {
       ListenerNotFoundException: `ALB listener '${spec.listenerArn}' not found in ${spec.region}`,
     });
     const listener = out.Listeners?.[0];
@@ -27,7 +28,7 @@ export function createAlbRouter(client: ElasticLoadBalancingV2Client, spec: AlbS
     return weightsOf(forwardAction(await defaultActions(), spec), spec);
   }
 
-  async function setWeights(weights: Weights): Promise<void> {
+  async function setWeights(weights: Weights): Promise<TrafficWrite> {
     assertWeights(weights);
     const actions = await defaultActions();
     const current = forwardAction(actions, spec);
@@ -44,14 +45,21 @@ export function createAlbRouter(client: ElasticLoadBalancingV2Client, spec: AlbS
       },
     };
     const DefaultActions = actions.map((a) => (a === current ? forward : a));
-    await client.send(new ModifyListenerCommand({ ListenerArn: spec.listenerArn, DefaultActions }));
+    await send(client, new ModifyListenerCommand({ ListenerArn: spec.listenerArn, DefaultActions }));
+    return { syncToken: null };
   }
 
   async function verify(weights: Weights): Promise<boolean> {
     return sameWeights(await getWeights(), weights);
   }
 
-  return { getWeights, setWeights, verify };
+  return {
+    getWeights,
+    setWeights,
+    verify,
+    isSynced: async () => true,
+    settleSeconds: async () => 0,
+  };
 }
 
 function forwardAction(actions: Action[], spec: AlbSpec): Action {

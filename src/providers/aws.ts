@@ -1,10 +1,14 @@
 // Shared AWS plumbing for the adapters and the sandbox seeder: one client config per region,
-// clients cached per region, and the one error shape that means "the spec does not match the
-// real infrastructure" (activities turn it into a non-retryable failure).
+// clients cached per region, the bounds on every AWS call (timeouts, attempts, the caller's
+// cancellation), and the one error shape that means "the spec does not match the real
+// infrastructure" (activities turn it into a non-retryable failure).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { Route53Client } from '@aws-sdk/client-route-53';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Command, MetadataBearer } from '@smithy/types';
 import { ErrorType } from '../domain/errors';
 import type { Weights } from '../domain/types';
 
@@ -23,7 +27,24 @@ export interface AwsClientConfig {
   region: string;
   endpoint?: string;
   credentials?: AwsCredentials;
+  requestHandler: NodeHttpHandler;
+  maxAttempts: number;
 }
+
+// ------------------------------------------------------------ bounds on one AWS call
+//
+// The SDK's defaults are no timeout and 3 attempts: a request to an endpoint that accepts the
+// connection and never answers hangs until the activity's start-to-close (60 s) kills it,
+// and the retry that follows hangs the same way. These bounds keep one SDK call, retry
+// included (2 x 10 s plus a backoff well under a second), inside an activity's 60 s, so a
+// slow AWS fails as a retryable error the activity's retry policy sees, not as a timeout.
+
+/** Opening a connection to an AWS endpoint takes milliseconds; after 3 s it is unreachable. */
+export const AWS_CONNECTION_TIMEOUT_MS = 3_000;
+/** One HTTP request, connection included: the control-plane calls Baton makes answer in well under a second. */
+export const AWS_REQUEST_TIMEOUT_MS = 10_000;
+/** The first try and one retry (the SDK retries throttling and transient errors, never an abort). */
+export const AWS_MAX_ATTEMPTS = 2;
 
 /**
  * Credentials for a local stand-in when none are given: moto accepts any, and falling back to
@@ -31,10 +52,53 @@ export interface AwsClientConfig {
  */
 const LOCAL_CREDENTIALS: AwsCredentials = { accessKeyId: 'baton-local', secretAccessKey: 'baton-local' };
 
+/** A client's settings: where to, as whom, and the bounds above (each client its own connection pool). */
 export function awsClientConfig(region: string, opts: AwsOptions): AwsClientConfig {
-  if (!opts.endpoint) return opts.credentials ? { region, credentials: opts.credentials } : { region };
-  return { region, endpoint: opts.endpoint, credentials: opts.credentials ?? LOCAL_CREDENTIALS };
+  const bounds = {
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: AWS_CONNECTION_TIMEOUT_MS,
+      requestTimeout: AWS_REQUEST_TIMEOUT_MS,
+      // Without it, a request past requestTimeout only logs a warning and keeps waiting.
+      throwOnRequestTimeout: true,
+    }),
+    maxAttempts: AWS_MAX_ATTEMPTS,
+  };
+  if (!opts.endpoint) return opts.credentials ? { region, credentials: opts.credentials, ...bounds } : { region, ...bounds };
+  return { region, endpoint: opts.endpoint, credentials: opts.credentials ?? LOCAL_CREDENTIALS, ...bounds };
 }
+
+// ------------------------------------------------------------ the caller's cancellation
+//
+// An activity that is cancelled (or timed out) must not leave its HTTP request running. The
+// providers do not know about Temporal: the activity layer runs a provider call inside
+// withAbortSignal(signal, ...), and every adapter sends through send(), which hands the signal
+// of the call it is part of to the SDK. Outside withAbortSignal, calls run unbounded by a signal
+// (the timeouts above still apply).
+
+const ambientSignal = new AsyncLocalStorage<AbortSignal>();
+
+/** Runs `fn` so that every AWS call it makes through send() is aborted when `signal` is. */
+export function withAbortSignal<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  return ambientSignal.run(signal, fn);
+}
+
+type AwsCommand<Input extends object, Output extends MetadataBearer> = Command<object, Input, MetadataBearer, Output, unknown>;
+
+/** The SDK clients' send, as the adapters use it. */
+interface Sender<Input extends object, Output extends MetadataBearer> {
+  send(command: AwsCommand<Input, Output>, options?: { abortSignal?: AbortSignal }): Promise<Output>;
+}
+
+/** Sends one command, aborted with the signal of the withAbortSignal() it runs in, if any. */
+export function send<Input extends object, Output extends MetadataBearer>(
+  client: Sender<NoInfer<Input>, NoInfer<Output>>,
+  command: AwsCommand<Input, Output>,
+): Promise<Output> {
+  const abortSignal = ambientSignal.getStore();
+  return abortSignal ? client.send(command, { abortSignal }) : client.send(command);
+}
+
+// ------------------------------------------------------------ clients
 
 type ClientClass<T> = new (config: AwsClientConfig) => T;
 

@@ -1,11 +1,14 @@
-// Metrics from CloudWatch: requests, 5xx and latency for one colour in one GetMetricData call.
+// Metrics from CloudWatch: requests, errors and latency for one colour in one GetMetricData call.
 // The analysis is three-valued, so "no data" must stay distinguishable from "zero": requests
-// are null without datapoints, while a missing 5xx series next to real requests means 0 errors
-// (ALBs emit no HTTPCode_Target_5XX_Count when nothing failed). Percentile latency is the worst
-// period's value, so a window that straddles periods never hides a bad minute.
-import { GetMetricDataCommand, type CloudWatchClient, type MetricDataQuery, type MetricDataResult } from '@aws-sdk/client-cloudwatch';
-import type { Colour, Measurement, MetricQuery, MetricsSpec } from '../domain/types';
+// are null without datapoints, while a missing error series next to real requests means 0 errors
+// (ALBs emit no HTTPCode_Target_5XX_Count when nothing failed). `errors` is the errors metric
+// plus every extra error count (target connection errors, the load balancer's own 5xx), each
+// also reported on its own in `errorSources`. Percentile latency is the worst period's value,
+// so a window that straddles periods never hides a bad minute.
+import { GetMetricDataCommand, type CloudWatchClient, type Dimension, type MetricDataQuery, type MetricDataResult } from '@aws-sdk/client-cloudwatch';
+import type { Colour, ExtraErrorQuery, Measurement, MetricQuery, MetricsSpec } from '../domain/types';
 import type { MetricsProvider } from './types';
+import { infrastructureMismatch, send } from './aws';
 
 type Series = { timestamps: number[]; values: number[] };
 
@@ -14,23 +17,50 @@ export function createCloudWatchMetrics(clientFor: (region: string) => CloudWatc
     async measure(spec: MetricsSpec, colour: Colour, windowSeconds: number, end: Date = new Date()): Promise<Measurement> {
       const period = periodFor(windowSeconds);
       const dimensions = Object.entries(spec.dimensions[colour]).map(([Name, Value]) => ({ Name, Value }));
-      const query = (Id: string, q: MetricQuery): MetricDataQuery => ({
+      const query = (Id: string, q: MetricQuery, Dimensions: Dimension[] = dimensions): MetricDataQuery => ({
         Id,
-        MetricStat: { Metric: { Namespace: spec.namespace, MetricName: q.metricName, Dimensions: dimensions }, Period: period, Stat: q.statistic },
+        MetricStat: { Metric: { Namespace: spec.namespace, MetricName: q.metricName, Dimensions }, Period: period, Stat: q.statistic },
         ReturnData: true,
       });
+      const extras = spec.extraErrors.map((q, i) => ({ id: `extra${i}`, q }));
       const results = await getAll(clientFor(spec.region), {
-        queries: [query('requests', spec.requests), query('errors', spec.errors), query('latency', spec.latency)],
+        queries: [
+          query('requests', spec.requests),
+          query('errors', spec.errors),
+          query('latency', spec.latency),
+          ...extras.map(({ id, q }) => query(id, q, extraDimensions(spec, colour, q))),
+        ],
         start: new Date(end.getTime() - windowSeconds * 1000),
         end,
       });
       const requests = aggregate(results.requests, spec.requests.statistic);
-      const errors = aggregate(results.errors, spec.errors.statistic) ?? (requests === null ? null : 0);
+      const sources = [{ id: 'errors', q: spec.errors as MetricQuery }, ...extras].map(({ id, q }) => ({
+        metricName: q.metricName,
+        count: aggregate(results[id], q.statistic),
+      }));
       const latency = aggregate(results.latency, spec.latency.statistic, results.requests);
       const latencyMs = latency === null ? null : spec.latency.unit === 'seconds' ? latency * 1000 : latency;
-      return { requests, errors, latencyMs, windowSeconds };
+      // No datapoints at all, and no requests either: nothing is known about errors.
+      if (requests === null && sources.every((s) => s.count === null)) return { requests, errors: null, latencyMs, windowSeconds };
+      const errorSources: Record<string, number> = {};
+      for (const s of sources) errorSources[s.metricName] = (errorSources[s.metricName] ?? 0) + (s.count ?? 0);
+      const errors = Object.values(errorSources).reduce((a, b) => a + b, 0);
+      return { requests, errors, latencyMs, windowSeconds, errorSources };
     },
   };
+}
+
+/**
+ * An extra error count's dimensions: the colour's, or for a load-balancer-wide count only its
+ * LoadBalancer dimension (config refuses a spec without one; this names it if one slips through).
+ */
+function extraDimensions(spec: MetricsSpec, colour: Colour, q: ExtraErrorQuery): Dimension[] {
+  const dims = spec.dimensions[colour];
+  if (q.scope === 'colour') return Object.entries(dims).map(([Name, Value]) => ({ Name, Value }));
+  if (dims.LoadBalancer === undefined) {
+    throw infrastructureMismatch(`metric ${q.metricName} is counted per load balancer, but the ${colour} dimensions have no LoadBalancer`);
+  }
+  return [{ Name: 'LoadBalancer', Value: dims.LoadBalancer }];
 }
 
 /**
@@ -49,7 +79,8 @@ async function getAll(
   const series: Record<string, Series> = {};
   let NextToken: string | undefined;
   do {
-    const out = await client.send(
+    const out = await send(
+      client,
       new GetMetricDataCommand({ MetricDataQueries: req.queries, StartTime: req.start, EndTime: req.end, ScanBy: 'TimestampAscending', NextToken }),
     );
     for (const r of out.MetricDataResults ?? []) append(series, r);

@@ -1,7 +1,16 @@
 // Compute on ECS. A deployment registers (at most once per deployment id) a task definition
 // revision that differs from the live colour's only in one container's image, points the idle
 // colour's service at it and reads the service back. `stable` means what AWS's
-// `services-stable` waiter means: exactly one deployment and runningCount == desiredCount.
+// `services-stable` waiter means (exactly one deployment and runningCount == desiredCount),
+// and also that ECS has not reported the rollout IN_PROGRESS or FAILED.
+//
+// moto 5.2.5 (the local stand-in) records a service's one deployment at CreateService and never
+// updates it: its taskDefinition, counts and rolloutState stay as they were then (rolloutState
+// COMPLETED when MOTO_ECS_SERVICE_RUNNING covered the desired count at creation, else
+// IN_PROGRESS; never FAILED), while the service's own taskDefinition and counts follow every
+// UpdateService. Hence `stable` counts the service's tasks, not the deployment's, and callers
+// compare the service's taskDefinitionArn, which real ECS keeps equal to the primary
+// deployment's (a circuit-breaker rollback sets both back).
 import {
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
@@ -9,6 +18,7 @@ import {
   RegisterTaskDefinitionCommand,
   UpdateServiceCommand,
   type ContainerDefinition,
+  type Deployment,
   type ECSClient,
   type RegisterTaskDefinitionCommandInput,
   type Service,
@@ -16,8 +26,8 @@ import {
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
 import type { Colour, ComputeTarget } from '../domain/types';
-import type { Compute, DeployImageRequest, ServiceState } from './types';
-import { infrastructureMismatch, orMismatch } from './aws';
+import type { Compute, DeployImageRequest, PrimaryDeployment, ServiceState } from './types';
+import { infrastructureMismatch, orMismatch, send } from './aws';
 
 export const DEPLOYMENT_TAG = 'baton:deployment';
 /** How many of a family's newest revisions are searched for one carrying the deployment tag. */
@@ -26,6 +36,8 @@ const RECENT_REVISIONS = 5;
 interface Described {
   service: Service;
   taskDefinition: TaskDefinition;
+  /** The task definition's tags (the deployment that registered it). */
+  tags: Tag[];
   container: ContainerDefinition;
 }
 
@@ -33,7 +45,7 @@ export function createEcsCompute(clientFor: (region: string) => ECSClient): Comp
   async function findService(target: ComputeTarget, colour: Colour): Promise<Service & { taskDefinition: string }> {
     const name = target.services[colour];
     const out = await orMismatch(
-      () => clientFor(target.region).send(new DescribeServicesCommand({ cluster: target.cluster, services: [name] })),
+      () => send(clientFor(target.region), new DescribeServicesCommand({ cluster: target.cluster, services: [name] })),
       { ClusterNotFoundException: `ECS cluster '${target.cluster}' not found in ${target.region}` },
     );
     const service = out.services?.find((s) => s.serviceName === name && s.status === 'ACTIVE');
@@ -45,8 +57,8 @@ export function createEcsCompute(clientFor: (region: string) => ECSClient): Comp
 
   async function describeService(target: ComputeTarget, colour: Colour): Promise<Described> {
     const service = await findService(target, colour);
-    const taskDefinition = await readTaskDefinition(clientFor(target.region), service.taskDefinition);
-    return { service, taskDefinition, container: pickContainer(taskDefinition, target.container) };
+    const { taskDefinition, tags } = await readTaskDefinition(clientFor(target.region), service.taskDefinition);
+    return { service, taskDefinition, tags, container: pickContainer(taskDefinition, target.container) };
   }
 
   async function describe(target: ComputeTarget, colour: Colour): Promise<ServiceState> {
@@ -74,7 +86,7 @@ export function createEcsCompute(clientFor: (region: string) => ECSClient): Comp
     change: { taskDefinition?: string; desiredCount: number },
   ): Promise<ServiceState> {
     const name = target.services[colour];
-    await orMismatch(() => clientFor(target.region).send(new UpdateServiceCommand({ cluster: target.cluster, service: name, ...change })), {
+    await orMismatch(() => send(clientFor(target.region), new UpdateServiceCommand({ cluster: target.cluster, service: name, ...change })), {
       ClusterNotFoundException: `ECS cluster '${target.cluster}' not found in ${target.region}`,
       ServiceNotFoundException: `ECS service '${name}' not found in cluster '${target.cluster}' in ${target.region}`,
       ServiceNotActiveException: `ECS service '${name}' in cluster '${target.cluster}' is not active`,
@@ -92,12 +104,12 @@ export function createEcsCompute(clientFor: (region: string) => ECSClient): Comp
   return { describe, deployImage, scale };
 }
 
-async function readTaskDefinition(ecs: ECSClient, arn: string): Promise<TaskDefinition> {
-  const out = await orMismatch(() => ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn })), {
+async function readTaskDefinition(ecs: ECSClient, arn: string): Promise<{ taskDefinition: TaskDefinition; tags: Tag[] }> {
+  const out = await orMismatch(() => send(ecs, new DescribeTaskDefinitionCommand({ taskDefinition: arn, include: ['TAGS'] })), {
     ClientException: `ECS task definition '${arn}' not found`,
   });
   if (!out.taskDefinition) throw infrastructureMismatch(`ECS task definition '${arn}' not found`);
-  return out.taskDefinition;
+  return { taskDefinition: out.taskDefinition, tags: out.tags ?? [] };
 }
 
 function pickContainer(td: TaskDefinition, name: string | undefined): ContainerDefinition {
@@ -110,16 +122,34 @@ function pickContainer(td: TaskDefinition, name: string | undefined): ContainerD
   return container;
 }
 
-function toState({ service, container }: Described): ServiceState {
+function toState({ service, container, tags }: Described): ServiceState {
   const desiredCount = service.desiredCount ?? 0;
   const runningCount = service.runningCount ?? 0;
+  const deployments = service.deployments ?? [];
+  const primary = primaryOf(deployments);
+  const rolledOut = primary !== null && primary.rolloutState !== 'IN_PROGRESS' && primary.rolloutState !== 'FAILED';
   return {
     serviceName: service.serviceName!,
     taskDefinitionArn: service.taskDefinition!,
     image: container.image ?? null,
     desiredCount,
     runningCount,
-    stable: (service.deployments?.length ?? 0) === 1 && runningCount === desiredCount,
+    primary,
+    deployments: deployments.length,
+    deployedBy: tags.find((t) => t.key === DEPLOYMENT_TAG)?.value ?? null,
+    stable: deployments.length === 1 && rolledOut && runningCount === desiredCount,
+  };
+}
+
+function primaryOf(deployments: Deployment[]): PrimaryDeployment | null {
+  const d = deployments.find((x) => x.status === 'PRIMARY');
+  if (!d?.taskDefinition) return null;
+  const state = d.rolloutState;
+  return {
+    taskDefinitionArn: d.taskDefinition,
+    rolloutState: state === 'IN_PROGRESS' || state === 'COMPLETED' || state === 'FAILED' ? state : null,
+    desiredCount: d.desiredCount ?? 0,
+    runningCount: d.runningCount ?? 0,
   };
 }
 
@@ -127,18 +157,35 @@ function revisionOf(arn: string): number {
   return Number(arn.slice(arn.lastIndexOf(':') + 1));
 }
 
+/** `web` from `arn:aws:ecs:us-east-1:123456789012:task-definition/web:7`. */
+function familyOf(arn: string): string {
+  const name = arn.slice(arn.indexOf('task-definition/') + 'task-definition/'.length);
+  return name.slice(0, name.lastIndexOf(':'));
+}
+
+/** The ARNs of exactly `family`, newest first: a familyPrefix listing also holds longer families (`web-canary`). */
+export function revisionsOfFamily(arns: string[], family: string): string[] {
+  return arns.filter((arn) => familyOf(arn) === family).sort((a, b) => revisionOf(b) - revisionOf(a));
+}
+
 /**
  * The newest revision of `family` tagged with this deployment id, if a previous attempt
- * registered one. Sorted here as well as by the API, since emulators may ignore `sort`.
+ * registered one. ListTaskDefinitions only filters by prefix, and sorted DESC it lists longer
+ * families (`web-canary` > `web`) before the family itself, so pages are read until
+ * RECENT_REVISIONS of the family's own revisions are found. Sorted here as well as by the API,
+ * since emulators may ignore `sort`.
  */
 async function findTaggedRevision(ecs: ECSClient, family: string, deploymentId: string): Promise<string | undefined> {
-  const out = await ecs.send(
-    new ListTaskDefinitionsCommand({ familyPrefix: family, sort: 'DESC', status: 'ACTIVE', maxResults: RECENT_REVISIONS }),
-  );
-  const recent = (out.taskDefinitionArns ?? []).sort((a, b) => revisionOf(b) - revisionOf(a)).slice(0, RECENT_REVISIONS);
-  for (const arn of recent) {
-    const td = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn, include: ['TAGS'] }));
-    if (td.tags?.some((t) => t.key === DEPLOYMENT_TAG && t.value === deploymentId)) return arn;
+  const found: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await send(ecs, new ListTaskDefinitionsCommand({ familyPrefix: family, sort: 'DESC', status: 'ACTIVE', nextToken }));
+    found.push(...revisionsOfFamily(page.taskDefinitionArns ?? [], family));
+    nextToken = page.nextToken;
+  } while (nextToken && found.length < RECENT_REVISIONS);
+  for (const arn of revisionsOfFamily(found, family).slice(0, RECENT_REVISIONS)) {
+    const { tags } = await readTaskDefinition(ecs, arn);
+    if (tags.some((t) => t.key === DEPLOYMENT_TAG && t.value === deploymentId)) return arn;
   }
   return undefined;
 }
@@ -166,7 +213,7 @@ async function registerRevision(ecs: ECSClient, template: Described, image: stri
     runtimePlatform: td.runtimePlatform,
     tags,
   };
-  const out = await ecs.send(new RegisterTaskDefinitionCommand(input));
+  const out = await send(ecs, new RegisterTaskDefinitionCommand(input));
   const arn = out.taskDefinition?.taskDefinitionArn;
   if (!arn) throw new Error(`ECS did not return an ARN for the new revision of '${td.family}'`);
   return arn;

@@ -1,6 +1,9 @@
 // Traffic by Route 53 weighted records: two record sets under one name and type, told apart by
 // their SetIdentifiers. A write UPSERTs both in one change batch, so no reader ever sees one
 // colour updated and the other not, and keeps each record's value and TTL as they are.
+// A write returns Route 53's change id without waiting: the change reaches every Route 53 name
+// server (INSYNC) within about a minute, and resolvers keep the previous answer for up to the
+// records' TTL after that. Callers wait for both (isSynced, settleSeconds) in their own time.
 import {
   ChangeResourceRecordSetsCommand,
   GetChangeCommand,
@@ -10,20 +13,14 @@ import {
   type RRType,
 } from '@aws-sdk/client-route-53';
 import { COLOURS, type Colour, type TrafficRouterSpec, type Weights } from '../domain/types';
-import type { TrafficRouter } from './types';
-import { assertWeights, infrastructureMismatch, orMismatch, sameWeights, toPercent } from './aws';
+import type { TrafficRouter, TrafficWrite } from './types';
+import { assertWeights, infrastructureMismatch, orMismatch, sameWeights, send, toPercent } from './aws';
 
 export type Route53Spec = Extract<TrafficRouterSpec, { type: 'route53' }>;
 
-export interface Route53Options {
-  /** How long setWeights waits for the change to reach every Route 53 name server. */
-  syncTimeoutMs?: number;
-  syncPollMs?: number;
-}
-
 type Records = Record<Colour, ResourceRecordSet>;
 
-export function createRoute53Router(client: Route53Client, spec: Route53Spec, opts: Route53Options = {}): TrafficRouter {
+export function createRoute53Router(client: Route53Client, spec: Route53Spec): TrafficRouter {
   const name = absolute(spec.recordName);
   const describeRecord = (colour: Colour) => `Route 53 ${spec.recordType} record '${name}' with set identifier '${spec.setIdentifiers[colour]}'`;
 
@@ -44,10 +41,11 @@ export function createRoute53Router(client: Route53Client, spec: Route53Spec, op
     return toPercent({ blue: records.blue.Weight!, green: records.green.Weight! }) ?? { blue: 50, green: 50 };
   }
 
-  async function setWeights(weights: Weights): Promise<void> {
+  async function setWeights(weights: Weights): Promise<TrafficWrite> {
     assertWeights(weights);
     const records = await readRecords();
-    const out = await client.send(
+    const out = await send(
+      client,
       new ChangeResourceRecordSetsCommand({
         HostedZoneId: spec.hostedZoneId,
         ChangeBatch: {
@@ -56,14 +54,25 @@ export function createRoute53Router(client: Route53Client, spec: Route53Spec, op
         },
       }),
     );
-    await waitInSync(client, out.ChangeInfo?.Id, opts);
+    return { syncToken: out.ChangeInfo?.Id ?? null };
+  }
+
+  async function isSynced(syncToken: string): Promise<boolean> {
+    const out = await send(client, new GetChangeCommand({ Id: syncToken }));
+    return out.ChangeInfo?.Status === 'INSYNC';
   }
 
   async function verify(weights: Weights): Promise<boolean> {
     return sameWeights(await getWeights(), weights);
   }
 
-  return { getWeights, setWeights, verify };
+  /** The longer TTL of the two records: how long a resolver may still hand out the previous weights. */
+  async function settleSeconds(): Promise<number> {
+    const records = await readRecords();
+    return Math.max(0, ...COLOURS.map((c) => records[c].TTL ?? 0));
+  }
+
+  return { getWeights, setWeights, isSynced, verify, settleSeconds };
 }
 
 function absolute(name: string): string {
@@ -83,7 +92,8 @@ async function listRecords(client: Route53Client, zoneId: string, name: string, 
   for (;;) {
     const page = await orMismatch(
       () =>
-        client.send(
+        send(
+          client,
           new ListResourceRecordSetsCommand({
             HostedZoneId: zoneId,
             StartRecordName: start.name,
@@ -98,16 +108,5 @@ async function listRecords(client: Route53Client, zoneId: string, name: string, 
     found.push(...matching);
     if (!page.IsTruncated || matching.length < sets.length) return found;
     start = { name: page.NextRecordName, type: page.NextRecordType, id: page.NextRecordIdentifier };
-  }
-}
-
-async function waitInSync(client: Route53Client, changeId: string | undefined, opts: Route53Options): Promise<void> {
-  if (!changeId) return;
-  const deadline = Date.now() + (opts.syncTimeoutMs ?? 120_000);
-  for (;;) {
-    const out = await client.send(new GetChangeCommand({ Id: changeId }));
-    if (out.ChangeInfo?.Status === 'INSYNC') return;
-    if (Date.now() >= deadline) throw new Error(`Route 53 change ${changeId} is still ${out.ChangeInfo?.Status} (the write is safe to repeat)`);
-    await new Promise((r) => setTimeout(r, opts.syncPollMs ?? 2000));
   }
 }

@@ -4,14 +4,30 @@
 import type { MessageRef } from '../domain/notices';
 import type { Colour, ComputeTarget, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../domain/types';
 
+/** The deployment ECS considers primary: the revision it rolls out (or runs), and how far it got. */
+export interface PrimaryDeployment {
+  taskDefinitionArn: string;
+  /** ECS's rolloutState; null where the API does not report one (older services, emulators). */
+  rolloutState: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | null;
+  desiredCount: number;
+  runningCount: number;
+}
+
 export interface ServiceState {
   serviceName: string;
+  /** The task definition the service is set to run. */
   taskDefinitionArn: string;
   /** Image of the replaced container in the service's current task definition. */
   image: string | null;
   desiredCount: number;
   runningCount: number;
-  /** One deployment, rolled out, running what it should. */
+  /** The primary deployment, or null when ECS reports none. */
+  primary: PrimaryDeployment | null;
+  /** How many deployments ECS reports (more than one: a rollout is still replacing tasks). */
+  deployments: number;
+  /** The Baton deployment that registered the service's task definition (its `baton:deployment` tag), or null. */
+  deployedBy: string | null;
+  /** One deployment, rolled out (not IN_PROGRESS or FAILED), running as many tasks as desired. */
   stable: boolean;
 }
 
@@ -35,12 +51,21 @@ export interface Compute {
   scale(target: ComputeTarget, colour: Colour, desiredCount: number): Promise<ServiceState>;
 }
 
+/** What a traffic write left to wait for: a token to ask whether it has reached every server, or null. */
+export interface TrafficWrite {
+  syncToken: string | null;
+}
+
 export interface TrafficRouter {
   getWeights(): Promise<Weights>;
-  /** Writes the weights (set-to-value, idempotent). */
-  setWeights(weights: Weights): Promise<void>;
+  /** Writes the weights (set-to-value, idempotent). Returns without waiting for propagation. */
+  setWeights(weights: Weights): Promise<TrafficWrite>;
+  /** Whether the write with this token reached every server that answers for the router (Route 53: INSYNC). */
+  isSynced(syncToken: string): Promise<boolean>;
   /** Reads back and says whether the router serves exactly `weights`. */
   verify(weights: Weights): Promise<boolean>;
+  /** How long clients may keep using the previous answer after a change: Route 53, the records' TTL; ALB, 0. */
+  settleSeconds(): Promise<number>;
 }
 
 export type TrafficRouterFactory = (spec: TrafficRouterSpec) => TrafficRouter;

@@ -23,7 +23,7 @@ export function newToken(): string {
  * approve is not here: the gates' approval rules name roles (see SANDBOX_GATES).
  */
 export const SANDBOX_ROLES: Record<string, Permission[]> = {
-  'release-manager': ['read', 'deploy', 'release'],
+  'release-manager': ['read', 'deploy', 'release', 'freeze'],
   qa: ['read'],
   product: ['read'],
   /** Starts releases and posts checks, but no gate names this role: approves nothing. */
@@ -88,12 +88,23 @@ export const SANDBOX_PROMOTION = ['dev', 'staging', 'prod'];
  */
 export const SANDBOX_PLAN = {
   steps: [{ shift: 10 }, { soak: '10s' }, { shift: 50 }, { soak: '10s' }, { shift: 100 }],
-  analysis: { interval: '2s', window: '6s', failureLimit: 2, inconclusiveLimit: 4 },
+  analysis: { interval: '2s', window: '6s', failureLimit: 2, inconclusiveLimit: 4, lag: '0s' },
   keepPreviousFor: '15s',
   standbyFor: '15s',
   standbyCount: 1,
   stableTimeout: '2m',
+  drainMargin: '2s',
 } as const;
+
+/**
+ * The sandbox's feeder writes CloudWatch datapoints as traffic flows, and moto serves them at
+ * once: unlike real ALB metrics they are not late, so analysis reads up to now unless a plan
+ * says otherwise.
+ */
+function withoutLag(plan: Record<string, unknown>): Record<string, unknown> {
+  const analysis = (plan.analysis ?? {}) as Record<string, unknown>;
+  return { ...plan, analysis: { lag: '0s', ...analysis } };
+}
 
 export interface SandboxConfigOptions {
   targets: SeededTarget[];
@@ -131,7 +142,7 @@ export function sandboxConfigDoc(opts: SandboxConfigOptions): Record<string, unk
     people: opts.people.map((p) => ({ name: p.name, roles: p.roles, tokenSha256: hashToken(p.token), slackUserId: p.slackUserId })),
     environments: Object.fromEntries(environments.map((e) => [e, { plan: 'sandbox', gate: defaultGates[e] ?? null }])),
     promotion: environments,
-    plans: { sandbox: opts.plan ?? SANDBOX_PLAN },
+    plans: { sandbox: withoutLag(opts.plan ?? SANDBOX_PLAN) },
     services,
     trains: Object.fromEntries(Object.entries(SANDBOX_TRAINS).filter(([env]) => seeded.has(env))),
     hotfix: { approvalRole: 'release-manager' },

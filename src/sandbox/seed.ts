@@ -32,6 +32,9 @@ import {
 import { awsClientConfig, createAwsClients, type AwsClientConfig, type AwsClients } from '../providers/aws';
 import type { Colour } from '../domain/types';
 
+/** The sandbox's weighted records' TTL: short, so a rollback of `api` drains in seconds, as the sandbox's minute-long calendar wants. */
+export const SANDBOX_RECORD_TTL = 5;
+
 export const SANDBOX_REGIONS = { primary: 'us-east-1', dr: 'us-west-2' } as const;
 export type SandboxRouter = 'alb' | 'route53';
 
@@ -138,14 +141,16 @@ async function ensureTaskDefinition(ecs: ECSClient, s: ComputeSeed): Promise<str
 }
 
 /**
- * Creates the service when it is missing. A new service reports no running tasks until it is
- * next updated (moto does not run tasks); an UpdateService that repeats the desired count is a
- * no-op on real ECS and lets moto report the tasks running, as a settled real service would.
+ * Creates the service when it is missing, at 0 tasks, then scales it (as a settled real service
+ * would look). moto does not run tasks: it reports a service's tasks running once an UpdateService
+ * sets the count, and it fixes the service's one deployment when the service is created, never
+ * updating it. Created at 0, that deployment reads COMPLETED; created at 2, it would read
+ * IN_PROGRESS forever and the service would never count as stable.
  */
 async function ensureService(ecs: ECSClient, cluster: string, service: string, taskDefinition: string, desiredCount: number): Promise<void> {
   const out = await ecs.send(new DescribeServicesCommand({ cluster, services: [service] }));
   if (out.services?.some((s) => s.status === 'ACTIVE')) return;
-  await ecs.send(new CreateServiceCommand({ cluster, serviceName: service, taskDefinition, desiredCount }));
+  await ecs.send(new CreateServiceCommand({ cluster, serviceName: service, taskDefinition, desiredCount: 0 }));
   await ecs.send(new UpdateServiceCommand({ cluster, service, desiredCount }));
 }
 
@@ -290,7 +295,7 @@ async function ensureWeightedRecords(route53: Route53Client, zoneId: string, nam
       ChangeBatch: {
         Changes: missing.map((c) => ({
           Action: 'CREATE',
-          ResourceRecordSet: { Name: name, Type: 'CNAME', SetIdentifier: c, Weight: c === 'blue' ? 100 : 0, TTL: 60, ResourceRecords: [{ Value: valueFor(c) }] },
+          ResourceRecordSet: { Name: name, Type: 'CNAME', SetIdentifier: c, Weight: c === 'blue' ? 100 : 0, TTL: SANDBOX_RECORD_TTL, ResourceRecords: [{ Value: valueFor(c) }] },
         })),
       },
     }),

@@ -8,7 +8,7 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
+import { TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
 import { gateFor, type BatonConfig } from '../config';
 import { releaseId } from '../domain/release';
 import {
@@ -28,11 +28,9 @@ import {
   type ReleaseStatus,
 } from '../../workflows/messages';
 import { BadRequestError, ConflictError, NotFoundError, VERSION_PATTERN, buildDeploymentSpec, howEnded, queryStatus } from './deployments';
+import { refusal } from './refusals';
 
-/** The caller may not do this (e.g. a gate's rules refuse their approval). */
-export class ForbiddenError extends Error {
-  override name = 'ForbiddenError';
-}
+export { ForbiddenError } from './refusals';
 
 export interface ReleaseRequestInput {
   service: string;
@@ -174,18 +172,4 @@ async function updateRelease<A>(
     }
     throw err;
   }
-}
-
-function refusal(err: WorkflowUpdateFailedError, field: string): Error {
-  const cause = err.cause;
-  const message = cause?.message ?? err.message;
-  const status = cause instanceof ApplicationFailure ? statusOf(cause.details) : null;
-  if (status === 403) return new ForbiddenError(message);
-  if (status === 400) return new BadRequestError(field, message);
-  return new ConflictError(message);
-}
-
-function statusOf(details: unknown[] | undefined | null): number | null {
-  const first = details?.[0] as { status?: unknown } | undefined;
-  return typeof first?.status === 'number' ? first.status : null;
 }

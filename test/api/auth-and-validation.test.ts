@@ -22,7 +22,7 @@ function configDoc(sandbox?: { controlUrl: string; peopleFile: string }): Record
       { name: 'abe', roles: ['approver'], tokenSha256: hashToken(TOKENS.approver) },
     ],
     environments: { prod: { plan: 'quick' } },
-    plans: { quick: { steps: [{ shift: 50 }, { soak: '1m' }, { shift: 100 }] } },
+    plans: { quick: { steps: [{ shift: 50 }, { soak: '2m' }, { shift: 100 }] } },
     services: {
       web: {
         image: 'registry.example.com/web',

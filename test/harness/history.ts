@@ -2,6 +2,8 @@
 // time, which the time-skipping server advances), with which summary, and timer lengths.
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { workflowBundle } from '../../src/temporal/bundle';
 
 const EventType = temporal.api.enums.v1.EventType;
 
@@ -65,4 +67,35 @@ export function firstScheduled(facts: HistoryFact[], summary: string | RegExp): 
   const hit = facts.find((f) => f.type === 'ACTIVITY_TASK_SCHEDULED' && f.summary !== null && (typeof summary === 'string' ? f.summary === summary : summary.test(f.summary)));
   if (!hit) throw new Error(`no activity scheduled with summary ${String(summary)}; saw: ${scheduled(facts).map((f) => f.summary).join(' | ')}`);
   return hit;
+}
+
+/**
+ * Every run of a workflow, first to last, found from the latest run backwards (each run's
+ * first event names the run it continued), so it works for runs another workflow started.
+ */
+export async function runIdsOf(handle: WorkflowHandle): Promise<string[]> {
+  const ids: string[] = [];
+  let runId: string | undefined = (await handle.describe()).runId;
+  while (runId) {
+    ids.unshift(runId);
+    const history = await handle.client.getHandle(handle.workflowId, runId).fetchHistory();
+    runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+  }
+  return ids;
+}
+
+/** The facts of every run of a workflow, in order. */
+export async function allFacts(handle: WorkflowHandle): Promise<HistoryFact[]> {
+  const runs = await Promise.all((await runIdsOf(handle)).map((id) => historyFacts(handle, id)));
+  return runs.flat();
+}
+
+/** Replays every run of a workflow on a fresh worker: a nondeterminism error fails the test. */
+export async function replayAll(handle: WorkflowHandle): Promise<number> {
+  const bundle = await workflowBundle();
+  const ids = await runIdsOf(handle);
+  for (const id of ids) {
+    await Worker.runReplayHistory({ workflowBundle: bundle }, await handle.client.getHandle(handle.workflowId, id).fetchHistory(), handle.workflowId);
+  }
+  return ids.length;
 }

@@ -62,6 +62,16 @@ export interface StackOptions {
   worker?: boolean;
   /** Post to this (fake) Slack Web API instead of the log, to `channel`, updating a run's message at most every `updateEvery`. */
   slack?: { apiUrl: string; channel: string; updateEvery?: string };
+  /** Freezes in the config file (YAML shape `{from, to, environments, reason}`); default none. */
+  freezes?: FreezeDoc[];
+}
+
+/** A freeze as the config file writes it. */
+export interface FreezeDoc {
+  from: string;
+  to: string;
+  environments: string[];
+  reason: string;
 }
 
 /** The bot token tests give workers (the fake Slack accepts any). */
@@ -142,7 +152,7 @@ export function routerOfMetrics(config: BatonConfig, providers: Providers): (spe
 }
 
 /** The sandbox config (people, plan) written to a temporary folder, as a worker process reads it. */
-export function writeSandboxConfig(aws: SandboxAws, plan?: Record<string, unknown>, notifications?: Record<string, unknown>): SandboxConfigFiles {
+export function writeSandboxConfig(aws: SandboxAws, plan?: Record<string, unknown>, notifications?: Record<string, unknown>, freezes?: FreezeDoc[]): SandboxConfigFiles {
   const dir = mkdtempSync(join(tmpdir(), 'baton-stack-'));
   const people = sandboxPeople(newToken());
   const peopleFile = join(dir, 'people.json');
@@ -150,6 +160,7 @@ export function writeSandboxConfig(aws: SandboxAws, plan?: Record<string, unknow
   const taskQueue = `baton-test-${newToken().slice(0, 8)}`;
   const doc = sandboxConfigDoc({ targets: aws.targets, people, controlUrl: aws.controlUrl, peopleFile, apiPort: 0, taskQueue, plan });
   if (notifications) doc.notifications = notifications;
+  if (freezes) doc.freezes = freezes;
   const configFile = join(dir, 'config.yaml');
   writeFileSync(configFile, toYaml(doc));
   return { config: resolveConfig(doc), configFile, people, taskQueue, dir };
@@ -169,6 +180,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       aws,
       opts.plan,
       slack ? { slackChannel: slack.channel, ...(slack.updateEvery ? { updateEvery: slack.updateEvery } : {}) } : undefined,
+      opts.freezes,
     );
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const { moto, providers, faults, targets } = aws;
@@ -195,7 +207,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (running) return;
       const nc = await NativeConnection.connect({ address: temporal.address });
       const notifier = slack ? createSlackNotifier({ botToken: TEST_SLACK_TOKEN, apiUrl: slack.apiUrl, defaultChannel: slack.channel }) : providers.notifier;
-      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, deps: { ...providers, notifier, stablePollMs: 200, temporal: client } });
+      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, deps: { ...providers, notifier, stablePollMs: 200, temporal: client, freezes: config.freezes } });
       running = { worker, connection: nc, done: worker.run() };
     };
     cleanups.push(stopWorker);

@@ -8,8 +8,12 @@ import type { Colour, MetricsSpec } from '../../src/domain/types';
 
 const REGION = 'us-east-1';
 
+/**
+ * Each test uses its own namespace and, since moto 5.2.5 ignores the namespace of a query that
+ * has dimensions, its own dimension values too.
+ */
 function albSpec(namespace: string, latencyStatistic = 'Average'): MetricsSpec {
-  const dims = (colour: Colour) => ({ LoadBalancer: 'app/web-test/1', TargetGroup: `targetgroup/web-test-${colour}/1` });
+  const dims = (colour: Colour) => ({ LoadBalancer: `app/${namespace}/1`, TargetGroup: `targetgroup/${namespace}-${colour}/1` });
   return {
     type: 'cloudwatch',
     region: REGION,
@@ -17,7 +21,19 @@ function albSpec(namespace: string, latencyStatistic = 'Average'): MetricsSpec {
     requests: { metricName: 'RequestCount', statistic: 'Sum' },
     errors: { metricName: 'HTTPCode_Target_5XX_Count', statistic: 'Sum' },
     latency: { metricName: 'TargetResponseTime', statistic: latencyStatistic, unit: 'seconds' },
+    extraErrors: [],
     dimensions: { blue: dims('blue'), green: dims('green') },
+  };
+}
+
+/** albSpec plus the errors an ALB counts besides its targets' 5xx, as config adds them by default. */
+function albSpecWithExtras(namespace: string): MetricsSpec {
+  return {
+    ...albSpec(namespace),
+    extraErrors: [
+      { metricName: 'TargetConnectionErrorCount', statistic: 'Sum', scope: 'colour' },
+      { metricName: 'HTTPCode_ELB_5XX_Count', statistic: 'Sum', scope: 'loadBalancer' },
+    ],
   };
 }
 
@@ -37,6 +53,11 @@ describe('CloudWatch metrics against moto', () => {
       Value: p.value,
     }));
     await aws.cloudwatch(REGION).send(new PutMetricDataCommand({ Namespace: spec.namespace, MetricData }));
+  };
+  /** One datapoint of any metric, with exactly the dimensions given. */
+  const putRaw = async (namespace: string, metricName: string, dimensions: Record<string, string>, at: Date, value: number) => {
+    const Dimensions = Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value }));
+    await aws.cloudwatch(REGION).send(new PutMetricDataCommand({ Namespace: namespace, MetricData: [{ MetricName: metricName, Dimensions, Timestamp: at, Value: value }] }));
   };
 
   beforeAll(async () => {
@@ -61,7 +82,7 @@ describe('CloudWatch metrics against moto', () => {
     await put(spec, 'blue', [{ metric: 'requests', at: minutesBefore(3), value: 7 }]);
 
     const m = await createCloudWatchMetrics(aws.cloudwatch).measure(spec, 'green', 300, END);
-    expect(m).toEqual({ requests: 150, errors: 3, latencyMs: expect.closeTo(200, 6), windowSeconds: 300 });
+    expect(m).toEqual({ requests: 150, errors: 3, latencyMs: expect.closeTo(200, 6), windowSeconds: 300, errorSources: { HTTPCode_Target_5XX_Count: 3 } });
   });
 
   it('answers requests null when there are no datapoints at all', async () => {
@@ -74,6 +95,45 @@ describe('CloudWatch metrics against moto', () => {
     await put(spec, 'blue', [{ metric: 'requests', at: minutesBefore(1), value: 40 }]);
     const m = await createCloudWatchMetrics(aws.cloudwatch).measure(spec, 'blue', 120, END);
     expect(m).toMatchObject({ requests: 40, errors: 0, latencyMs: null });
+  });
+
+  it("adds the colour's target connection errors and the load balancer's own 5xx to its errors, and says where each came from", async () => {
+    const spec = albSpecWithExtras('Test/Extra');
+    await put(spec, 'green', [
+      { metric: 'requests', at: minutesBefore(2), value: 200 },
+      { metric: 'errors', at: minutesBefore(2), value: 3 },
+    ]);
+    await putRaw(spec.namespace, 'TargetConnectionErrorCount', spec.dimensions.green, minutesBefore(2), 2);
+    await putRaw(spec.namespace, 'TargetConnectionErrorCount', spec.dimensions.green, minutesBefore(1), 1);
+    await putRaw(spec.namespace, 'TargetConnectionErrorCount', spec.dimensions.blue, minutesBefore(2), 50); // the other colour's
+    await putRaw(spec.namespace, 'HTTPCode_ELB_5XX_Count', { LoadBalancer: spec.dimensions.green.LoadBalancer }, minutesBefore(3), 4);
+
+    const m = await createCloudWatchMetrics(aws.cloudwatch).measure(spec, 'green', 300, END);
+    expect(m).toMatchObject({
+      requests: 200,
+      errors: 3 + 3 + 4,
+      errorSources: { HTTPCode_Target_5XX_Count: 3, TargetConnectionErrorCount: 3, HTTPCode_ELB_5XX_Count: 4 },
+    });
+
+    const without = await createCloudWatchMetrics(aws.cloudwatch).measure({ ...spec, extraErrors: [] }, 'green', 300, END);
+    expect(without).toMatchObject({ requests: 200, errors: 3, errorSources: { HTTPCode_Target_5XX_Count: 3 } });
+  });
+
+  it('counts an extra error series without datapoints as 0 when there are requests', async () => {
+    const spec = albSpecWithExtras('Test/ExtraMissing');
+    await put(spec, 'blue', [{ metric: 'requests', at: minutesBefore(1), value: 40 }]);
+    await putRaw(spec.namespace, 'HTTPCode_ELB_5XX_Count', { LoadBalancer: spec.dimensions.blue.LoadBalancer }, minutesBefore(1), 2);
+    const m = await createCloudWatchMetrics(aws.cloudwatch).measure(spec, 'blue', 120, END);
+    expect(m).toMatchObject({
+      requests: 40,
+      errors: 2,
+      errorSources: { HTTPCode_Target_5XX_Count: 0, TargetConnectionErrorCount: 0, HTTPCode_ELB_5XX_Count: 2 },
+    });
+  });
+
+  it('leaves errors null, with no sources, when nothing at all was published', async () => {
+    const m = await createCloudWatchMetrics(aws.cloudwatch).measure(albSpecWithExtras('Test/ExtraEmpty'), 'green', 120, END);
+    expect(m).toEqual({ requests: null, errors: null, latencyMs: null, windowSeconds: 120 });
   });
 
   it('reads a sandbox-style metric already in milliseconds without converting it', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto } from '../harness/servers';
 import { TEST_CREDENTIALS, type MotoServer } from '../harness/aws';
-import { seedTarget, SANDBOX_REGIONS, type SeededTarget } from '../../src/sandbox/seed';
+import { seedTarget, SANDBOX_RECORD_TTL, SANDBOX_REGIONS, type SeededTarget } from '../../src/sandbox/seed';
 import { createProviders, type Providers } from '../../src/providers/factory';
 import { ErrorType } from '../../src/domain/errors';
 import type { TrafficRouterSpec } from '../../src/domain/types';
@@ -61,6 +61,28 @@ describe('traffic routers against moto', () => {
 
     it('refuses weights that do not add up to 100', async () => {
       await expect(providers.routerFor(specs[type]!).setWeights({ blue: 60, green: 60 })).rejects.toThrow(RangeError);
+    });
+  });
+
+  describe('after a write', () => {
+    it('Route 53 returns its change id, which moto reports INSYNC at once', async () => {
+      const router = providers.routerFor(specs.route53!);
+      const { syncToken } = await router.setWeights({ blue: 80, green: 20 });
+      expect(syncToken).toMatch(/^\/change\/\w+$/);
+      expect(await router.isSynced(syncToken!)).toBe(true);
+      await router.setWeights({ blue: 100, green: 0 });
+    });
+
+    it('Route 53 settles after the longer TTL of the two records', async () => {
+      expect(await providers.routerFor(specs.route53!).settleSeconds()).toBe(SANDBOX_RECORD_TTL);
+    });
+
+    it('the ALB has nothing to wait for: no token, synced, settled at once', async () => {
+      const router = providers.routerFor(specs.alb!);
+      expect(await router.setWeights({ blue: 80, green: 20 })).toEqual({ syncToken: null });
+      expect(await router.isSynced('anything')).toBe(true);
+      expect(await router.settleSeconds()).toBe(0);
+      await router.setWeights({ blue: 100, green: 0 });
     });
   });
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FaultError, FaultStore } from '../../src/sandbox/faults';
 import { BASELINE, metricData, startFeeder, trafficSample, type FeedTarget, type PutMetricData } from '../../src/sandbox/feeder';
 import type { MetricsSpec } from '../../src/domain/types';
+import type { TrafficRouter } from '../../src/providers/types';
 
 const key = { service: 'web', environment: 'prod', colour: 'green' } as const;
 
@@ -89,6 +90,7 @@ const spec: MetricsSpec = {
   requests: { metricName: 'RequestCount', statistic: 'Sum' },
   errors: { metricName: 'HTTPCode_Target_5XX_Count', statistic: 'Sum' },
   latency: { metricName: 'TargetResponseTime', statistic: 'Average', unit: 'seconds' },
+  extraErrors: [],
   dimensions: { blue: { TargetGroup: 'tg/blue' }, green: { TargetGroup: 'tg/green' } },
 };
 
@@ -115,7 +117,13 @@ describe('startFeeder', () => {
     traffic: { type: 'alb', region: 'us-east-1', listenerArn: 'l', targetGroups: { blue: 'b', green: 'g' } },
     metrics: spec,
   };
-  const router = { getWeights: async () => ({ blue: 90, green: 10 }), setWeights: async () => undefined, verify: async () => true };
+  const router: TrafficRouter = {
+    getWeights: async () => ({ blue: 90, green: 10 }),
+    setWeights: async () => ({ syncToken: null }),
+    isSynced: async () => true,
+    verify: async () => true,
+    settleSeconds: async () => 0,
+  };
 
   it('writes only the colours that take traffic, and survives a failing put', async () => {
     const calls: Parameters<PutMetricData>[] = [];

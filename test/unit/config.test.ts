@@ -26,7 +26,12 @@ describe('config', () => {
     expect(prod.plan.steps).toHaveLength(7);
     expect(prod.plan.keepPreviousForSeconds).toBe(3600);
     expect(prod.plan.standbyForSeconds).toBe(86400);
-    expect(prod.plan.analysis).toEqual({ intervalSeconds: 60, windowSeconds: 300, failureLimit: 2, inconclusiveLimit: 5 });
+    expect(prod.plan.analysis).toEqual({ intervalSeconds: 60, windowSeconds: 300, failureLimit: 2, inconclusiveLimit: 5, lagSeconds: 60 });
+    expect(prod.plan).toMatchObject({ escalateAfterSeconds: 300, drainMarginSeconds: 30 });
+    expect(prod.metrics.extraErrors).toEqual([
+      { metricName: 'TargetConnectionErrorCount', statistic: 'Sum', scope: 'colour' },
+      { metricName: 'HTTPCode_ELB_5XX_Count', statistic: 'Sum', scope: 'loadBalancer' },
+    ]);
     expect(prod.metrics.latency).toEqual({ metricName: 'TargetResponseTime', statistic: 'p95', unit: 'seconds' });
     expect(prod.smokeTestUrls.green).toBe('https://web-green.prod.internal.example.com/healthz');
     expect(prod.thresholds).toEqual({ maxErrorRate: 0.01, maxLatencyMs: 500, minRequests: 100 });
@@ -57,6 +62,31 @@ describe('config', () => {
     const doc2 = example();
     doc2.plans.quick.steps = [{ shift: 50 }];
     expect(errorOf(doc2)).toMatch(/plans\.quick\.steps.*100 %/);
+  });
+
+  it('refuses a soak too short for its failure limit: it could never roll back', () => {
+    const doc = example();
+    doc.plans.production.analysis = { ...doc.plans.production.analysis, interval: '1m', failureLimit: 6 };
+    expect(errorOf(doc)).toBe(
+      "config field 'plans.production.steps': step 2: a 5m soak holds 5 samples at 1m intervals, fewer than failureLimit 6: it could never roll back (soak at least 6m)",
+    );
+  });
+
+  it('reads the analysis lag, the escalation time and the ALB\'s extra error metrics', () => {
+    const doc = example();
+    doc.plans.production.analysis = { ...doc.plans.production.analysis, lag: '2m' };
+    doc.plans.production.escalateAfter = '10m';
+    doc.services.web.environments.prod.metrics.extraErrors = [{ metricName: 'HTTPCode_ELB_502_Count', scope: 'loadBalancer' }];
+    const prod = resolveConfig(doc).services.web.environments.prod;
+    expect(prod.plan.analysis.lagSeconds).toBe(120);
+    expect(prod.plan.escalateAfterSeconds).toBe(600);
+    expect(prod.metrics.extraErrors).toEqual([{ metricName: 'HTTPCode_ELB_502_Count', statistic: 'Sum', scope: 'loadBalancer' }]);
+    // Without a LoadBalancer dimension the ALB's own 5xx cannot be read: asked for, it is an error; by default, left out.
+    const noLb = example();
+    noLb.services.web.environments.prod.metrics.blueDimensions = { TargetGroup: 'tg/blue' };
+    expect(resolveConfig(noLb).services.web.environments.prod.metrics.extraErrors.map((x) => x.metricName)).toEqual(['TargetConnectionErrorCount']);
+    noLb.services.web.environments.prod.metrics.extraErrors = [{ metricName: 'HTTPCode_ELB_5XX_Count', scope: 'loadBalancer' }];
+    expect(errorOf(noLb)).toMatch(/extraErrors\.0\.scope': 'loadBalancer' needs a LoadBalancer dimension/);
   });
 
   it('refuses references to unknown plans and environments', () => {
@@ -128,7 +158,7 @@ describe('config', () => {
       expect(perms(doc, 'viewer')).toEqual(['read']);
       expect(perms(doc, 'deployer')).toEqual(['deploy', 'read']);
       expect(perms(doc, 'approver')).toEqual(['read']);
-      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'read', 'release']);
+      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release']);
     });
 
     it('resolves declared roles, unions a person\'s roles, and keeps admin all-powerful', () => {
@@ -139,9 +169,9 @@ describe('config', () => {
       doc.roles.admin = ['read'];
       doc.roles.viewer = ['read', 'release'];
       doc.roles.boss = ['admin'];
-      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'read', 'release']);
+      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release']);
       expect(perms(doc, 'viewer')).toEqual(['read', 'release']);
-      expect(perms(doc, 'boss')).toEqual(['admin', 'deploy', 'read', 'release']);
+      expect(perms(doc, 'boss')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release']);
     });
 
     it('refuses a person with a role that is neither built in nor declared', () => {
@@ -267,7 +297,7 @@ describe('config', () => {
   describe('freezes and hotfixes', () => {
     it('resolves freezes to UTC instants and the hotfix role', () => {
       const c = loadConfigFile(examplePath);
-      expect(c.freezes).toEqual([{ from: '2026-12-21T08:00:00.000Z', to: '2027-01-04T08:00:00.000Z', environments: ['staging', 'prod'], reason: 'Holiday freeze' }]);
+      expect(c.freezes).toEqual([{ id: 'config-1', from: '2026-12-21T08:00:00.000Z', to: '2027-01-04T08:00:00.000Z', environments: ['staging', 'prod'], reason: 'Holiday freeze', source: 'config' }]);
       expect(c.hotfix).toEqual({ approvalRole: 'release-manager' });
       const doc = example();
       delete doc.freezes;
@@ -318,7 +348,7 @@ describe('config', () => {
       expect(people.find((p) => p.token === 'the-admin-token')?.roles).toEqual(['admin']);
       expect(Object.values(roles).flat().sort()).toEqual(['admin', 'deployer', 'developer', 'product', 'qa', 'release-manager', 'release-manager', 'viewer']);
       expect(new Set(people.map((p) => p.token)).size).toBe(people.length);
-      expect(can('ada')).toEqual(['admin', 'deploy', 'read', 'release']);
+      expect(can('ada')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release']);
       expect(can('dev')).toEqual(['read', 'release']);
       expect(can('dan')).toEqual(['deploy', 'read']);
       expect(can('val')).toEqual(['read']);

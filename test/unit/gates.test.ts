@@ -25,7 +25,8 @@ const gate = (over: Partial<GateSpec> = {}): GateSpec => ({
 const ctx = (over: Partial<GateContext> = {}): GateContext => ({
   environment: 'prod',
   nowMs: NOW,
-  openedAtMs: NOW - HOUR,
+  // Opened an hour ago, unsatisfied and unfrozen since: 71 of its 72 hours left.
+  expiry: { leftMs: 71 * HOUR, running: true },
   checks: [],
   approvals: [],
   requestedBy: 'dev',
@@ -69,7 +70,8 @@ describe('a gate with no requirements', () => {
     expect(p.ready).toBe(true);
     expect(p.pending).toEqual([]);
     expect(p.expired).toBe(false);
-    expect(p.expiresAtMs).toBe(NOW - HOUR + 72 * HOUR);
+    expect(p.expiresAtMs).toBe(NOW + 71 * HOUR);
+    expect(p.expiryLeftSeconds).toBe(71 * 3600);
   });
 });
 
@@ -272,7 +274,7 @@ describe('freezes', () => {
 
   it('blocks a gate whose other requirements hold, and says until when', () => {
     const nowMs = utc('2026-12-24T12:00:00Z');
-    const p = gateProgress(gate(), ctx({ nowMs, openedAtMs: nowMs - HOUR, freezes: [holidays] }));
+    const p = gateProgress(gate(), ctx({ nowMs, expiry: { leftMs: 71 * HOUR, running: false }, freezes: [holidays] }));
     expect(p.ready).toBe(false);
     expect(p.frozen).toBe(holidays);
     expect(p.pending).toEqual(['frozen until Mon 2027-01-04 00:00 UTC: holidays']);
@@ -280,21 +282,21 @@ describe('freezes', () => {
 });
 
 describe('expiry', () => {
-  it('expires expirySeconds after the gate opened, frozen time included', () => {
+  it('is expired when no time is left, and then never ready, whatever else holds', () => {
     const g = gate({ expirySeconds: 72 * 3600, approvals: [{ role: 'qa', count: 1 }] });
-    const openedAtMs = utc('2026-12-19T00:00:00Z');
-    const beforeMs = openedAtMs + 72 * HOUR - 1;
-    const before = gateProgress(g, ctx({ openedAtMs, nowMs: beforeMs, freezes: [holidays] }));
-    expect(before.expired).toBe(false);
-    expect(before.expiresAtMs).toBe(utc('2026-12-22T00:00:00Z'));
+    const counting = gateProgress(g, ctx({ expiry: { leftMs: HOUR, running: true } }));
+    expect(counting).toMatchObject({ expired: false, expiresAtMs: NOW + HOUR, expiryLeftSeconds: 3600 });
 
-    const after = gateProgress(g, ctx({ openedAtMs, nowMs: openedAtMs + 72 * HOUR, freezes: [holidays], approvals: [approval('quinn', ['qa'])] }));
+    const after = gateProgress(g, ctx({ expiry: { leftMs: 0, running: true }, approvals: [approval('quinn', ['qa'])] }));
     expect(after.expired).toBe(true);
     expect(after.ready).toBe(false);
-    expect(after.pending).toEqual([
-      'gate expired at Tue 2026-12-22 00:00 UTC, 3d after it opened',
-      'frozen until Mon 2027-01-04 00:00 UTC: holidays',
-    ]);
+    expect(after.requirementsHold).toBe(true);
+    expect(after.pending).toEqual(['gate expired: not satisfied within 3d of open, unfrozen time']);
+  });
+
+  it('promises no expiry instant while the count is held (satisfied, frozen) or not started', () => {
+    expect(gateProgress(gate(), ctx({ expiry: { leftMs: 5 * HOUR, running: false } }))).toMatchObject({ expiresAtMs: null, expiryLeftSeconds: 5 * 3600 });
+    expect(gateProgress(gate(), ctx({ expiry: null }))).toMatchObject({ expired: false, expiresAtMs: null, expiryLeftSeconds: null });
   });
 });
 
@@ -319,14 +321,14 @@ describe('train', () => {
 
   it('offers the departure whose window is still open', () => {
     const nowMs = utc('2026-11-03T19:00:00Z');
-    const p = gateProgress(gate({ train: 'prod' }), ctx({ train: prodTrain, nowMs, openedAtMs: nowMs - HOUR }));
+    const p = gateProgress(gate({ train: 'prod' }), ctx({ train: prodTrain, nowMs }));
     expect(p.nextDepartureMs).toBe(utc('2026-11-03T18:00:00Z'));
     expect(p.pending).toEqual(['train Tue 10:00 PST (Tue 2026-11-03 18:00 UTC) is boarding until Tue 14:00 PST']);
   });
 
   it('skips departures that fall in a freeze', () => {
     const nowMs = utc('2026-12-24T12:00:00Z');
-    const p = gateProgress(gate({ train: 'prod' }), ctx({ train: prodTrain, nowMs, openedAtMs: nowMs, freezes: [holidays] }));
+    const p = gateProgress(gate({ train: 'prod' }), ctx({ train: prodTrain, nowMs, freezes: [holidays] }));
     expect(p.nextDepartureMs).toBe(utc('2027-01-05T18:00:00Z'));
     expect(p.pending).toEqual([
       'frozen until Mon 2027-01-04 00:00 UTC: holidays',
@@ -378,7 +380,7 @@ describe('approval validation', () => {
     requestedBy: 'dev',
     approvals: [],
     nowMs: NOW,
-    expiresAtMs: NOW + DAY,
+    expiryLeftMs: DAY,
     hotfix: false,
     hotfixApprovalRole: null,
     ...over,
@@ -416,9 +418,8 @@ describe('approval validation', () => {
   });
 
   it('refuses with 409 after the gate expired, even before the workflow noticed', () => {
-    const expiresAtMs = utc('2026-11-05T12:00:00Z');
-    const late = whyApprovalRefused(req('rm1', ['release-manager']), vctx({ expiresAtMs, nowMs: expiresAtMs }));
-    expect(late).toEqual({ status: 409, message: "gate 'prod' expired at Thu 2026-11-05 12:00 UTC; it takes no more decisions" });
+    const late = whyApprovalRefused(req('rm1', ['release-manager']), vctx({ expiryLeftMs: 0 }));
+    expect(late).toEqual({ status: 409, message: "gate 'prod' expired; it takes no more decisions" });
     expect(whyApprovalRefused(req('rm1', ['release-manager']), vctx({ gateState: 'expired' }))?.status).toBe(409);
   });
 

@@ -69,6 +69,15 @@ describe('a release with the production rules (time-skipping server)', () => {
     };
   }
 
+  /**
+   * A release ends when its last environment is live; its deployments' tails run on. A test
+   * lets them finish (time skips) before it stops its worker, so nothing it started is left.
+   */
+  async function tailsFinished(handle: WorkflowHandle): Promise<void> {
+    const { environments } = await handle.query(releaseStatusQuery);
+    for (const e of environments) if (e.deployment) await env.client.workflow.getHandle(e.deployment.id).result().catch(() => undefined);
+  }
+
   /** Lets workflow time run (in steps, so activities get to run) until `ok` holds. */
   async function skipUntil(handle: WorkflowHandle, what: string, step: Duration, ok: (s: ReleaseStatus) => boolean, maxSteps = 400): Promise<ReleaseStatus> {
     for (let i = 0; i < maxSteps; i++) {
@@ -82,7 +91,7 @@ describe('a release with the production rules (time-skipping server)', () => {
 
   it('goes dev → staging → prod through checks, approvals, a week of stability and the Tuesday train', async () => {
     const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
-    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100 } });
+    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100, temporal: env.client } });
 
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start('release', { workflowId: releaseId('web', '5.0.0'), taskQueue: files.taskQueue, args: [input('web', '5.0.0')] });
@@ -120,8 +129,9 @@ describe('a release with the production rules (time-skipping server)', () => {
       // Nothing moves before the train; at the departure it boards and prod deploys.
       await env.sleep(next - (await env.currentTimeMs()) + 1000);
       expect((await handle.query(releaseStatusQuery)).phase).toBe('waiting_for_train');
-      await handle.executeUpdate(releaseDepartUpdate, { args: [{ environment: 'prod', departure: new Date(next).toISOString() }] });
+      await handle.executeUpdate(releaseDepartUpdate, { args: [{ environment: 'prod', departure: new Date(next).toISOString(), trainId: 'train-prod-test' }] });
       await handle.result();
+      await tailsFinished(handle);
       const done = await handle.query(releaseStatusQuery);
       expect(done.outcome).toBe('succeeded');
       expect(done.environments.map((e) => e.deployment?.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded']);
@@ -133,7 +143,7 @@ describe('a release with the production rules (time-skipping server)', () => {
 
   it('holds a gate through a freeze and goes on when the freeze ends', async () => {
     const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
-    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100 } });
+    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100, temporal: env.client } });
 
     await worker.runUntil(async () => {
       const now = await env.currentTimeMs();
@@ -146,12 +156,15 @@ describe('a release with the production rules (time-skipping server)', () => {
         args: [{ ...input('api', '6.0.0'), stages: [{ environment: 'prod', gate, train: null, deployment: buildDeploymentSpec(files.config, { service: 'api', environment: 'prod', version: '6.0.0', requestedBy: 'rita' }) }], freezes: [freeze] }],
       });
 
-      const frozen = await skipUntil(handle, 'the frozen gate', '1s', (s) => s.environments[0].gate?.state === 'open');
+      const frozen = await skipUntil(handle, 'the frozen gate', '1s', (s) => (s.environments[0].gate?.pending ?? []).some((p) => p.startsWith('frozen until')));
+      // Satisfied (nothing else is asked), held by the freeze: its expiry does not count.
+      expect(frozen.environments[0].gate).toMatchObject({ state: 'satisfied', expiresAt: null });
       expect(frozen.environments[0].gate?.pending.join('; ')).toMatch(/frozen until .*holiday freeze/);
       await env.sleep('1d');
       expect((await handle.query(releaseStatusQuery)).environments[0].deployment).toBeNull();
 
       await handle.result(); // the freeze ends after two days; then prod deploys
+      await tailsFinished(handle);
       const done = await handle.query(releaseStatusQuery);
       expect(done.outcome).toBe('succeeded');
       expect(Date.parse(done.environments[0].deployment?.liveAt as string)).toBeGreaterThanOrEqual(Date.parse(freeze.to));
@@ -160,7 +173,7 @@ describe('a release with the production rules (time-skipping server)', () => {
 
   it('lets a hotfix skip the week of stability only with the hotfix role\'s extra approval', async () => {
     const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
-    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100 } });
+    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100, temporal: env.client } });
 
     await worker.runUntil(async () => {
       const base = input('api', '6.1.0');
@@ -189,6 +202,7 @@ describe('a release with the production rules (time-skipping server)', () => {
 
       await approve('prod', 'rosa', 'release-manager');
       await handle.result();
+      await tailsFinished(handle);
       const done = await handle.query(releaseStatusQuery);
       expect(done.outcome).toBe('succeeded');
       const stagingLive = Date.parse(done.environments[0].deployment?.liveAt as string);

@@ -65,7 +65,7 @@ describe('a release train departure', () => {
 
     const report: TrainStatus = await departure.result();
     const byRelease = Object.fromEntries(report.boardings.filter((b) => b.state !== 'departed').map((b) => [b.releaseId, b.state]));
-    expect(byRelease).toEqual({ [api.workflowId]: 'deployed', [web.workflowId]: 'deployed' });
+    expect(byRelease).toEqual({ [api.workflowId]: 'live', [web.workflowId]: 'live' });
     expect(report.boardings.filter((b) => b.state === 'departed').map((b) => b.releaseId)).toEqual([api.workflowId, web.workflowId]);
 
     for (const h of [web, api]) expect((await statusOf(h)).outcome).toBe('succeeded');

@@ -1,0 +1,171 @@
+// Activities over AWS: traffic, compute, smoke tests and metrics. Each is a thin wrapper over a
+// provider; what no retry can fix becomes a non-retryable failure with a stable type.
+//
+// Every provider call runs under the activity: its cancellation aborts the HTTP request in
+// flight (withAbortSignal), and it heartbeats while the call runs, since a heartbeat is how a
+// cancellation (or a heartbeat timeout) reaches a running activity. The AWS clients' own
+// timeouts (src/providers/aws.ts) keep one call well inside the activities' start-to-close.
+import { ApplicationFailure, Context, sleep as activitySleep } from '@temporalio/activity';
+import { ErrorType } from '../src/domain/errors';
+import type { Colour, ComputeTarget, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../src/domain/types';
+import { withAbortSignal } from '../src/providers/aws';
+import type { DeployImageRequest, ServiceState, SmokeResult } from '../src/providers/types';
+import type { ActivityDeps } from './deps';
+
+/** How often an activity heartbeats while a provider call is in flight. */
+export const CALL_HEARTBEAT_MS = 5_000;
+
+/** Errors that no retry can fix become non-retryable failures with a stable type. */
+async function classify<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ApplicationFailure) throw err;
+    const e = err as Error;
+    if (e?.name === ErrorType.InfrastructureMismatch) {
+      throw ApplicationFailure.create({ type: ErrorType.InfrastructureMismatch, message: e.message, nonRetryable: true });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs a provider call as part of the current activity: aborted when the activity is cancelled,
+ * heartbeating every CALL_HEARTBEAT_MS until it settles.
+ */
+async function underActivity<T>(fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const beat = setInterval(() => ctx.heartbeat(), CALL_HEARTBEAT_MS);
+  try {
+    return await withAbortSignal(ctx.cancellationSignal, fn);
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/** A provider call under the activity, its failures classified. */
+function call<T>(fn: () => Promise<T>): Promise<T> {
+  return classify(() => underActivity(fn));
+}
+
+export function awsActivities(deps: ActivityDeps) {
+  const pollMs = deps.stablePollMs ?? 3000;
+  return {
+    // ------------------------------------------------------------ traffic
+    async readWeights(spec: TrafficRouterSpec): Promise<Weights> {
+      return call(() => deps.routerFor(spec).getWeights());
+    },
+
+    /**
+     * Write, then verify: returns only once the router reads back exactly `weights`, with the
+     * token to wait on until the write has reached every server (awaitTrafficSync); null: none.
+     */
+    async shiftTraffic(spec: TrafficRouterSpec, weights: Weights): Promise<{ weights: Weights; syncToken: string | null }> {
+      return call(async () => {
+        const router = deps.routerFor(spec);
+        const { syncToken } = await router.setWeights(weights);
+        if (!(await router.verify(weights))) {
+          const seen = await router.getWeights();
+          // Retryable: the write is set-to-value, so trying again is safe.
+          throw ApplicationFailure.create({
+            type: ErrorType.TrafficVerifyFailed,
+            message: `wrote blue ${weights.blue} / green ${weights.green} but read back blue ${seen.blue} / green ${seen.green}`,
+          });
+        }
+        return { weights, syncToken };
+      });
+    },
+
+    /**
+     * Polls until the traffic write with this token has reached every server that answers for
+     * the router (Route 53: INSYNC); a null token returns at once. The activity's start-to-close
+     * bounds the wait.
+     */
+    async awaitTrafficSync(spec: TrafficRouterSpec, syncToken: string | null): Promise<void> {
+      if (syncToken === null) return;
+      const router = deps.routerFor(spec);
+      for (let polls = 1; ; polls++) {
+        const synced = await call(() => router.isSynced(syncToken));
+        Context.current().heartbeat({ syncToken, polls });
+        if (synced) return;
+        await activitySleep(pollMs); // throws when the activity is cancelled
+      }
+    },
+
+    /** How long clients may keep the previous answer after a write has synced (Route 53: the records' TTL; ALB: 0). */
+    async trafficSettleSeconds(spec: TrafficRouterSpec): Promise<number> {
+      return call(() => deps.routerFor(spec).settleSeconds());
+    },
+
+    // ------------------------------------------------------------ compute
+    async describeService(target: ComputeTarget, colour: Colour): Promise<ServiceState> {
+      return call(() => deps.compute.describe(target, colour));
+    },
+
+    async deployImage(req: DeployImageRequest): Promise<ServiceState> {
+      return call(() => deps.compute.deployImage(req));
+    },
+
+    async scaleService(target: ComputeTarget, colour: Colour, desiredCount: number): Promise<ServiceState> {
+      return call(() => deps.compute.scale(target, colour, desiredCount));
+    },
+
+    /**
+     * Polls until the service is stable and, when `expectedTaskDefinitionArn` is given, runs that
+     * revision; the activity's start-to-close timeout bounds it. Fails at once, non-retryable,
+     * when ECS runs another revision (its circuit breaker rolled the deployment back: waiting
+     * longer would only report the old revision stable) or reports the rollout FAILED.
+     *
+     * The service's task definition is compared, not the primary deployment's: ECS keeps them
+     * equal (UpdateService and a circuit-breaker rollback set both), and moto never updates its
+     * deployments after CreateService (see src/providers/ecs.ts).
+     */
+    async waitForStable(target: ComputeTarget, colour: Colour, expectedTaskDefinitionArn: string | null): Promise<ServiceState> {
+      for (;;) {
+        const state = await call(() => deps.compute.describe(target, colour));
+        Context.current().heartbeat({
+          runningCount: state.runningCount,
+          desiredCount: state.desiredCount,
+          deployments: state.deployments,
+          rolloutState: state.primary?.rolloutState ?? null,
+        });
+        if (expectedTaskDefinitionArn !== null && state.taskDefinitionArn !== expectedTaskDefinitionArn) {
+          throw ApplicationFailure.create({
+            type: ErrorType.RevisionReverted,
+            message:
+              `ECS runs ${state.taskDefinitionArn} on ${state.serviceName}, not ${expectedTaskDefinitionArn} registered for this deployment: ` +
+              'its deployment circuit breaker rolled it back',
+            nonRetryable: true,
+          });
+        }
+        if (state.primary?.rolloutState === 'FAILED') {
+          throw ApplicationFailure.create({
+            type: ErrorType.RolloutFailed,
+            message: `ECS reports the rollout of ${state.primary.taskDefinitionArn} on ${state.serviceName} FAILED`,
+            nonRetryable: true,
+          });
+        }
+        if (state.stable) return state;
+        await activitySleep(pollMs); // throws when the activity is cancelled
+      }
+    },
+
+    // ------------------------------------------------------------ checks
+    async smokeTest(url: string): Promise<SmokeResult> {
+      const result = await deps.smoke.check(url);
+      if (!result.ok) {
+        throw ApplicationFailure.create({ type: ErrorType.SmokeTestFailed, message: `smoke test ${url}: ${result.detail}` });
+      }
+      return result;
+    },
+
+    async measure(spec: MetricsSpec, colour: Colour, windowSeconds: number, endIso?: string): Promise<Measurement> {
+      try {
+        return await underActivity(() => deps.metrics.measure(spec, colour, windowSeconds, endIso ? new Date(endIso) : undefined));
+      } catch (err) {
+        if (Context.current().cancellationSignal.aborted) throw err; // reported as cancelled, not as a metrics failure
+        throw ApplicationFailure.create({ type: ErrorType.MetricsUnavailable, message: (err as Error).message });
+      }
+    },
+  };
+}

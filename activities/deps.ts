@@ -1,0 +1,30 @@
+// What the activities are built from. Only worker.ts builds real providers; tests pass real
+// clients pointed at the local emulators.
+import type { Client } from '@temporalio/client';
+import type { Freeze } from '../src/domain/release';
+import type { Compute, MetricsProvider, Notifier, SmokeTester, TrafficRouterFactory } from '../src/providers/types';
+import type { WaitingRelease } from '../workflows/messages';
+
+/** Finds the releases waiting for an environment's train (default: Temporal's visibility). */
+export type ReleaseFinder = (environment: string) => Promise<WaitingRelease[]>;
+
+export interface ActivityDeps {
+  compute: Compute;
+  routerFor: TrafficRouterFactory;
+  metrics: MetricsProvider;
+  smoke: SmokeTester;
+  notifier: Notifier;
+  /** How often waitForStable and the traffic sync wait poll AWS; real AWS: a few seconds. */
+  stablePollMs?: number;
+  /** For the release train, freezes and tail takeover: Updates, signals and queries to other runs. */
+  temporal?: Client;
+  /**
+   * How the train finds waiting releases. Default: a visibility query through `temporal`
+   * (Temporal's time-skipping test server has no visibility listing, so its tests pass their own).
+   */
+  findWaitingReleases?: ReleaseFinder;
+  /** The freezes in the worker's config (the API's freezes are added from the freeze registry). */
+  freezes?: Freeze[];
+  /** Bases of the links in Slack messages: the Temporal UI (and namespace) and the API. */
+  links?: { temporalUiUrl?: string; apiUrl?: string; namespace: string };
+}
