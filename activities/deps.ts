@@ -23,6 +23,8 @@ export interface ActivityDeps {
    * (Temporal's time-skipping test server has no visibility listing, so its tests pass their own).
    */
   findWaitingReleases?: ReleaseFinder;
+  /** The ids of the running releases (default: a visibility query through `temporal`). */
+  runningReleases?: () => Promise<string[]>;
   /** The freezes in the worker's config (the API's freezes are added from the freeze registry). */
   freezes?: Freeze[];
   /** Bases of the links in Slack messages: the Temporal UI (and namespace) and the API. */

@@ -1,11 +1,11 @@
 // Activities that talk to other Baton runs through Temporal: the release train finding and
 // boarding releases, a deployment taking over an earlier one's tail, and the freezes declared
 // through the API (read from their registry, and sent to every running release).
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { DeploymentSpec, Outcome } from '../src/domain/types';
-import { mergeFreezes, type Freeze } from '../src/domain/release';
+import { mergeFreezes, trainRunId, type Freeze } from '../src/domain/release';
 import {
   BatonEnvironment,
   BatonKind,
@@ -18,6 +18,7 @@ import {
   freezesQuery,
   releaseDepartUpdate,
   releaseFreezesSignal,
+  releaseTrainLeftSignal,
   type ApiFreezes,
   type TakeoverResult,
   type WaitingRelease,
@@ -60,6 +61,29 @@ export function releaseActivities(deps: ActivityDeps) {
     }
   }
 
+  /** Every running release's id. */
+  async function runningReleases(): Promise<string[]> {
+    if (deps.runningReleases) return deps.runningReleases();
+    const ids: string[] = [];
+    for await (const wf of temporal().workflow.list({ query: `BatonKind = 'release' AND ExecutionStatus = 'Running'` })) ids.push(wf.workflowId);
+    return ids;
+  }
+
+  /** Signals each running release; one that ended in between is skipped. Returns how many were told. */
+  async function tellRunningReleases(send: (id: string) => Promise<void>): Promise<number> {
+    let told = 0;
+    for (const id of await runningReleases()) {
+      try {
+        await send(id);
+        told++;
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+      Context.current().heartbeat(told);
+    }
+    return told;
+  }
+
   return {
     // ------------------------------------------------------------ release train
     /** Releases ready for this environment's train, from the search attributes they keep current. */
@@ -89,6 +113,17 @@ export function releaseActivities(deps: ActivityDeps) {
       } catch (err) {
         if (err instanceof WorkflowUpdateFailedError) return { accepted: false, message: err.cause?.message ?? err.message };
         if (err instanceof WorkflowNotFoundError) return { accepted: false, message: 'the release has ended' };
+        throw err;
+      }
+    },
+
+    /** Whether the run of this departure has ended (it boards no more); false when it has not departed. */
+    async trainHasLeft(environment: string, departureMs: number): Promise<boolean> {
+      try {
+        const d = await temporal().workflow.getHandle(trainRunId(environment, departureMs)).describe();
+        return d.status.name !== 'RUNNING';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
         throw err;
       }
     },
@@ -156,17 +191,12 @@ export function releaseActivities(deps: ActivityDeps) {
      * restart). Returns how many were told. A release that ended in between is skipped.
      */
     async broadcastFreezes(freezes: ApiFreezes): Promise<number> {
-      const client = temporal();
-      let told = 0;
-      for await (const wf of client.workflow.list({ query: `BatonKind = 'release' AND ExecutionStatus = 'Running'` })) {
-        try {
-          await client.workflow.getHandle(wf.workflowId).signal(releaseFreezesSignal, freezes);
-          told++;
-        } catch (err) {
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
-        }
-      }
-      return told;
+      return tellRunningReleases((id) => temporal().workflow.getHandle(id).signal(releaseFreezesSignal, freezes));
+    },
+
+    /** Tells every running release that this departure boards no more (its run has ended). */
+    async announceTrainLeft(environment: string, departure: string): Promise<number> {
+      return tellRunningReleases((id) => temporal().workflow.getHandle(id).signal(releaseTrainLeftSignal, { environment, departure }));
     },
   };
 }

@@ -125,6 +125,18 @@ export const releaseApprovalUpdate = defineUpdate<ReleaseStatus, [ApprovalInput]
  */
 export const releaseDepartUpdate = defineUpdate<ReleaseStatus, [DepartInput]>('depart');
 
+/**
+ * A departure's run has ended (everything it boarded is live, or its window closed): it boards
+ * no more, so a release says it waits for the next one. Sent by the train to running releases.
+ */
+export const releaseTrainLeftSignal = defineSignal<[TrainLeft]>('trainLeft');
+
+export interface TrainLeft {
+  environment: string;
+  /** The departure (ISO instant) whose run ended. */
+  departure: string;
+}
+
 /** The freezes declared through the API, sent by the freeze registry whenever they change (a higher revision is newer). */
 export const releaseFreezesSignal = defineSignal<[ApiFreezes]>('freezes');
 

@@ -69,8 +69,10 @@ import {
   releaseDepartUpdate,
   releaseFreezesSignal,
   releaseStatusQuery,
+  releaseTrainLeftSignal,
   trainReportSignal,
   type ApiFreezes,
+  type TrainLeft,
   type ApprovalInput,
   type CancelInput,
   type CheckInput,
@@ -134,6 +136,8 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     timeline: [] as TimelineEvent[],
     cancelRequest: null as { reason: string; by: string } | null,
     apiFreezes: { freezes: [], revision: -1 } as ApiFreezes,
+    /** Departures (ms) by environment whose train run has ended: they board no more. */
+    trainsLeft: {} as Record<string, number[]>,
     slack: newThreadState(),
   };
   let changes = 0;
@@ -156,6 +160,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       previousLiveSinceMs: previous?.liveAt && !previous.notLiveSince ? Date.parse(previous.liveAt) : null,
       freezes: mergeFreezes(input.freezes, s.apiFreezes.freezes, extraFreezes),
       train: stage.train,
+      trainsLeft: stage.train ? (s.trainsLeft[stage.train.environment] ?? []) : [],
     };
   }
 
@@ -442,6 +447,15 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     changes++;
   });
 
+  setHandler(releaseTrainLeftSignal, (t: TrainLeft) => {
+    const ms = Date.parse(t.departure);
+    const left = (s.trainsLeft[t.environment] ??= []);
+    if (Number.isNaN(ms) || left.includes(ms)) return;
+    left.push(ms);
+    if (left.length > 10) left.shift();
+    changes++;
+  });
+
   setHandler(deploymentMilestoneSignal, (m: DeploymentMilestone) => {
     const i = s.stages.findIndex((st) => st.deploymentId === m.deploymentId);
     if (i < 0) return;
@@ -499,8 +513,19 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
   async function passGate(i: number): Promise<void> {
     const stage = stages[i];
     const st = s.stages[i];
+    /** Departures already asked whether their train has left. */
+    const asked = new Set<number>();
     for (;;) {
       const step = stepGate(st.gate, factsOf(i), clock());
+      // Ready while a departure's window is open: is its train still boarding, or has it left?
+      const boarding = step.progress?.nextDepartureMs ?? null;
+      if (stage.train && step.machine.state === 'satisfied' && boarding !== null && boarding <= clock() && !asked.has(boarding)) {
+        asked.add(boarding);
+        if (await act.trainHasLeft(stage.train.environment, boarding)) {
+          (s.trainsLeft[stage.train.environment] ??= []).push(boarding);
+          continue;
+        }
+      }
       const opened = step.machine.state !== 'waiting' && st.gate.state === 'waiting' && step.machine.openedAt !== null;
       st.gate = step.machine;
       for (const e of step.events) event(e.type, e.message);

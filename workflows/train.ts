@@ -20,7 +20,7 @@
  */
 import { condition, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { formatInZone, formatUtc } from '../src/domain/calendar';
+import { currentDeparture, formatInZone, formatUtc } from '../src/domain/calendar';
 import { activeFreeze } from '../src/domain/gates';
 import { trainReportSignal, trainStatusQuery, type Boarding, type TrainInput, type TrainReport, type TrainStatus, type WaitingRelease } from './messages';
 
@@ -29,7 +29,8 @@ const act = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { ma
 const DEFAULT_POLL_SECONDS = 300;
 
 export async function releaseTrain({ environment, train, pollSeconds }: TrainInput): Promise<TrainStatus> {
-  const departureMs = Date.now();
+  // A scheduled departure's calendar instant (the run starts a moment later); a trigger's, now.
+  const departureMs = currentDeparture(train, Date.now()) ?? Date.now();
   const windowEndsMs = departureMs + train.windowSeconds * 1000;
   const departure = new Date(departureMs).toISOString();
   const trainId = workflowInfo().workflowId;
@@ -134,6 +135,8 @@ export async function releaseTrain({ environment, train, pollSeconds }: TrainInp
   }
   done = true;
   endedAt = new Date(Date.now()).toISOString();
+  // Releases that become ready now wait for the next departure, and say so.
+  if (Date.now() < windowEndsMs) await act.announceTrainLeft(environment, departure);
   const count = (state: Boarding['state']) => boardings.filter((b) => b.state === state).length;
   setCurrentDetails(
     `**Train to ${environment}** of ${formatInZone(departureMs, train.timeZone)} — done: ${frozen ?? `${count('departed')} boarded, ${count('live')} live, ${count('failed')} failed`}`,

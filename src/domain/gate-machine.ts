@@ -50,6 +50,8 @@ export interface GateFacts {
   previousLiveSinceMs: number | null;
   freezes: Freeze[];
   train: TrainSpec | null;
+  /** Departures (ms) of this environment's train whose run has ended: they board no more. */
+  trainsLeft?: number[];
 }
 
 export type GateEventType = 'stabilizing' | 'gate_open' | 'satisfied' | 'reopened' | 'frozen' | 'unfrozen' | 'expired' | 'rejected' | 'stability_lost';
@@ -100,6 +102,7 @@ function progressOf(m: GateMachine, facts: GateFacts, nowMs: number): GateProgre
     previousEnvironment: facts.previousEnvironment,
     freezes: facts.freezes,
     train: facts.train,
+    trainsLeft: facts.trainsLeft,
   });
 }
 

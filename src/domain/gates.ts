@@ -182,7 +182,9 @@ function stability(gate: GateSpec, ctx: GateContext, approvers: Approver[]): Sta
 /** The first departure at or after nowMs that boards: the open window's, else the next one no freeze covers. */
 function boardingDeparture(train: TrainSpec, ctx: GateContext): number | null {
   const open = currentDeparture(train, ctx.nowMs);
-  if (open !== null && !activeFreeze(ctx.freezes, ctx.environment, ctx.nowMs)) return open;
+  // A train whose run has ended (everything it carried is live) boards no more, window or not.
+  const left = open !== null && (ctx.trainsLeft ?? []).includes(open);
+  if (open !== null && !left && !activeFreeze(ctx.freezes, ctx.environment, ctx.nowMs)) return open;
   // A departure inside a freeze departs nothing for this environment, so skip it.
   let from = ctx.nowMs;
   for (let i = 0; i < MAX_DEPARTURES_SEARCHED; i++) {

@@ -109,6 +109,14 @@ export function trainScheduleId(environment: string): string {
   return `train-${environment}`;
 }
 
+/**
+ * The workflow id of the departure a train's Schedule starts at `departureMs`: the schedule's
+ * id and the departure's nominal time (RFC 3339, whole seconds), as Temporal names them.
+ */
+export function trainRunId(environment: string, departureMs: number): string {
+  return `${trainScheduleId(environment)}-${new Date(Math.floor(departureMs / 1000) * 1000).toISOString().replace('.000Z', 'Z')}`;
+}
+
 // ---- Gate evaluation (src/domain/gates.ts) ----
 
 /** Everything a gate's evaluation needs; the workflow gathers it and passes the time in. */
@@ -131,6 +139,8 @@ export interface GateContext {
   previousEnvironment: string | null;
   freezes: Freeze[];
   train: TrainSpec | null;
+  /** Departures (ms) of this environment's train whose run has ended: they board no more. */
+  trainsLeft?: number[];
 }
 
 export interface GateCheckProgress {

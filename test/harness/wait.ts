@@ -1,4 +1,6 @@
 // Polling for tests on the dev server, where things happen in real time.
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 
 /** Reads until `ok` holds; a read that throws (no worker answering yet) is tried again. */
 export async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
@@ -15,4 +17,20 @@ export async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) 
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 600)}${lastError ? ` (last error: ${lastError})` : ''}`);
+}
+
+/**
+ * Sends an Update and waits for its result, sending it again (with the same id, so it is
+ * applied once) when Temporal's time-skipping test server answers "update … not found": that
+ * server now and then loses an Update that reaches a workflow between two workflow tasks.
+ */
+export async function executeUpdateOnce<Ret, Arg>(handle: WorkflowHandle, update: UpdateDefinition<Ret, [Arg]>, args: [Arg]): Promise<Ret> {
+  const updateId = `test-${Math.random().toString(36).slice(2)}`;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await handle.executeUpdate(update, { args, updateId });
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError) || !/^update .* not found/.test(err.message) || attempt >= 5) throw err;
+    }
+  }
 }
