@@ -8,6 +8,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { validTimeZone } from './domain/calendar';
+import { INSTANT_RULE, parseInstant } from './domain/instants';
 import { parseDuration } from './domain/durations';
 import { planProblems, soakProblems } from './domain/plan';
 import type { NotifySpec } from './domain/notices';
@@ -472,21 +473,6 @@ function resolveGate(raw: unknown, env: string, at: string, ctx: GateContext): G
 
 function knownRoles(roles: Record<string, unknown>): string {
   return `known: ${Object.keys(roles).join(', ')}; declare others under 'roles'`;
-}
-
-/** An ISO-8601 instant with a date, a time and a zone designator (`2026-12-24T00:00:00Z`, `...-08:00`). */
-const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
-
-/** What a freeze's `from` and `to` must be, for messages: "'x' is not <this>". */
-export const INSTANT_RULE = 'an ISO instant with a zone (e.g. 2026-12-21T00:00:00Z or 2026-12-21T00:00:00-08:00)';
-
-/**
- * The milliseconds of an ISO instant with a zone, or null. A time without a zone is refused:
- * it would mean the reader's zone, which differs between the API, the worker and the person.
- */
-export function parseInstant(value: string): number | null {
-  const ms = ISO_INSTANT.test(value) ? Date.parse(value) : NaN;
-  return Number.isNaN(ms) ? null : ms;
 }
 
 function instant(value: string, field: string): number {

@@ -25,6 +25,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ErrorType } from '../src/domain/errors';
+import { INSTANT_RULE, parseInstant } from '../src/domain/instants';
 import type { Freeze } from '../src/domain/release';
 import { declareFreezeUpdate, freezesQuery, liftFreezeUpdate, type DeclareFreezeInput, type FreezeRegistryInput, type LiftFreezeInput } from './messages';
 
@@ -32,10 +33,10 @@ const act = proxyActivities<Activities>({ startToCloseTimeout: '2m', retry: { ma
 
 /** Why a declared period is refused, or null. Pure; the API checks environments against config first. */
 export function whyFreezeRefused(f: Pick<DeclareFreezeInput, 'from' | 'to' | 'environments' | 'reason'>, nowMs: number): string | null {
-  const from = Date.parse(f.from);
-  const to = Date.parse(f.to);
-  if (Number.isNaN(from)) return `from: '${f.from}' is not an instant`;
-  if (Number.isNaN(to)) return `to: '${f.to}' is not an instant`;
+  const from = parseInstant(f.from);
+  const to = parseInstant(f.to);
+  if (from === null) return `from: '${f.from}' is not ${INSTANT_RULE}`;
+  if (to === null) return `to: '${f.to}' is not ${INSTANT_RULE}`;
   if (to <= from) return `to: must be after from (${f.from})`;
   if (to <= nowMs) return `to: ${f.to} has already passed; a freeze must end in the future`;
   if (f.environments.length === 0) return 'environments: name at least one environment';

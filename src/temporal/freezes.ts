@@ -10,7 +10,8 @@ import {
   type Client,
 } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
-import { INSTANT_RULE, parseInstant, type BatonConfig } from '../config';
+import type { BatonConfig } from '../config';
+import { INSTANT_RULE, parseInstant } from '../domain/instants';
 import type { Freeze } from '../domain/release';
 import {
   BatonKind,

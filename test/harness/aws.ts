@@ -5,6 +5,8 @@ import { once } from 'node:events';
 import { CreateServiceCommand, DescribeServicesCommand, UpdateServiceCommand, type ECSClient } from '@aws-sdk/client-ecs';
 import { createAwsClients, type AwsClients } from '../../src/providers/aws';
 import type { MotoServer } from '../../src/local/servers';
+import type { SeededTarget } from '../../src/sandbox/seed';
+import type { TrafficRouterSpec } from '../../src/domain/types';
 
 export type { MotoServer };
 
@@ -48,4 +50,18 @@ export async function startBlackHole(): Promise<{ endpoint: string; stop(): Prom
       await once(server, 'close');
     },
   };
+}
+
+/** The traffic router spec of a seeded target, as config resolves it. */
+export function routerSpec(t: SeededTarget): TrafficRouterSpec {
+  return t.traffic.type === 'alb'
+    ? { type: 'alb', region: t.region, listenerArn: t.traffic.listenerArn, targetGroups: { blue: t.traffic.blueTargetGroupArn, green: t.traffic.greenTargetGroupArn } }
+    : {
+        type: 'route53',
+        region: t.region,
+        hostedZoneId: t.traffic.hostedZoneId,
+        recordName: t.traffic.recordName,
+        recordType: t.traffic.recordType,
+        setIdentifiers: { blue: t.traffic.blueSetIdentifier, green: t.traffic.greenSetIdentifier },
+      };
 }

@@ -6,7 +6,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { startMoto } from '../harness/servers';
-import { createServiceRollingOut, motoClients, startBlackHole, TEST_CREDENTIALS, type MotoServer } from '../harness/aws';
+import { createServiceRollingOut, motoClients, routerSpec, startBlackHole, TEST_CREDENTIALS, type MotoServer } from '../harness/aws';
 import { seedTarget, SANDBOX_RECORD_TTL, SANDBOX_REGIONS, type SeededTarget } from '../../src/sandbox/seed';
 import { createProviders, type Providers } from '../../src/providers/factory';
 import { CALL_HEARTBEAT_MS, awsActivities } from '../../activities/aws';
@@ -30,19 +30,6 @@ const until = async (condition: () => boolean, timeoutMs: number) => {
     await new Promise((r) => setTimeout(r, 20));
   }
 };
-
-function routerSpec(t: SeededTarget): TrafficRouterSpec {
-  return t.traffic.type === 'alb'
-    ? { type: 'alb', region: t.region, listenerArn: t.traffic.listenerArn, targetGroups: { blue: t.traffic.blueTargetGroupArn, green: t.traffic.greenTargetGroupArn } }
-    : {
-        type: 'route53',
-        region: t.region,
-        hostedZoneId: t.traffic.hostedZoneId,
-        recordName: t.traffic.recordName,
-        recordType: t.traffic.recordType,
-        setIdentifiers: { blue: t.traffic.blueSetIdentifier, green: t.traffic.greenSetIdentifier },
-      };
-}
 
 describe('AWS activities against moto', () => {
   let moto: MotoServer;

@@ -1,23 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto } from '../harness/servers';
-import { TEST_CREDENTIALS, type MotoServer } from '../harness/aws';
-import { seedTarget, SANDBOX_RECORD_TTL, SANDBOX_REGIONS, type SeededTarget } from '../../src/sandbox/seed';
+import { routerSpec, TEST_CREDENTIALS, type MotoServer } from '../harness/aws';
+import { seedTarget, SANDBOX_RECORD_TTL, SANDBOX_REGIONS } from '../../src/sandbox/seed';
 import { createProviders, type Providers } from '../../src/providers/factory';
 import { ErrorType } from '../../src/domain/errors';
 import type { TrafficRouterSpec } from '../../src/domain/types';
-
-function routerSpec(t: SeededTarget): TrafficRouterSpec {
-  return t.traffic.type === 'alb'
-    ? { type: 'alb', region: t.region, listenerArn: t.traffic.listenerArn, targetGroups: { blue: t.traffic.blueTargetGroupArn, green: t.traffic.greenTargetGroupArn } }
-    : {
-        type: 'route53',
-        region: t.region,
-        hostedZoneId: t.traffic.hostedZoneId,
-        recordName: t.traffic.recordName,
-        recordType: t.traffic.recordType,
-        setIdentifiers: { blue: t.traffic.blueSetIdentifier, green: t.traffic.greenSetIdentifier },
-      };
-}
 
 const mismatch = (text: string | RegExp) => expect.objectContaining({ name: ErrorType.InfrastructureMismatch, message: expect.stringMatching(text) });
 

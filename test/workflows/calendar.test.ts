@@ -4,12 +4,9 @@
 // time-skipping server has no Schedules), finding waiting releases through a finder that asks
 // each release the test started (it has no visibility listing either).
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
-import { createBatonWorker } from '../../src/worker';
 import { buildDeploymentSpec } from '../../src/temporal/deployments';
 import { resolveConfig } from '../../src/config';
 import { nextDepartures } from '../../src/domain/calendar';
@@ -27,36 +24,26 @@ import {
   type TrainStatus,
   type WaitingRelease,
 } from '../../workflows/messages';
-import { startTimeSkipping, startTogether } from '../harness/servers';
-import { routerOfMetrics, startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
+import { routerOfMetrics } from '../harness/stack';
 import { appMetrics, healthy } from '../harness/app-metrics';
 import { historyFacts, replayAll } from '../harness/history';
 import { PROD_TRAIN } from '../harness/fixtures';
 import { executeUpdateOnce, until } from '../harness/wait';
+import { EXAMPLE_PLANS, useTimeSkippingSandbox } from '../harness/time-skipping';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const iso = (ms: number) => new Date(ms).toISOString();
-const examplePlans = (parseYaml(readFileSync(resolve(__dirname, '../../config/example.yaml'), 'utf8')) as { plans: Record<string, Record<string, unknown>> }).plans;
-
 describe('releases on the production calendar (time-skipping server)', () => {
-  let env: TestWorkflowEnvironment;
-  let aws: SandboxAws;
-  let files: SandboxConfigFiles;
   let production: RolloutPlan;
   /** Every release the tests start: the train's finder asks each of them. */
   const releases = new Map<string, WorkflowHandle>();
 
-  beforeAll(async () => {
-    [env, aws] = await startTogether(startTimeSkipping(), startSandboxAws());
-    files = writeSandboxConfig(aws); // the sandbox's minute-long plan, unless a test says otherwise
-    const doc = parseYaml(readFileSync(files.configFile, 'utf8')) as Record<string, Record<string, unknown>>;
-    production = resolveConfig({ ...doc, plans: { ...doc.plans, production: examplePlans.production } }).plans.production;
-  });
+  const sb = useTimeSkippingSandbox();
 
-  afterAll(async () => {
-    await env?.teardown();
-    await aws?.stop();
+  beforeAll(async () => {
+    const doc = parseYaml(readFileSync(sb.files.configFile, 'utf8')) as Record<string, Record<string, unknown>>;
+    production = resolveConfig({ ...doc, plans: { ...doc.plans, production: EXAMPLE_PLANS.production } }).plans.production;
   });
 
   async function statusOf(h: WorkflowHandle): Promise<ReleaseStatus> {
@@ -87,22 +74,17 @@ describe('releases on the production calendar (time-skipping server)', () => {
   let tests = 0;
 
   async function withWorker<T>(freezes: Freeze[], fn: () => Promise<T>): Promise<T> {
-    const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
-    taskQueue = `${files.taskQueue}-${++tests}`;
-    const worker = await createBatonWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      deps: { ...aws.providers, metrics, stablePollMs: 100, temporal: env.client, findWaitingReleases: waitingFor, runningReleases: running, freezes },
-    });
-    // Inside runUntil: a closed run's status query needs a worker to answer it.
-    return worker.runUntil(async () => {
+    const metrics = appMetrics(routerOfMetrics(sb.files.config, sb.aws.providers), () => healthy);
+    taskQueue = `${sb.files.taskQueue}-${++tests}`;
+    // Inside the worker's run: a closed run's status query needs a worker to answer it.
+    const run = async () => {
       try {
         return await fn();
       } finally {
         await stopLeftovers();
       }
-    });
+    };
+    return sb.withWorker(metrics, run, { findWaitingReleases: waitingFor, runningReleases: running, freezes }, taskQueue);
   }
 
   /**
@@ -123,7 +105,7 @@ describe('releases on the production calendar (time-skipping server)', () => {
       }
     }
     for (const id of ids) {
-      const h = env.client.workflow.getHandle(id);
+      const h = sb.env.client.workflow.getHandle(id);
       if ((await h.describe().catch(() => null))?.status.name === 'RUNNING') await h.terminate('the test has ended').catch(() => undefined);
     }
     releases.clear();
@@ -141,26 +123,26 @@ describe('releases on the production calendar (time-skipping server)', () => {
       stages,
       freezes,
       hotfixApprovalRole: null,
-      notify: files.config.notifications,
+      notify: sb.files.config.notifications,
     };
-    const h = await env.client.workflow.start('release', { workflowId: input.id, taskQueue, args: [input] });
+    const h = await sb.env.client.workflow.start('release', { workflowId: input.id, taskQueue, args: [input] });
     releases.set(input.id, h);
     return h;
   }
 
-  const spec = (service: string, environment: string, version: string) => buildDeploymentSpec(files.config, { service, environment, version, requestedBy: 'dev' });
+  const spec = (service: string, environment: string, version: string) => buildDeploymentSpec(sb.files.config, { service, environment, version, requestedBy: 'dev' });
 
   /** Departs the real train at `departureMs` (time skips there), as the Schedule would start it. */
   async function depart(departureMs: number, train: TrainSpec = PROD_TRAIN, pollSeconds = 1800): Promise<WorkflowHandle<() => Promise<TrainStatus>>> {
-    const now = await env.currentTimeMs();
-    if (departureMs > now) await env.sleep(departureMs - now);
+    const now = await sb.env.currentTimeMs();
+    if (departureMs > now) await sb.env.sleep(departureMs - now);
     others.add(trainRunId('prod', departureMs));
-    return env.client.workflow.start('releaseTrain', { workflowId: trainRunId('prod', departureMs), taskQueue, args: [{ environment: 'prod', train, pollSeconds }] });
+    return sb.env.client.workflow.start('releaseTrain', { workflowId: trainRunId('prod', departureMs), taskQueue, args: [{ environment: 'prod', train, pollSeconds }] });
   }
 
   async function sleepUntil(ms: number): Promise<void> {
-    const now = await env.currentTimeMs();
-    if (ms > now) await env.sleep(ms - now);
+    const now = await sb.env.currentTimeMs();
+    if (ms > now) await sb.env.sleep(ms - now);
   }
 
   const satisfy = async (h: WorkflowHandle, environment = 'prod'): Promise<ReleaseStatus> => {
@@ -170,7 +152,7 @@ describe('releases on the production calendar (time-skipping server)', () => {
 
   /** Lets every deployment a release started run its tail to the end (time skips), so nothing is left running. */
   async function tailsFinished(h: WorkflowHandle): Promise<void> {
-    for (const e of (await statusOf(h)).environments) if (e.deployment) await settled(env.client.workflow.getHandle(e.deployment.id));
+    for (const e of (await statusOf(h)).environments) if (e.deployment) await settled(sb.env.client.workflow.getHandle(e.deployment.id));
   }
 
   /**
@@ -194,7 +176,7 @@ describe('releases on the production calendar (time-skipping server)', () => {
       return { ...s, service, id: deploymentId(service, 'prod', s.version), traffic: { ...s.traffic, listenerArn: `${s.traffic.listenerArn}-gone` } };
     };
     await withWorker([], async () => {
-      const [d0, d1] = nextDepartures(train, await env.currentTimeMs(), 2);
+      const [d0, d1] = nextDepartures(train, await sb.env.currentTimeMs(), 2);
       const sweep: Array<{ h: number; handle: WorkflowHandle; satisfiedAt: number; promised: string | null }> = [];
       const trains: Array<WorkflowHandle<() => Promise<TrainStatus>>> = [];
       // Half an hour at a time from the first departure to the one after next.
@@ -209,7 +191,7 @@ describe('releases on the production calendar (time-skipping server)', () => {
         } else {
           const handle = releases.get(releaseId(`sweep${h}`, `8.${h}.0`)) as WorkflowHandle;
           await satisfy(handle);
-          const satisfiedAt = await env.currentTimeMs();
+          const satisfiedAt = await sb.env.currentTimeMs();
           // What the release says it waits for, once it has settled into waiting for the train.
           const waiting = await until(`${handle.workflowId} to wait for the train`, () => statusOf(handle), (st) => st.phase === 'waiting_for_train' || st.outcome !== null, 20_000);
           sweep.push({ h, handle, satisfiedAt, promised: waiting.environments[0].gate?.train?.nextDeparture ?? null });
@@ -239,7 +221,7 @@ describe('releases on the production calendar (time-skipping server)', () => {
   }, 600_000);
 
   it('holds boarding during a freeze that starts after the gate was satisfied: the departure inside it boards nothing, and the next one does', async () => {
-    const probe = nextDepartures(PROD_TRAIN, await env.currentTimeMs(), 1)[0];
+    const probe = nextDepartures(PROD_TRAIN, await sb.env.currentTimeMs(), 1)[0];
     const freeze: Freeze = { id: 'config-1', from: iso(probe - 14 * HOUR), to: iso(probe + 14 * HOUR), environments: ['prod'], reason: 'Change freeze', source: 'config' };
     await withWorker([freeze], async () => {
       await sleepUntil(probe - 21 * HOUR);
@@ -274,7 +256,7 @@ describe('releases on the production calendar (time-skipping server)', () => {
   }, 300_000);
 
   it('never expires a gate during a freeze longer than its expiry, satisfied or not', async () => {
-    const d = nextDepartures(PROD_TRAIN, (await env.currentTimeMs()) + 3 * DAY, 1)[0];
+    const d = nextDepartures(PROD_TRAIN, (await sb.env.currentTimeMs()) + 3 * DAY, 1)[0];
     // Six days of freeze, from two days before a departure to four days after.
     const freeze: Freeze = { id: 'config-1', from: iso(d - 2 * DAY), to: iso(d + 4 * DAY), environments: ['prod'], reason: 'Year-end freeze', source: 'config' };
     await withWorker([freeze], async () => {
@@ -311,7 +293,7 @@ describe('releases on the production calendar (time-skipping server)', () => {
       const h = await startRelease('web', '9.2.0', [stage('staging', null, staging), stage('prod', stability, spec('web', 'prod', '9.2.0'))]);
       let s = await statusOf(h);
       for (let i = 0; i < 100 && !s.environments[1].gate?.openedAt; i++) {
-        await env.sleep('10m');
+        await sb.env.sleep('10m');
         s = await statusOf(h);
       }
       const liveAt = Date.parse(s.environments[0].deployment?.liveAt as string);
@@ -319,7 +301,7 @@ describe('releases on the production calendar (time-skipping server)', () => {
       expect(openedAt - liveAt).toBeGreaterThanOrEqual(HOUR);
       expect(openedAt - liveAt).toBeLessThan(HOUR + 60_000);
       // Staging's deployment is still in its tail (1 h keep, then 24 h standby).
-      const stagingDeployment = await env.client.workflow.getHandle(staging.id).query(deploymentStatusQuery);
+      const stagingDeployment = await sb.env.client.workflow.getHandle(staging.id).query(deploymentStatusQuery);
       expect(stagingDeployment.outcome).toBeNull();
       expect(stagingDeployment.tail).not.toBeNull();
       await h.result();
@@ -331,7 +313,7 @@ describe('releases on the production calendar (time-skipping server)', () => {
 
   it('ends the train within its window once its two releases are live on the production plan, its history small', async () => {
     await withWorker([], async () => {
-      const d = nextDepartures(PROD_TRAIN, (await env.currentTimeMs()) + HOUR, 1)[0];
+      const d = nextDepartures(PROD_TRAIN, (await sb.env.currentTimeMs()) + HOUR, 1)[0];
       const prod = (service: string) => ({ ...spec(service, 'prod', '9.3.0'), plan: production });
       const web = await startRelease('web', '9.3.0', [stage('prod', PROD_GATE, prod('web'))]);
       const api = await startRelease('api', '9.3.0', [stage('prod', PROD_GATE, prod('api'))]);

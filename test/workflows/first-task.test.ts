@@ -3,10 +3,8 @@
 // the handler acts. Time-skipping server, real ECS/ALB in moto; Updates racing a running
 // workflow (right after the start, at a real continue-as-new) are tested on the dev server
 // (updates-dev.test.ts), whose Update handling the time-skipping server does not match.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, expect, it } from 'vitest';
 import { WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
-import { createBatonWorker } from '../../src/worker';
 import { buildDeploymentSpec } from '../../src/temporal/deployments';
 import { buildReleaseInput } from '../../src/temporal/releases';
 import type { ActionRequest, DeploymentStatus } from '../../src/domain/deployment';
@@ -15,10 +13,10 @@ import { initialRollout } from '../../src/domain/rollout';
 import type { DeploymentSpec } from '../../src/domain/types';
 import { deploymentActionUpdate, deploymentStatusQuery, releaseCancelUpdate, releaseStatusQuery } from '../../workflows/messages';
 import type { DeploymentInput, DeploymentState } from '../../workflows/deployment';
-import { startTimeSkipping, startTogether } from '../harness/servers';
-import { routerOfMetrics, startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
+import { routerOfMetrics } from '../harness/stack';
 import { appMetrics, healthy } from '../harness/app-metrics';
 import { allFacts, replayAll, scheduled } from '../harness/history';
+import { useTimeSkippingSandbox } from '../harness/time-skipping';
 
 const PLAN = {
   steps: [{ shift: 10 }, { soak: '30m' }, { shift: 100 }],
@@ -29,37 +27,24 @@ const PLAN = {
 };
 
 describe('Updates that arrive with the start, right after it, and at a continue-as-new boundary (time-skipping server)', () => {
-  let env: TestWorkflowEnvironment;
-  let aws: SandboxAws;
-  let files: SandboxConfigFiles;
-
-  beforeAll(async () => {
-    [env, aws] = await startTogether(startTimeSkipping(), startSandboxAws());
-    files = writeSandboxConfig(aws, PLAN);
-  });
-
-  afterAll(async () => {
-    await env?.teardown();
-    await aws?.stop();
-  });
+  const sb = useTimeSkippingSandbox(PLAN);
 
   async function withWorker<T>(fn: () => Promise<T>): Promise<T> {
-    const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
-    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100, temporal: env.client } });
-    return worker.runUntil(fn());
+    const metrics = appMetrics(routerOfMetrics(sb.files.config, sb.aws.providers), () => healthy);
+    return sb.withWorker(metrics, fn);
   }
 
-  const spec = (service: string, environment: string, version: string): DeploymentSpec => buildDeploymentSpec(files.config, { service, environment, version, requestedBy: 'ada' });
+  const spec = (service: string, environment: string, version: string): DeploymentSpec => buildDeploymentSpec(sb.files.config, { service, environment, version, requestedBy: 'ada' });
   const action = (a: ActionRequest['action']): ActionRequest => ({ action: a, reason: 'test', actor: 'rosa' });
 
   /** Starts a deployment with an Update that the server delivers in the run's first workflow task. */
   async function startWith(input: DeploymentInput, req: ActionRequest): Promise<{ handle: WorkflowHandle; accepted: DeploymentStatus }> {
-    const start = new WithStartWorkflowOperation('deployment', { workflowId: input.spec.id, taskQueue: files.taskQueue, args: [input], workflowIdConflictPolicy: 'FAIL' });
-    const accepted = await env.client.workflow.executeUpdateWithStart(deploymentActionUpdate, { args: [req], startWorkflowOperation: start });
+    const start = new WithStartWorkflowOperation('deployment', { workflowId: input.spec.id, taskQueue: sb.files.taskQueue, args: [input], workflowIdConflictPolicy: 'FAIL' });
+    const accepted = await sb.env.client.workflow.executeUpdateWithStart(deploymentActionUpdate, { args: [req], startWorkflowOperation: start });
     return { handle: await start.workflowHandle(), accepted };
   }
 
-  const weights = (s: DeploymentSpec) => aws.providers.routerFor(s.traffic).getWeights();
+  const weights = (s: DeploymentSpec) => sb.aws.providers.routerFor(s.traffic).getWeights();
 
   it('rolls back on a rollback sent with the start: nothing is deployed', async () => {
     await withWorker(async () => {
@@ -82,7 +67,7 @@ describe('Updates that arrive with the start, right after it, and at a continue-
       const s = spec('api', 'dev', '4.0.2');
       const { handle, accepted } = await startWith({ spec: s }, action('pause'));
       expect(accepted.paused).toBe(true);
-      await env.sleep('2h');
+      await sb.env.sleep('2h');
       const held = await handle.query(deploymentStatusQuery);
       expect(held.phase).toBe('paused');
       expect(held.weights).toEqual({ blue: 100, green: 0 });
@@ -99,14 +84,14 @@ describe('Updates that arrive with the start, right after it, and at a continue-
       // The state a run carries into its next run in the middle of the 10 % soak, with 20 of its
       // 30 minutes left (as continue-as-new writes it), started with a pause in its first task.
       const s = spec('api', 'staging', '4.0.3');
-      const now = await env.currentTimeMs();
+      const now = await sb.env.currentTimeMs();
       const carried = await carriedMidSoak(s, now, 20 * 60_000);
       const { handle, accepted } = await startWith({ spec: s, state: carried }, action('pause'));
       expect(accepted.phase).toBe('paused');
       expect(accepted.soak).toMatchObject({ kind: 'soak', paused: true });
       expect(accepted.soak?.remainingSeconds).toBeGreaterThan(19 * 60);
       expect(accepted.soak?.remainingSeconds).toBeLessThanOrEqual(20 * 60);
-      await env.sleep('3h');
+      await sb.env.sleep('3h');
       const held = await handle.query(deploymentStatusQuery);
       expect(held.soak?.remainingSeconds).toBe(accepted.soak?.remainingSeconds);
       expect(held.weights).toEqual({ blue: 90, green: 10 });
@@ -125,9 +110,9 @@ describe('Updates that arrive with the start, right after it, and at a continue-
 
   it('cancels a release on a cancel sent with its start: nothing is deployed', async () => {
     await withWorker(async () => {
-      const input = buildReleaseInput(files.config, { service: 'web', version: '4.1.0', requestedBy: 'dev' });
-      const start = new WithStartWorkflowOperation('release', { workflowId: input.id, taskQueue: files.taskQueue, args: [input], workflowIdConflictPolicy: 'FAIL' });
-      await env.client.workflow.executeUpdateWithStart(releaseCancelUpdate, { args: [{ reason: 'wrong build', by: 'rosa' }], startWorkflowOperation: start });
+      const input = buildReleaseInput(sb.files.config, { service: 'web', version: '4.1.0', requestedBy: 'dev' });
+      const start = new WithStartWorkflowOperation('release', { workflowId: input.id, taskQueue: sb.files.taskQueue, args: [input], workflowIdConflictPolicy: 'FAIL' });
+      await sb.env.client.workflow.executeUpdateWithStart(releaseCancelUpdate, { args: [{ reason: 'wrong build', by: 'rosa' }], startWorkflowOperation: start });
       const handle = await start.workflowHandle();
       await handle.result().catch(() => undefined);
       const done = await handle.query(releaseStatusQuery);
@@ -143,9 +128,9 @@ describe('Updates that arrive with the start, right after it, and at a continue-
    * put in the same place (green deployed, 10 % on it) so the new run finds what it expects.
    */
   async function carriedMidSoak(s: DeploymentSpec, nowMs: number, leftMs: number): Promise<DeploymentState> {
-    const deployed = await aws.providers.compute.deployImage({ target: s.compute, colour: 'green', templateColour: 'blue', image: s.image, desiredCount: 2, deploymentId: s.id });
-    await aws.providers.routerFor(s.traffic).setWeights({ blue: 90, green: 10 });
-    const blue = await aws.providers.compute.describe(s.compute, 'blue');
+    const deployed = await sb.aws.providers.compute.deployImage({ target: s.compute, colour: 'green', templateColour: 'blue', image: s.image, desiredCount: 2, deploymentId: s.id });
+    await sb.aws.providers.routerFor(s.traffic).setWeights({ blue: 90, green: 10 });
+    const blue = await sb.aws.providers.compute.describe(s.compute, 'blue');
     const state: DeploymentState = {
       ...initialRollout(new Date(nowMs - 15 * 60_000).toISOString()),
       stage: 'steps',

@@ -1,54 +1,26 @@
 // The production plan with its real durations (5 + 10 + 15 min soaks, 1 h hot, 24 h standby)
 // on Temporal's time-skipping server, against real ECS/ALB/Route 53 in moto.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, expect, it } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { MetricsProvider } from '../../src/providers/types';
-import { createBatonWorker } from '../../src/worker';
 import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deployments';
 import type { DeploymentStatus } from '../../src/domain/deployment';
 import { deploymentStatusQuery } from '../../workflows/messages';
-import { startTimeSkipping, startTogether } from '../harness/servers';
-import { startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
 import { appMetrics, healthy } from '../harness/app-metrics';
 import { allFacts, firstScheduled, historyOfRuns, replayAll, scheduled, type HistoryFact } from '../harness/history';
-
-const examplePlans = (parseYaml(readFileSync(resolve(__dirname, '../../config/example.yaml'), 'utf8')) as { plans: Record<string, Record<string, unknown>> }).plans;
+import { EXAMPLE_PLANS, useTimeSkippingSandbox } from '../harness/time-skipping';
 
 describe('a deployment on the production plan (time-skipping server)', () => {
-  let env: TestWorkflowEnvironment;
-  let aws: SandboxAws;
-  let files: SandboxConfigFiles;
+  const sb = useTimeSkippingSandbox(EXAMPLE_PLANS.production);
 
-  beforeAll(async () => {
-    [env, aws] = await startTogether(startTimeSkipping(), startSandboxAws());
-    files = writeSandboxConfig(aws, examplePlans.production);
-  });
+  const target = (service: string, environment: string) => sb.files.config.services[service].environments[environment];
 
-  afterAll(async () => {
-    await env?.teardown();
-    await aws?.stop();
-  });
-
-  const target = (service: string, environment: string) => files.config.services[service].environments[environment];
-
-  async function withWorker<T>(metrics: MetricsProvider, fn: () => Promise<T>): Promise<T> {
-    const worker = await createBatonWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue: files.taskQueue,
-      deps: { ...aws.providers, metrics, stablePollMs: 100, temporal: env.client },
-    });
-    return worker.runUntil(fn());
-  }
+  const withWorker = <T>(metrics: MetricsProvider, fn: () => Promise<T>): Promise<T> => sb.withWorker(metrics, fn);
 
   async function deploy(service: string, environment: string, version: string): Promise<WorkflowHandle> {
-    const spec = buildDeploymentSpec(files.config, { service, environment, version, requestedBy: 'ada' });
-    const { id } = await startDeployment(env.client, files.taskQueue, spec);
-    return env.client.workflow.getHandle(id);
+    const spec = buildDeploymentSpec(sb.files.config, { service, environment, version, requestedBy: 'ada' });
+    const { id } = await startDeployment(sb.env.client, sb.files.taskQueue, spec);
+    return sb.env.client.workflow.getHandle(id);
   }
 
   /** Deploys and waits for the end (time skips); a rolled-back run would throw here. */
@@ -65,7 +37,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
   const secondsBetween = (a: HistoryFact, b: HistoryFact) => (b.at - a.at) / 1000;
 
   it('runs every step in order with soaks of the planned length, then keeps, stands by and retires the old colour', async () => {
-    const router = aws.providers.routerFor(target('web', 'prod').traffic);
+    const router = sb.aws.providers.routerFor(target('web', 'prod').traffic);
     const metrics = appMetrics(router, () => healthy);
 
     const { status, facts } = await deployToEnd(metrics, 'web', 'prod', '2.0.0');
@@ -108,7 +80,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     // And the real infrastructure agrees.
     const t = target('web', 'prod');
     expect(await router.getWeights()).toEqual({ blue: 0, green: 100 });
-    const [blue, green] = await Promise.all([aws.providers.compute.describe(t.compute, 'blue'), aws.providers.compute.describe(t.compute, 'green')]);
+    const [blue, green] = await Promise.all([sb.aws.providers.compute.describe(t.compute, 'blue'), sb.aws.providers.compute.describe(t.compute, 'green')]);
     expect(blue.desiredCount).toBe(0);
     expect(green.desiredCount).toBe(2);
     expect(green.image).toBe(`${t.image}:2.0.0`);
@@ -118,7 +90,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
 
   it('rolls back when the error rate breaches at 10 %', async () => {
     const t = target('web', 'staging');
-    const router = aws.providers.routerFor(t.traffic);
+    const router = sb.aws.providers.routerFor(t.traffic);
     const metrics = appMetrics(router, (weight) => (weight >= 10 ? { errorRate: 0.05, latencyMs: 90 } : healthy));
 
     const { status, described, failure } = await withWorker(metrics, async () => {
@@ -139,15 +111,15 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     expect(described.searchAttributes.BatonPhase).toEqual(['rolled_back']);
 
     expect(await router.getWeights()).toEqual({ blue: 100, green: 0 });
-    const green = await aws.providers.compute.describe(t.compute, 'green');
+    const green = await sb.aws.providers.compute.describe(t.compute, 'green');
     expect(green.desiredCount).toBe(0);
-    const blue = await aws.providers.compute.describe(t.compute, 'blue');
+    const blue = await sb.aws.providers.compute.describe(t.compute, 'blue');
     expect(blue.desiredCount).toBe(2);
   });
 
   it('rolls back a deployment that is cancelled in the middle of a soak', async () => {
     const t = target('api', 'prod');
-    const router = aws.providers.routerFor(t.traffic);
+    const router = sb.aws.providers.routerFor(t.traffic);
     const metrics = appMetrics(router, () => healthy);
 
     const status: DeploymentStatus = await withWorker(metrics, async () => {
@@ -156,7 +128,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
       for (let i = 0; i < 200; i++) {
         const s = await handle.query(deploymentStatusQuery);
         if (s.weights?.green === 10 && s.phase === 'soaking') break;
-        await env.sleep('1m');
+        await sb.env.sleep('1m');
       }
       await handle.cancel();
       await handle.result().catch(() => undefined);
@@ -166,12 +138,12 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     expect(status.outcome).toBe('cancelled');
     expect(status.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['traffic_restored', 'scaled_down', 'cancelled']));
     expect(await router.getWeights()).toEqual({ blue: 100, green: 0 });
-    expect((await aws.providers.compute.describe(t.compute, 'green')).desiredCount).toBe(0);
+    expect((await sb.aws.providers.compute.describe(t.compute, 'green')).desiredCount).toBe(0);
   });
 
   it('extends the soak for inconclusive samples instead of rolling back', async () => {
     const t = target('web', 'dev');
-    const metrics = appMetrics(aws.providers.routerFor(t.traffic), () => healthy, { first: ['no_data', 'no_data', 'no_data'] });
+    const metrics = appMetrics(sb.aws.providers.routerFor(t.traffic), () => healthy, { first: ['no_data', 'no_data', 'no_data'] });
 
     const { status, facts } = await deployToEnd(metrics, 'web', 'dev', '2.2.0');
 
@@ -190,7 +162,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     const t = target('api', 'staging');
     // Four failed reads: the first sample exhausts its 3 attempts (an inconclusive
     // provider_error sample), the second succeeds on its second attempt.
-    const metrics = appMetrics(aws.providers.routerFor(t.traffic), () => healthy, { first: ['throw', 'throw', 'throw', 'throw'] });
+    const metrics = appMetrics(sb.aws.providers.routerFor(t.traffic), () => healthy, { first: ['throw', 'throw', 'throw', 'throw'] });
 
     const { status, facts } = await deployToEnd(metrics, 'api', 'staging', '2.3.0');
 
@@ -209,12 +181,12 @@ describe('a deployment on the production plan (time-skipping server)', () => {
 
   it('keeps the history bounded through a 12-hour soak by continuing as new', async () => {
     const t = target('api', 'dev');
-    const metrics = appMetrics(aws.providers.routerFor(t.traffic), () => healthy);
-    const spec = buildDeploymentSpec(files.config, { service: 'api', environment: 'dev', version: '2.4.0', requestedBy: 'ada' });
+    const metrics = appMetrics(sb.aws.providers.routerFor(t.traffic), () => healthy);
+    const spec = buildDeploymentSpec(sb.files.config, { service: 'api', environment: 'dev', version: '2.4.0', requestedBy: 'ada' });
     spec.plan = { ...spec.plan, steps: [{ type: 'shift', weight: 10 }, { type: 'soak', durationSeconds: 12 * 3600 }, { type: 'shift', weight: 100 }], analysis: { ...spec.plan.analysis, intervalSeconds: 300 } };
 
     const { status, runs } = await withWorker(metrics, async () => {
-      const handle = await env.client.workflow.start('deployment', { workflowId: spec.id, taskQueue: files.taskQueue, args: [{ spec, maxHistoryEvents: 300 }] });
+      const handle = await sb.env.client.workflow.start('deployment', { workflowId: spec.id, taskQueue: sb.files.taskQueue, args: [{ spec, maxHistoryEvents: 300 }] });
       await handle.result();
       return { status: await handle.query(deploymentStatusQuery), runs: await historyOfRuns(handle, handle.firstExecutionRunId) };
     });

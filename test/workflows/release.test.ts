@@ -3,11 +3,9 @@
 // staging, then the wait for Tuesday's 10:00 America/Los_Angeles train. The time-skipping
 // server has no visibility listing, so the test boards the release itself, as the train
 // would (test/workflows/train.test.ts covers the train on the dev server).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, expect, it } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { createBatonWorker } from '../../src/worker';
 import { buildDeploymentSpec } from '../../src/temporal/deployments';
 import { releaseId, type GateSpec } from '../../src/domain/release';
 import {
@@ -18,10 +16,10 @@ import {
   type ReleaseInput,
   type ReleaseStatus,
 } from '../../workflows/messages';
-import { startTimeSkipping, startTogether } from '../harness/servers';
-import { routerOfMetrics, startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
+import { routerOfMetrics } from '../harness/stack';
 import { appMetrics, healthy } from '../harness/app-metrics';
 import { PROD_TRAIN } from '../harness/fixtures';
+import { useTimeSkippingSandbox } from '../harness/time-skipping';
 
 const DAY = 24 * 3600;
 const prodTrain = PROD_TRAIN;
@@ -38,26 +36,14 @@ const prodGate: GateSpec = {
 };
 
 describe('a release with the production rules (time-skipping server)', () => {
-  let env: TestWorkflowEnvironment;
-  let aws: SandboxAws;
-  let files: SandboxConfigFiles;
-
-  beforeAll(async () => {
-    [env, aws] = await startTogether(startTimeSkipping(), startSandboxAws());
-    files = writeSandboxConfig(aws); // the sandbox's minute-long rollout plan for each environment
-  });
-
-  afterAll(async () => {
-    await env?.teardown();
-    await aws?.stop();
-  });
+  const sb = useTimeSkippingSandbox();
 
   function input(service: string, version: string): ReleaseInput {
     const stage = (environment: string, gate: GateSpec | null) => ({
       environment,
       gate,
       train: gate?.train ? prodTrain : null,
-      deployment: buildDeploymentSpec(files.config, { service, environment, version, requestedBy: 'rita' }),
+      deployment: buildDeploymentSpec(sb.files.config, { service, environment, version, requestedBy: 'rita' }),
     });
     return {
       id: releaseId(service, version),
@@ -65,7 +51,7 @@ describe('a release with the production rules (time-skipping server)', () => {
       stages: [stage('dev', null), stage('staging', stagingGate), stage('prod', prodGate)],
       freezes: [],
       hotfixApprovalRole: null,
-      notify: files.config.notifications,
+      notify: sb.files.config.notifications,
     };
   }
 
@@ -75,7 +61,7 @@ describe('a release with the production rules (time-skipping server)', () => {
    */
   async function tailsFinished(handle: WorkflowHandle): Promise<void> {
     const { environments } = await handle.query(releaseStatusQuery);
-    for (const e of environments) if (e.deployment) await env.client.workflow.getHandle(e.deployment.id).result().catch(() => undefined);
+    for (const e of environments) if (e.deployment) await sb.env.client.workflow.getHandle(e.deployment.id).result().catch(() => undefined);
   }
 
   /** Lets workflow time run (in steps, so activities get to run) until `ok` holds. */
@@ -84,17 +70,15 @@ describe('a release with the production rules (time-skipping server)', () => {
       const s = await handle.query(releaseStatusQuery);
       if (ok(s)) return s;
       if (s.outcome) throw new Error(`release ended (${s.outcome}: ${s.reason}) while waiting for ${what}`);
-      await env.sleep(step);
+      await sb.env.sleep(step);
     }
     throw new Error(`${what} did not happen`);
   }
 
   it('goes dev → staging → prod through checks, approvals, a week of stability and the Tuesday train', async () => {
-    const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
-    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100, temporal: env.client } });
-
-    await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start('release', { workflowId: releaseId('web', '5.0.0'), taskQueue: files.taskQueue, args: [input('web', '5.0.0')] });
+    const metrics = appMetrics(routerOfMetrics(sb.files.config, sb.aws.providers), () => healthy);
+    await sb.withWorker(metrics, async () => {
+      const handle = await sb.env.client.workflow.start('release', { workflowId: releaseId('web', '5.0.0'), taskQueue: sb.files.taskQueue, args: [input('web', '5.0.0')] });
       const check = (name: string) => handle.executeUpdate(releaseCheckUpdate, { args: [{ name, status: 'passed', url: `https://ci.example/${name}`, by: 'ci-bot' }] });
       const approve = (environment: string, by: string, role: string) =>
         handle.executeUpdate(releaseApprovalUpdate, { args: [{ environment, decision: 'approve', by, roles: [role], comment: `${role} sign-off` }] });
@@ -127,7 +111,7 @@ describe('a release with the production rules (time-skipping server)', () => {
       expect(ready.environments[2].gate?.pending.join('; ')).toMatch(/next train Tue 10:00 P[SD]T/);
 
       // Nothing moves before the train; at the departure it boards and prod deploys.
-      await env.sleep(next - (await env.currentTimeMs()) + 1000);
+      await sb.env.sleep(next - (await sb.env.currentTimeMs()) + 1000);
       expect((await handle.query(releaseStatusQuery)).phase).toBe('waiting_for_train');
       await handle.executeUpdate(releaseDepartUpdate, { args: [{ environment: 'prod', departure: new Date(next).toISOString(), trainId: 'train-prod-test' }] });
       await handle.result();
@@ -137,30 +121,28 @@ describe('a release with the production rules (time-skipping server)', () => {
       expect(done.environments.map((e) => e.deployment?.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded']);
       expect(Date.parse(done.environments[2].deployment?.liveAt as string)).toBeGreaterThanOrEqual(next);
       expect(done.environments[2].gate?.approvals.map((a) => [a.by, a.roles[0]])).toEqual([['quinn', 'qa'], ['pat', 'product']]);
-      expect(await aws.providers.routerFor(files.config.services.web.environments.prod.traffic).getWeights()).toEqual({ blue: 0, green: 100 });
+      expect(await sb.aws.providers.routerFor(sb.files.config.services.web.environments.prod.traffic).getWeights()).toEqual({ blue: 0, green: 100 });
     });
   }, 300_000);
 
   it('holds a gate through a freeze and goes on when the freeze ends', async () => {
-    const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
-    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100, temporal: env.client } });
-
-    await worker.runUntil(async () => {
-      const now = await env.currentTimeMs();
+    const metrics = appMetrics(routerOfMetrics(sb.files.config, sb.aws.providers), () => healthy);
+    await sb.withWorker(metrics, async () => {
+      const now = await sb.env.currentTimeMs();
       const freeze = { from: new Date(now - 3600_000).toISOString(), to: new Date(now + 2 * DAY * 1000).toISOString(), environments: ['prod'], reason: 'holiday freeze' };
       const gate: GateSpec = { checks: [], approvals: [], stabilitySeconds: 0, train: null, expirySeconds: 3 * DAY };
       const id = releaseId('api', '6.0.0');
-      const handle = await env.client.workflow.start('release', {
+      const handle = await sb.env.client.workflow.start('release', {
         workflowId: id,
-        taskQueue: files.taskQueue,
-        args: [{ ...input('api', '6.0.0'), stages: [{ environment: 'prod', gate, train: null, deployment: buildDeploymentSpec(files.config, { service: 'api', environment: 'prod', version: '6.0.0', requestedBy: 'rita' }) }], freezes: [freeze] }],
+        taskQueue: sb.files.taskQueue,
+        args: [{ ...input('api', '6.0.0'), stages: [{ environment: 'prod', gate, train: null, deployment: buildDeploymentSpec(sb.files.config, { service: 'api', environment: 'prod', version: '6.0.0', requestedBy: 'rita' }) }], freezes: [freeze] }],
       });
 
       const frozen = await skipUntil(handle, 'the frozen gate', '1s', (s) => (s.environments[0].gate?.pending ?? []).some((p) => p.startsWith('frozen until')));
       // Satisfied (nothing else is asked), held by the freeze: its expiry does not count.
       expect(frozen.environments[0].gate).toMatchObject({ state: 'satisfied', expiresAt: null });
       expect(frozen.environments[0].gate?.pending.join('; ')).toMatch(/frozen until .*holiday freeze/);
-      await env.sleep('1d');
+      await sb.env.sleep('1d');
       expect((await handle.query(releaseStatusQuery)).environments[0].deployment).toBeNull();
 
       await handle.result(); // the freeze ends after two days; then prod deploys
@@ -172,16 +154,14 @@ describe('a release with the production rules (time-skipping server)', () => {
   }, 300_000);
 
   it('lets a hotfix skip the week of stability only with the hotfix role\'s extra approval', async () => {
-    const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), () => healthy);
-    const worker = await createBatonWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: files.taskQueue, deps: { ...aws.providers, metrics, stablePollMs: 100, temporal: env.client } });
-
-    await worker.runUntil(async () => {
+    const metrics = appMetrics(routerOfMetrics(sb.files.config, sb.aws.providers), () => healthy);
+    await sb.withWorker(metrics, async () => {
       const base = input('api', '6.1.0');
       const noTrain: GateSpec = { ...prodGate, train: null };
       const stages = [base.stages[1], { ...base.stages[2], gate: noTrain, train: null }];
-      const handle = await env.client.workflow.start('release', {
+      const handle = await sb.env.client.workflow.start('release', {
         workflowId: base.id,
-        taskQueue: files.taskQueue,
+        taskQueue: sb.files.taskQueue,
         args: [{ ...base, request: { ...base.request, hotfix: true }, stages, hotfixApprovalRole: 'release-manager' }],
       });
       const approve = (environment: string, by: string, role: string) =>
@@ -195,7 +175,7 @@ describe('a release with the production rules (time-skipping server)', () => {
       expect(open.hotfix).toBe(true);
       await approve('prod', 'quinn', 'qa');
       await approve('prod', 'pat', 'product');
-      await env.sleep('1h');
+      await sb.env.sleep('1h');
       const held = await handle.query(releaseStatusQuery);
       expect(held.environments[1].deployment).toBeNull();
       expect(held.environments[1].gate?.pending.join('; ')).toMatch(/stability in staging/);

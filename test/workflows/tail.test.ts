@@ -2,61 +2,36 @@
 // production plan (1 h keep, 24 h standby) on Temporal's time-skipping server, against real
 // ECS, ALB and Route 53 in moto. Every write to AWS is recorded in order, so the tests can
 // say "capacity was restored before any traffic moved"; writes can be made to fail.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { describe, expect, it } from 'vitest';
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { createBatonWorker } from '../../src/worker';
 import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deployments';
 import type { DeploymentStatus } from '../../src/domain/deployment';
 import type { Colour } from '../../src/domain/types';
 import { deploymentActionUpdate, deploymentStatusQuery } from '../../workflows/messages';
-import { startTimeSkipping, startTogether } from '../harness/servers';
-import { MOTO_CREDENTIALS, routerOfMetrics, startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from '../harness/stack';
+import { MOTO_CREDENTIALS, routerOfMetrics } from '../harness/stack';
 import { appMetrics, healthy, type Health } from '../harness/app-metrics';
 import { allFacts, replayAll } from '../harness/history';
 import { indexOfWrite, recording, type Recording } from '../harness/recording';
 import { createAwsClients } from '../../src/providers/aws';
-
-const examplePlans = (parseYaml(readFileSync(resolve(__dirname, '../../config/example.yaml'), 'utf8')) as { plans: Record<string, Record<string, unknown>> }).plans;
+import { EXAMPLE_PLANS, useTimeSkippingSandbox } from '../harness/time-skipping';
 
 describe('a deployment\'s tail on the production plan (time-skipping server)', () => {
-  let env: TestWorkflowEnvironment;
-  let aws: SandboxAws;
-  let files: SandboxConfigFiles;
+  const sb = useTimeSkippingSandbox(EXAMPLE_PLANS.production);
 
-  beforeAll(async () => {
-    [env, aws] = await startTogether(startTimeSkipping(), startSandboxAws());
-    files = writeSandboxConfig(aws, examplePlans.production);
-  });
-
-  afterAll(async () => {
-    await env?.teardown();
-    await aws?.stop();
-  });
-
-  const target = (service: string, environment: string) => files.config.services[service].environments[environment];
+  const target = (service: string, environment: string) => sb.files.config.services[service].environments[environment];
 
   /** Runs `fn` with a worker whose providers record (and may fail) every write. */
-  async function withWorker<T>(health: (weight: number, colour: Colour) => Health, fn: (rec: Recording) => Promise<T>, rec = recording(aws.providers)): Promise<T> {
-    const metrics = appMetrics(routerOfMetrics(files.config, aws.providers), health);
-    const worker = await createBatonWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue: files.taskQueue,
-      deps: { ...rec.providers, metrics, stablePollMs: 100, temporal: env.client },
-    });
-    return worker.runUntil(fn(rec));
+  async function withWorker<T>(health: (weight: number, colour: Colour) => Health, fn: (rec: Recording) => Promise<T>, rec = recording(sb.aws.providers)): Promise<T> {
+    const metrics = appMetrics(routerOfMetrics(sb.files.config, sb.aws.providers), health);
+    return sb.withWorker(metrics, () => fn(rec), { ...rec.providers, metrics });
   }
 
   async function deploy(service: string, environment: string, version: string): Promise<WorkflowHandle> {
-    const spec = buildDeploymentSpec(files.config, { service, environment, version, requestedBy: 'ada' });
-    const { id } = await startDeployment(env.client, files.taskQueue, spec);
-    return env.client.workflow.getHandle(id);
+    const spec = buildDeploymentSpec(sb.files.config, { service, environment, version, requestedBy: 'ada' });
+    const { id } = await startDeployment(sb.env.client, sb.files.taskQueue, spec);
+    return sb.env.client.workflow.getHandle(id);
   }
 
   /** Lets workflow time run, in steps, until the deployment's status satisfies `ok`. */
@@ -65,7 +40,7 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
       const s = await handle.query(deploymentStatusQuery);
       if (ok(s)) return s;
       if (s.outcome) throw new Error(`${handle.workflowId} ended (${s.outcome}) while waiting for ${what}`);
-      await env.sleep(step);
+      await sb.env.sleep(step);
     }
     throw new Error(`${what} did not happen`);
   }
@@ -80,8 +55,8 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
   const act = (handle: WorkflowHandle, action: 'rollback' | 'pause' | 'resume', actor = 'rosa') =>
     handle.executeUpdate(deploymentActionUpdate, { args: [{ action, reason: 'test', actor }] });
 
-  const weightsOf = async (service: string, environment: string) => aws.providers.routerFor(target(service, environment).traffic).getWeights();
-  const countOf = async (service: string, environment: string, colour: Colour) => (await aws.providers.compute.describe(target(service, environment).compute, colour)).desiredCount;
+  const weightsOf = async (service: string, environment: string) => sb.aws.providers.routerFor(target(service, environment).traffic).getWeights();
+  const countOf = async (service: string, environment: string, colour: Colour) => (await sb.aws.providers.compute.describe(target(service, environment).compute, colour)).desiredCount;
 
   it('is live at 100 % verified and frees its lane; a new deployment during the 24 h standby takes over the tail and succeeds', async () => {
     await withWorker(() => healthy, async (rec) => {
@@ -90,7 +65,7 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
       expect(live.liveAt).not.toBeNull();
       expect(live.tail).toMatchObject({ stage: 'standby', colour: 'blue' });
       // The lane was freed at live, not at the end of the tail.
-      expect((await env.client.workflow.getHandle('lane:web:prod').describe()).status.name).toBe('COMPLETED');
+      expect((await sb.env.client.workflow.getHandle('lane:web:prod').describe()).status.name).toBe('COMPLETED');
       expect(await countOf('web', 'prod', 'blue')).toBe(1);
 
       // A hotfix while blue is on standby: it deploys onto blue, the colour the first one kept.
@@ -164,7 +139,7 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
       const restored = Date.parse(s.timeline.find((e) => e.type === 'traffic_restored')!.at);
       const scaledDown = Date.parse(s.timeline.find((e) => e.type === 'scaled_down')!.at);
       // The production plan's margin is 30 s.
-      const ttl = await aws.providers.routerFor(target('api', 'prod').traffic).settleSeconds();
+      const ttl = await sb.aws.providers.routerFor(target('api', 'prod').traffic).settleSeconds();
       expect(ttl).toBeGreaterThan(0);
       expect(scaledDown - restored).toBeGreaterThanOrEqual((ttl + 30) * 1000);
       expect(s.timeline.find((e) => e.type === 'draining')?.message).toMatch(new RegExp(`DNS TTL ${ttl}s \\+ 30s`));
@@ -173,7 +148,7 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
   }, 240_000);
 
   it('keeps trying a rollback whose AWS calls keep failing, escalates (phase stuck, the error, an alert), and finishes once AWS answers', async () => {
-    const rec = recording(aws.providers);
+    const rec = recording(sb.aws.providers);
     await withWorker(() => healthy, async () => {
       const d = await deploy('api', 'staging', '3.4.0');
       await skipUntil(d, 'the 10 % soak', '1m', (s) => s.phase === 'soaking' && s.weights?.green === 10);
@@ -218,9 +193,9 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
   }, 240_000);
 
   it('fails, not succeeds, when ECS reverts the new colour to the previous revision (circuit breaker), before any traffic moves', async () => {
-    const rec = recording(aws.providers);
+    const rec = recording(sb.aws.providers);
     const t = target('web', 'prod');
-    const ecs = createAwsClients({ endpoint: aws.moto.endpoint, credentials: MOTO_CREDENTIALS }).ecs(t.compute.region);
+    const ecs = createAwsClients({ endpoint: sb.aws.moto.endpoint, credentials: MOTO_CREDENTIALS }).ecs(t.compute.region);
     // What ECS's deployment circuit breaker does: the new revision's tasks fail, and ECS puts
     // the service back on the revision it ran before.
     const deployImage = rec.providers.compute.deployImage;

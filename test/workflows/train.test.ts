@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import { buildDeploymentSpec } from '../../src/temporal/deployments';
 import { releaseId, type GateSpec, type TrainSpec } from '../../src/domain/release';
-import { deploymentStatusQuery, releaseCancelUpdate, releaseStatusQuery, trainStatusQuery, type ReleaseInput, type ReleaseStatus, type TrainStatus } from '../../workflows/messages';
+import { deploymentStatusQuery, releaseCancelUpdate, releaseDepartUpdate, releaseStatusQuery, trainStatusQuery, type ReleaseInput, type ReleaseStatus, type TrainStatus } from '../../workflows/messages';
 import { startStack, type Stack } from '../harness/stack';
 import { until } from '../harness/wait';
 import { PROD_TRAIN } from '../harness/fixtures';
@@ -75,6 +75,32 @@ describe('a release train departure', () => {
     expect(left.phase).toBe('gate_open');
     expect(left.environments[0].gate?.pending.join('; ')).toMatch(/ci/);
     await notReady.cancel();
+  }, 240_000);
+
+  it('boards one release per service, and a repeated boarding (a retried activity) gets its first answer', async () => {
+    const older = await startRelease('web', '4.5.0', trainOnly);
+    const newer = await startRelease('web', '4.6.0', trainOnly);
+    for (const h of [older, newer]) await until('ready for the train', () => statusOf(h), (s: ReleaseStatus) => s.phase === 'waiting_for_train');
+    await until('both findable', async () => {
+      const found: string[] = [];
+      for await (const w of stack.client.workflow.list({ query: `BatonKind = 'release' AND BatonPhase = 'waiting_for_train' AND BatonEnvironment = 'prod' AND ExecutionStatus = 'Running'` })) found.push(w.workflowId);
+      return found;
+    }, (ids) => ids.includes(older.workflowId) && ids.includes(newer.workflowId));
+
+    const departure = await stack.client.workflow.start('releaseTrain', { workflowId: 'train-prod-test-2', taskQueue: stack.taskQueue, args: [{ environment: 'prod', train: { ...train, concurrency: 2 }, pollSeconds: 2 }] });
+    const report: TrainStatus = await departure.result();
+    // The older web release boards; the newer one is told why not, and waits for the next train.
+    expect(report.boardings.filter((b) => b.state === 'departed').map((b) => b.releaseId)).toEqual([older.workflowId]);
+    expect(report.boardings.find((b) => b.releaseId === newer.workflowId)?.message).toBe(`another release of web (${older.workflowId}) boards this train; this one waits for the next`);
+    expect((await statusOf(newer)).phase).toBe('waiting_for_train');
+
+    // The same boarding sent again with the same id (as a retried activity does) is answered as the first was.
+    const again = await stack.client.workflow.getHandle(older.workflowId).executeUpdate(releaseDepartUpdate, {
+      args: [{ environment: 'prod', departure: report.departure, trainId: 'train-prod-test-2', freezes: [] }],
+      updateId: `depart:train-prod-test-2:${older.workflowId}`,
+    }).catch((err: Error) => err);
+    expect(again).not.toBeInstanceOf(Error);
+    await newer.cancel();
   }, 240_000);
 
   it('rolls the prod deployment back when its release is cancelled in the middle of it', async () => {
