@@ -609,7 +609,8 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         s.safety = null;
         return;
       } catch (err) {
-        if (err instanceof ContinueAsNew) throw err;
+        // A takeover ends a retirement in progress; continue-as-new is not a failure.
+        if (err instanceof ContinueAsNew || isCancellation(err)) throw err;
         const before: SafetyProgress = s.safety ?? { goal, since: now(), trafficMovedAt: null, stuckSince: null, lastError: null, attempts: 0 };
         const safety: SafetyProgress = { ...before, lastError: causeMessage(err), attempts: before.attempts + 1 };
         s.safety = safety;

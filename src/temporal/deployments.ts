@@ -132,13 +132,17 @@ async function runningDeploymentOf(client: Client, lane: string): Promise<string
   }
 }
 
-/** The deployment running in a service+environment lane now, or null when the lane is idle. */
+/**
+ * The deployment of a service+environment that still runs, or null: one progressing (its lane
+ * runs), or one that is live and in its tail (its lane has ended, and it can still be rolled back).
+ */
 export async function runningDeployment(client: Client, service: string, environment: string): Promise<string | null> {
   const lane = client.workflow.getHandle(laneId(service, environment));
   try {
-    // A closed lane still answers queries (with its last deployment): only a running one counts.
-    if ((await lane.describe()).status.name !== 'RUNNING') return null;
-    return (await lane.query(laneCurrentQuery)).deploymentId;
+    // A closed lane still answers queries, with its last deployment.
+    const { deploymentId } = await lane.query(laneCurrentQuery);
+    const d = await client.workflow.getHandle(deploymentId).describe();
+    return d.status.name === 'RUNNING' ? deploymentId : null;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return null;
     throw err;

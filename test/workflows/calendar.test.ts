@@ -14,8 +14,10 @@ import { deploymentId } from '../../src/domain/deployment';
 import { releaseId, trainRunId, type Freeze, type GateSpec, type TrainSpec } from '../../src/domain/release';
 import type { DeploymentSpec, RolloutPlan } from '../../src/domain/types';
 import {
+  deploymentActionUpdate,
   deploymentStatusQuery,
   releaseApprovalUpdate,
+  releaseCancelUpdate,
   releaseCheckUpdate,
   releaseStatusQuery,
   type ReleaseInput,
@@ -307,6 +309,37 @@ describe('releases on the production calendar (time-skipping server)', () => {
       await h.result();
       expect((await statusOf(h)).outcome).toBe('succeeded');
       await tailsFinished(h);
+      await replayAll(h);
+    });
+  }, 300_000);
+
+  it('restarts the stability clock when the version is rolled back in the previous environment after the release moved on', async () => {
+    await withWorker([], async () => {
+      const staging = { ...spec('api', 'staging', '9.4.0'), plan: production };
+      const stability: GateSpec = { checks: [], approvals: [], stabilitySeconds: 2 * 3600, train: null, expirySeconds: 72 * 3600 };
+      const h = await startRelease('api', '9.4.0', [stage('staging', null, staging), stage('prod', stability, spec('api', 'prod', '9.4.0'))]);
+      let s = await statusOf(h);
+      for (let i = 0; i < 100 && !s.environments[0].deployment?.live; i++) {
+        await sb.env.sleep('5m');
+        s = await statusOf(h);
+      }
+      expect(s.environments[1].gate?.state).toBe('waiting');
+      // Half an hour into staging's keep, someone rolls staging back.
+      await sb.env.sleep('30m');
+      const deployment = sb.env.client.workflow.getHandle(staging.id);
+      await executeUpdateOnce(deployment, deploymentActionUpdate, [{ action: 'rollback', reason: 'bad canary in staging', actor: 'rosa' }]);
+      await settled(deployment);
+      const lost = await until('the release to hear of it', () => statusOf(h), (st) => st.timeline.some((e) => e.type === 'no_longer_live'), 20_000);
+      expect(lost.environments[0].deployment).toMatchObject({ live: false });
+      expect(lost.environments[1].gate?.state).toBe('waiting');
+      expect(lost.environments[1].gate?.pending).toEqual(['waiting for the version to be live in staging, then 2h of stability there']);
+      // Well past the two hours: the gate has not opened, and nothing went to prod.
+      await sb.env.sleep('4h');
+      const still = await statusOf(h);
+      expect(still.environments[1].gate?.openedAt).toBeNull();
+      expect(still.environments[1].deployment).toBeNull();
+      await executeUpdateOnce(h, releaseCancelUpdate, [{ reason: 'staging was rolled back', by: 'rosa' }]);
+      await settled(h);
       await replayAll(h);
     });
   }, 300_000);

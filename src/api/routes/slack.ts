@@ -436,7 +436,8 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
     const id = running ?? (await latestDeployment(service, environment));
     if (!id) return `No deployment of ${esc(service)} to ${esc(environment)} yet.`;
     const status = await getDeploymentStatus(client, id);
-    const lines = [running ? `Deploying now: ${summaryLine(status)}` : `Latest: ${summaryLine(status)}`, ...detailLines(status)];
+    const now = status.liveAt && status.outcome === null ? `Live, in its tail (${status.phase})` : 'Deploying now';
+    const lines = [running ? `${now}: ${summaryLine(status)}` : `Latest: ${summaryLine(status)}`, ...detailLines(status)];
     return withLinks(lines.join('\n'), 'deployment', id);
   }
 };
