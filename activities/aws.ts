@@ -15,6 +15,12 @@ import type { ActivityDeps } from './deps';
 /** How often an activity heartbeats while a provider call is in flight. */
 export const CALL_HEARTBEAT_MS = 5_000;
 
+/**
+ * What a provider throws that no retry can fix: the spec does not match what exists, a restore
+ * target the log cannot reach, an action refused in the state it found (a copy that serves).
+ */
+const NOT_RETRYABLE: string[] = [ErrorType.InfrastructureMismatch, ErrorType.RestoreTargetUnreachable, ErrorType.InvalidTransition];
+
 /** Errors that no retry can fix become non-retryable failures with a stable type. */
 async function classify<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -22,9 +28,7 @@ async function classify<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof ApplicationFailure) throw err;
     const e = err as Error;
-    if (e?.name === ErrorType.InfrastructureMismatch) {
-      throw ApplicationFailure.create({ type: ErrorType.InfrastructureMismatch, message: e.message, nonRetryable: true });
-    }
+    if (NOT_RETRYABLE.includes(e?.name)) throw ApplicationFailure.create({ type: e.name, message: e.message, nonRetryable: true });
     throw err;
   }
 }
@@ -44,7 +48,7 @@ async function underActivity<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** A provider call under the activity, its failures classified. */
-function call<T>(fn: () => Promise<T>): Promise<T> {
+export function call<T>(fn: () => Promise<T>): Promise<T> {
   return classify(() => underActivity(fn));
 }
 

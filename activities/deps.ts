@@ -2,6 +2,7 @@
 // clients pointed at the local emulators.
 import type { Client } from '@temporalio/client';
 import type { Freeze } from '../src/domain/release';
+import type { DatabaseProvider } from '../src/providers/database';
 import type { Compute, MetricsProvider, Notifier, SmokeTester, TrafficRouterFactory } from '../src/providers/types';
 import type { WaitingRelease } from '../workflows/messages';
 
@@ -14,6 +15,8 @@ export interface ActivityDeps {
   metrics: MetricsProvider;
   smoke: SmokeTester;
   notifier: Notifier;
+  /** Backups, restores and drills (PostgreSQL and RDS); absent on a worker that serves no database. */
+  databases?: DatabaseProvider;
   /** How often waitForStable and the traffic sync wait poll AWS; real AWS: a few seconds. */
   stablePollMs?: number;
   /** For the release train, freezes and tail takeover: Updates, signals and queries to other runs. */

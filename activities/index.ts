@@ -1,7 +1,8 @@
 // createActivities(deps) → the activity functions, grouped by concern: AWS (aws.ts), other
-// Baton runs through Temporal (releases.ts), Slack (notify.ts). Only worker.ts builds real
+// Baton runs through Temporal (releases.ts), Slack (notify.ts), databases (databases.ts). Only worker.ts builds real
 // providers; tests pass real clients pointed at the local emulators.
 import { awsActivities } from './aws';
+import { databaseActivities } from './databases';
 import type { ActivityDeps } from './deps';
 import { notifyActivities } from './notify';
 import { releaseActivities } from './releases';
@@ -10,7 +11,7 @@ export type { ActivityDeps, ReleaseFinder } from './deps';
 export type { PostMessageRequest } from './notify';
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...awsActivities(deps), ...releaseActivities(deps), ...notifyActivities(deps) };
+  return { ...awsActivities(deps), ...releaseActivities(deps), ...notifyActivities(deps), ...databaseActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

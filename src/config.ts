@@ -13,6 +13,8 @@ import { parseDuration } from './domain/durations';
 import { planProblems, soakProblems } from './domain/plan';
 import type { NotifySpec } from './domain/notices';
 import type { ApprovalRule, Freeze, GateSpec, TrainSpec } from './domain/release';
+import type { DatabaseService, DatabaseSpec } from './domain/restore';
+import type { DatabaseTarget } from './domain/database';
 import type {
   Colour,
   ComputeTarget,
@@ -30,10 +32,11 @@ export class ConfigError extends Error {
 
 /**
  * What a role lets a person do through the API. `admin` implies every other permission;
- * `freeze` declares and lifts freezes (give it to release managers).
+ * `freeze` declares and lifts freezes (give it to release managers); `restore` takes backups and
+ * starts database restores (their approvals follow the environment's gate rules).
  * Approving is not a permission: each gate's approval rules name the roles that may approve.
  */
-export const PERMISSIONS = ['read', 'deploy', 'release', 'freeze', 'admin'] as const;
+export const PERMISSIONS = ['read', 'deploy', 'release', 'freeze', 'restore', 'admin'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /** Roles every config has; `roles:` may redefine all of them but `admin`, which always has everything. */
@@ -93,6 +96,8 @@ export interface BatonConfig {
   /** Release trains by environment (each a Temporal Schedule `train-<environment>`). */
   trains: Record<string, TrainSpec>;
   freezes: Freeze[];
+  /** Databases by name, each by environment: what a restore, a backup and a drill act on. */
+  databases: Record<string, Record<string, DatabaseSpec>>;
   /** A hotfix may skip stability periods with an extra approval by this role; null: no hotfixes. */
   hotfix: { approvalRole: string } | null;
   /** Where runs are posted, and how often a run's message may be updated (Slack's rate limits). */
@@ -112,6 +117,8 @@ export interface RuntimeEnv {
   configPath: string;
   awsEndpoint: string | undefined;
   slack: { botToken?: string; signingSecret?: string; apiUrl?: string };
+  /** PostgreSQL's password (PGPASSWORD) and binaries (BATON_PG_BIN), for the worker's database activities. */
+  postgres: { password?: string; binDir?: string };
   logLevel: string;
 }
 
@@ -228,6 +235,42 @@ const FreezeFile = Type.Object({
   reason: Type.String({ minLength: 1 }),
 }, { additionalProperties: false });
 
+const PostgresFile = Type.Object({
+  host: Type.String({ minLength: 1 }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  database: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,40}$' }),
+  user: Type.String({ minLength: 1 }),
+  backupDir: Type.String({ minLength: 1 }),
+  walArchiveDir: Type.String({ minLength: 1 }),
+  scratchDir: Type.String({ minLength: 1 }),
+}, { additionalProperties: false });
+
+const RdsFile = Type.Object({
+  region: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' }),
+  // At most 36 characters, so `<id>-pre-restore-<yyyymmddhhmm>` fits RDS's 63.
+  instanceId: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9-]{0,35}$' }),
+  switch: Type.Optional(Type.Union([
+    Type.Literal('rename'),
+    Type.Object({ route53: Type.Object({ hostedZoneId: Type.String({ minLength: 1 }), recordName: Type.String({ minLength: 1 }), ttl: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }) }, { additionalProperties: false }),
+  ])),
+}, { additionalProperties: false });
+
+const DatabaseFile = Type.Object({
+  services: Type.Optional(Type.Array(Type.String(), { uniqueItems: true })),
+  critical: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z_][a-z0-9_.]*$' }), { uniqueItems: true })),
+  assertions: Type.Optional(Type.Array(Type.Object({ name: Type.String({ minLength: 1 }), sql: Type.String({ minLength: 1 }) }, { additionalProperties: false }))),
+  objectives: Type.Object({ rpo: DurationText, rto: DurationText }, { additionalProperties: false }),
+  watch: Type.Optional(DurationText),
+  sample: Type.Optional(DurationText),
+  retention: Type.Optional(DurationText),
+  drill: Type.Optional(Type.Object({ cron: Type.String({ minLength: 1 }), timeZone: Type.String({ minLength: 1 }), maxAge: DurationText }, { additionalProperties: false })),
+  environments: Type.Record(Type.String(), Type.Union([
+    Type.Object({ postgres: PostgresFile }, { additionalProperties: false }),
+    Type.Object({ rds: RdsFile }, { additionalProperties: false }),
+  ])),
+}, { additionalProperties: false });
+type DatabaseFileT = Static<typeof DatabaseFile>;
+
 const ConfigFile = Type.Object({
   roles: Type.Optional(Type.Record(Type.String(), Type.Array(Type.Union(PERMISSIONS.map((p) => Type.Literal(p))), { minItems: 1 }))),
   people: Type.Array(Type.Object({
@@ -251,6 +294,7 @@ const ConfigFile = Type.Object({
   }, { additionalProperties: false })),
   trains: Type.Optional(Type.Record(Type.String(), TrainFile)),
   freezes: Type.Optional(Type.Array(FreezeFile)),
+  databases: Type.Optional(Type.Record(Type.String(), DatabaseFile)),
   hotfix: Type.Optional(Type.Object({ approvalRole: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
   notifications: Type.Optional(Type.Object({
     slackChannel: Type.Optional(Type.String({ minLength: 1 })),
@@ -481,6 +525,75 @@ function instant(value: string, field: string): number {
   return ms;
 }
 
+/** Durations a database's watch uses when the config gives none: 5 minutes, a sample a minute. */
+const DEFAULT_WATCH_SECONDS = 300;
+const DEFAULT_SAMPLE_SECONDS = 60;
+/** How long the original stays aside after a restore (switch-back stays possible by hand). */
+const DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600;
+
+function resolveDatabase(
+  name: string,
+  d: DatabaseFileT,
+  services: Record<string, ServiceConfig>,
+  environments: Record<string, EnvironmentConfig>,
+): Record<string, DatabaseSpec> {
+  const at = `databases.${name}`;
+  if (!NAME_RE.test(name)) throw new ConfigError(`config field '${at}': database names are lower-case letters, digits and '-'`);
+  const objectives = {
+    rpoSeconds: duration(d.objectives.rpo, 0, `${at}.objectives.rpo`),
+    rtoSeconds: duration(d.objectives.rto, 0, `${at}.objectives.rto`),
+  };
+  if (objectives.rtoSeconds < 1) throw new ConfigError(`config field '${at}.objectives.rto': must be at least 1s`);
+  const sampleSeconds = duration(d.sample, DEFAULT_SAMPLE_SECONDS, `${at}.sample`);
+  if (sampleSeconds < 1) throw new ConfigError(`config field '${at}.sample': must be at least 1s`);
+  const drill = d.drill
+    ? { cron: d.drill.cron, timeZone: timeZoneName(d.drill.timeZone, `${at}.drill.timeZone`), maxAgeSeconds: duration(d.drill.maxAge, 0, `${at}.drill.maxAge`) }
+    : null;
+  if (drill && drill.cron.trim().split(/\s+/).length !== 5) throw new ConfigError(`config field '${at}.drill.cron': '${drill.cron}' is not a five-field cron expression`);
+  const out: Record<string, DatabaseSpec> = {};
+  for (const [env, e] of Object.entries(d.environments)) {
+    const here = `${at}.environments.${env}`;
+    if (!environments[env]) throw new ConfigError(`config field '${here}': '${env}' is not declared under 'environments'`);
+    const used: DatabaseService[] = (d.services ?? []).map((svc, i) => {
+      const s = services[svc]?.environments[env];
+      if (!s) throw new ConfigError(`config field '${at}.services.${i}': service '${svc}' has no environment '${env}' under 'services'`);
+      return { service: svc, compute: s.compute, smokeTestUrls: s.smokeTestUrls, metrics: s.metrics, thresholds: s.thresholds };
+    });
+    let target: DatabaseTarget;
+    if ('rds' in e && ((d.assertions ?? []).length > 0 || (d.critical ?? []).length > 0)) {
+      // Fail-closed verification would refuse every restore: say so now, not at 3 a.m.
+      throw new ConfigError(`config field '${here}.rds': Baton cannot read an RDS database's rows yet, so '${at}.assertions' and '${at}.critical' must be empty for a database with RDS environments`);
+    }
+    if ('postgres' in e) {
+      target = { kind: 'postgres', ...e.postgres };
+    } else {
+      const sw = e.rds.switch ?? 'rename';
+      target = {
+        kind: 'rds',
+        region: e.rds.region,
+        instanceId: e.rds.instanceId,
+        switch: sw === 'rename' ? { type: 'rename' } : { type: 'route53', hostedZoneId: sw.route53.hostedZoneId, recordName: sw.route53.recordName, ttl: sw.route53.ttl ?? 60 },
+      };
+    }
+    out[env] = {
+      environment: env,
+      database: name,
+      target,
+      services: used,
+      critical: [...(d.critical ?? [])],
+      assertions: (d.assertions ?? []).map((a) => ({ ...a })),
+      objectives,
+      watchSeconds: duration(d.watch, DEFAULT_WATCH_SECONDS, `${at}.watch`),
+      sampleSeconds,
+      retentionSeconds: duration(d.retention, DEFAULT_RETENTION_SECONDS, `${at}.retention`),
+      approvals: (environments[env].gate?.approvals ?? []).map((r) => ({ ...r })),
+      approvalExpirySeconds: environments[env].gate?.expirySeconds ?? DEFAULT_EXPIRY_SECONDS,
+      drill,
+    };
+  }
+  return out;
+}
+
 /** Validates a parsed config document and resolves it into typed values. */
 export function resolveConfig(doc: unknown): BatonConfig {
   check(ConfigFile, doc, '');
@@ -601,6 +714,9 @@ export function resolveConfig(doc: unknown): BatonConfig {
     return { id: `config-${i + 1}`, from: new Date(from).toISOString(), to: new Date(to).toISOString(), environments: [...new Set(f.environments)], reason: f.reason, source: 'config' as const };
   });
 
+  const databases: Record<string, Record<string, DatabaseSpec>> = {};
+  for (const [name, d] of Object.entries(file.databases ?? {})) databases[name] = resolveDatabase(name, d, services, environments);
+
   let hotfix: BatonConfig['hotfix'] = null;
   if (file.hotfix) {
     const role = file.hotfix.approvalRole;
@@ -618,6 +734,7 @@ export function resolveConfig(doc: unknown): BatonConfig {
     services,
     trains,
     freezes,
+    databases,
     hotfix,
     notifications: {
       ...(file.notifications?.slackChannel ? { channel: file.notifications.slackChannel } : {}),
@@ -686,6 +803,7 @@ export function readRuntimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv
       signingSecret: env.SLACK_SIGNING_SECRET || undefined,
       apiUrl: env.SLACK_API_URL || undefined,
     },
+    postgres: { password: env.PGPASSWORD || undefined, binDir: env.BATON_PG_BIN || undefined },
     logLevel: logLevel(env.BATON_LOG_LEVEL),
   };
 }

@@ -6,6 +6,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { ConfigError, loadConfig, temporalConnectConfig, type BatonConfig } from './config';
 import { createProviders } from './providers/factory';
 import { workflowBundle } from './temporal/bundle';
+import { syncDrillSchedules } from './temporal/drills';
 import { syncTrainSchedules, type SyncResult } from './temporal/schedules';
 
 export interface BatonWorkerOptions {
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     awsEndpoint: runtime.awsEndpoint,
     slack: { botToken: runtime.slack.botToken, apiUrl: runtime.slack.apiUrl },
     defaultChannel: config.notifications.channel,
+    postgres: runtime.postgres,
   });
   if (runtime.slack.botToken && !config.notifications.channel) {
     console.error('worker: SLACK_BOT_TOKEN is set but the config has no notifications.slackChannel: notifications go to the log');
@@ -70,6 +72,8 @@ async function main(): Promise<void> {
     // Each configured release train is a Temporal Schedule; create or update them to match config.
     const trains = await syncTrainSchedules(client, config);
     console.log(`worker: release trains: ${syncSummary(trains)}`);
+    const drills = await syncDrillSchedules(client, config);
+    if (drills.length) console.log(`worker: restore drills: ${drills.join(', ')}`);
     const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, deps: { ...providers, temporal: client, freezes: config.freezes, links: linksOf(config, temporal.namespace) } });
     console.log(`worker: serving task queue '${config.temporal.taskQueue}' on ${temporal.address} (namespace ${temporal.namespace})`);
     await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done

@@ -57,7 +57,7 @@ import { TERMINAL_PHASES, type ActionRequest, type DeploymentPhase, type Deploym
 import { formatDuration } from '../src/domain/durations';
 import type { RunCard } from '../src/domain/notices';
 import { appendEvent } from '../src/domain/timeline';
-import { ErrorType } from '../src/domain/errors';
+import { causeMessage, ErrorType } from '../src/domain/errors';
 import { describeStep } from '../src/domain/plan';
 import {
   applyAction,
@@ -820,11 +820,4 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     });
   }
   return result;
-}
-
-function causeMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  // Activity failures wrap the real error; the innermost message is the useful one.
-  while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
-  return e?.message ?? String(err);
 }

@@ -4,3 +4,6 @@ export { deploymentLane } from './lane';
 export { release } from './release';
 export { releaseTrain } from './train';
 export { freezeRegistry } from './freezes';
+export { restore } from './restore';
+export { databaseLedger } from './ledger';
+export { databaseBackup, databaseInventory, restorePlanPreview } from './databases';

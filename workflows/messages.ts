@@ -4,7 +4,9 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import type { ActionRequest, DeploymentStatus } from '../src/domain/deployment';
 import type { NotifySpec } from '../src/domain/notices';
-import type { Colour, DeploymentSpec, Outcome, TimelineEvent } from '../src/domain/types';
+import type { Colour, DeploymentSpec, Outcome, Sample, TimelineEvent } from '../src/domain/types';
+import type { DatabaseSpec, RestorePlan, RestoreTarget, RunRecord } from '../src/domain/restore';
+import type { RestoredCopy, VerificationResult } from '../src/domain/database';
 import type {
   ApprovalRecord,
   CheckRecord,
@@ -316,4 +318,105 @@ export interface WaitingRelease {
   id: string;
   service: string;
   startedAt: string;
+}
+
+// ---------------------------------------------------------------- restores and drills
+export const restoreStatusQuery = defineQuery<RestoreStatus>('status');
+/** An approve/reject decision on a restore (the environment's approval rules). */
+export const restoreApprovalUpdate = defineUpdate<RestoreStatus, [ApprovalInput]>('approval');
+/** Cancels a restore: what it changed is undone (copy dropped, switched back, services resumed). */
+export const restoreCancelUpdate = defineUpdate<RestoreStatus, [CancelInput]>('cancel');
+
+export interface RestoreRequestInput {
+  environment: string;
+  database: string;
+  target: RestoreTarget;
+  reason: string;
+  /** When the data went bad: the RPO is measured from here (default: when the plan was made). */
+  incidentAt: string | null;
+  requestedBy: string;
+}
+
+export interface RestoreInput {
+  id: string;
+  mode: 'restore' | 'drill';
+  request: RestoreRequestInput;
+  spec: DatabaseSpec;
+  notify: NotifySpec;
+}
+
+export type RestorePhase =
+  | 'planning'
+  | 'awaiting_approval'
+  | 'quiescing'
+  | 'restoring'
+  | 'verifying'
+  | 'switching'
+  | 'resuming'
+  | 'smoke_testing'
+  | 'watching'
+  | 'retaining'
+  | 'compensating'
+  | 'cleaning_up'
+  | 'completed'
+  | 'failed'
+  | 'rolled_back'
+  | 'rejected'
+  | 'expired'
+  | 'cancelled';
+
+export interface RestoreStatus {
+  id: string;
+  kind: 'restore';
+  mode: 'restore' | 'drill';
+  environment: string;
+  database: string;
+  target: RestoreTarget;
+  reason: string;
+  incidentAt: string | null;
+  requestedBy: string;
+  phase: RestorePhase;
+  outcome: Outcome | null;
+  /** Why it did not succeed, in words; null while all is well. */
+  error: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  plan: RestorePlan | null;
+  approvals: ApprovalRecord[];
+  /** What the approval rules still wait for, in words. */
+  pending: string[];
+  /** The copy the backup was restored into, once made. */
+  copy: RestoredCopy | null;
+  /** The backup's own check, then integrity, the manifest and the assertions on the copy. */
+  verification: VerificationResult[];
+  /** The services quiesced, and the task counts they are resumed to. */
+  services: Array<{ service: string; capacity: { blue: number; green: number } | null; smoke: string | null }>;
+  switchedAt: string | null;
+  switchedBackAt: string | null;
+  /** Where the original is kept after the switch, and until when. */
+  setAside: { name: string; until: string | null; dropped: boolean } | null;
+  resumedAt: string | null;
+  rpoSeconds: number | null;
+  rtoSeconds: number | null;
+  objectives: { rpoSeconds: number; rtoSeconds: number };
+  rpoMet: boolean | null;
+  rtoMet: boolean | null;
+  /** Analysis samples while the resumed services are watched. */
+  samples: Sample[];
+  /** What compensation or a drill's cleanup removed or undid. */
+  cleanup: string[];
+  timeline: TimelineEvent[];
+}
+
+/** A database's record of finished restores and drills (`ledger:<database>:<environment>`). */
+export const ledgerRecordSignal = defineSignal<[RunRecord]>('record');
+export const ledgerQuery = defineQuery<{ runs: RunRecord[] }>('runs');
+
+export function ledgerId(database: string, environment: string): string {
+  return `ledger:${database}:${environment}`;
+}
+
+export interface LedgerInput {
+  runs?: RunRecord[];
+  maxHistoryEvents?: number;
 }

@@ -14,6 +14,7 @@ import { deploymentRoutes } from './routes/deployments';
 import { freezeRoutes } from './routes/freezes';
 import { operationsRoutes } from './routes/operations';
 import { releaseRoutes } from './routes/releases';
+import { restoreRoutes } from './routes/restores';
 import { sandboxRoutes } from './routes/sandbox';
 import { scheduleRoutes } from './routes/schedules';
 import { slackRoutes } from './routes/slack';
@@ -77,6 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await v1.register(deploymentRoutes, { client, config });
     await v1.register(releaseRoutes, { client, config });
     await v1.register(freezeRoutes, { client, config });
+    await v1.register(restoreRoutes, { client, config });
     await v1.register(scheduleRoutes, { client, config });
     if (config.sandbox) await v1.register(sandboxRoutes, { config, sandbox: config.sandbox });
   }, { prefix: '/v1' });

@@ -29,6 +29,7 @@ const DOES: Record<Permission, string> = {
   deploy: 'start or act on deployments',
   release: 'start or act on releases',
   freeze: 'declare or lift freezes',
+  restore: 'take backups or restore databases',
   admin: 'administer Baton',
 };
 

@@ -175,6 +175,34 @@ export const FaultBody = Type.Object(
   { additionalProperties: false },
 );
 
+export const DamageBody = Type.Object(
+  {
+    environment: Type.String({ minLength: 1, maxLength: 64 }),
+    database: Type.String({ minLength: 1, maxLength: 64 }),
+    damage: StringEnum(['drop-table', 'delete-rows'] as const, { description: 'drop a table, or delete about half its rows' }),
+    table: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z_][a-z0-9_]*$', description: 'default: orders' })),
+  },
+  { additionalProperties: false },
+);
+
+/** POST /v1/sandbox/faults takes either: a colour's fault (with `service`) or a database's damage (with `database`). */
+export const FaultOrDamageBody = Type.Unsafe<Static<typeof FaultBody> | Static<typeof DamageBody>>({
+  if: { type: 'object', required: ['database'] },
+  then: DamageBody,
+  else: FaultBody,
+  description: 'a colour\'s fault {service, environment, colour, errorRate?, latencyMs?}, or a database\'s damage {environment, database, damage, table?}',
+});
+
+export const DamageReply = Type.Object({ done: Type.String({ description: 'what was damaged' }) });
+
+export const SandboxDatabasesReply = Type.Array(Type.Object({
+  environment: Type.String(),
+  database: Type.String(),
+  kind: StringEnum(['postgres', 'rds'] as const),
+  url: Type.String({ description: 'psql connection string (postgres), or the RDS instance (moto runs no database)' }),
+  tables: Type.Union([Type.Record(Type.String(), Type.Number()), Type.Null()], { description: 'each table\'s row count' }),
+}));
+
 export const FaultsReply = Type.Object({
   faults: Type.Array(Type.Object(
     {

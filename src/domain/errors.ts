@@ -28,8 +28,19 @@ export const ErrorType = {
   ApprovalRefused: 'ApprovalRefused',
   /** The release did not reach prod: rejected, expired, rolled back or failed. */
   ReleaseEnded: 'ReleaseEnded',
+  /** A restore's target lies outside what the backups and the log can reach. */
+  RestoreTargetUnreachable: 'RestoreTargetUnreachable',
+  /** A restore or drill did not succeed: failed, rolled back (switched back), rejected or expired. */
+  RestoreEnded: 'RestoreEnded',
   /** Slack asked us to slow down; retried after the delay it asked for. */
   NotifierRateLimited: 'NotifierRateLimited',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** The innermost message of an error: activity failures wrap the real error, whose message is the useful one. */
+export function causeMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}

@@ -140,6 +140,12 @@ function approvalPhrase(a: GateApprovalProgress): string | null {
   return `waiting for ${a.missing} more ${a.rule.role} approval${a.missing === 1 ? '' : 's'}`;
 }
 
+/** What a set of approval rules still waits for, in words (empty: they hold); for runs other than releases (restores). */
+export function approvalsPending(rules: ApprovalRule[], environment: string, approvals: ApprovalRecord[], requestedBy: string): string[] {
+  const progress = approvalProgress(rules, approversOf(environment, approvals, requestedBy));
+  return progress.map(approvalPhrase).filter((p): p is string => p !== null);
+}
+
 // ---- stability ----
 
 interface Stability {

@@ -6,6 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { RDSClient } from '@aws-sdk/client-rds';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Command, MetadataBearer } from '@smithy/types';
@@ -89,6 +90,11 @@ interface Sender<Input extends object, Output extends MetadataBearer> {
   send(command: AwsCommand<Input, Output>, options?: { abortSignal?: AbortSignal }): Promise<Output>;
 }
 
+/** The signal of the withAbortSignal() the caller runs in, if any: adapters that wait between calls sleep under it. */
+export function currentAbortSignal(): AbortSignal | undefined {
+  return ambientSignal.getStore();
+}
+
 /** Sends one command, aborted with the signal of the withAbortSignal() it runs in, if any. */
 export function send<Input extends object, Output extends MetadataBearer>(
   client: Sender<NoInfer<Input>, NoInfer<Output>>,
@@ -119,6 +125,7 @@ export interface AwsClients {
   elb(region: string): ElasticLoadBalancingV2Client;
   route53(region: string): Route53Client;
   cloudwatch(region: string): CloudWatchClient;
+  rds(region: string): RDSClient;
 }
 
 export function createAwsClients(opts: AwsOptions): AwsClients {
@@ -127,6 +134,7 @@ export function createAwsClients(opts: AwsOptions): AwsClients {
     elb: perRegion(ElasticLoadBalancingV2Client, opts),
     route53: perRegion(Route53Client, opts),
     cloudwatch: perRegion(CloudWatchClient, opts),
+    rds: perRegion(RDSClient, opts),
   };
 }
 

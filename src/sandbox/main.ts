@@ -9,10 +9,12 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { ConfigError, resolveConfig, type BatonConfig } from '../config';
 import type { Colour } from '../domain/types';
+import type { LocalPostgres } from '../local/postgres';
+import { listDatabase, startBackup } from '../temporal/restores';
 import { startProcess, waitForHttp, type Managed } from '../local/processes';
 import { startMoto, startTemporalDevServer } from '../local/servers';
 import { REPO_ROOT } from '../local/toolchain';
@@ -20,6 +22,7 @@ import { createProviders } from '../providers/factory';
 import type { TrafficRouterFactory } from '../providers/types';
 import { startControlServer } from './control';
 import { FaultStore } from './faults';
+import { SANDBOX_DATABASE_ENVIRONMENTS, sandboxDatabasesDoc, seedRdsInstance, startSandboxPostgres } from './databases';
 import { cloudWatchPut, feedTargets, startFeeder } from './feeder';
 import { sandboxConfigDoc, sandboxPeople } from './sandbox-config';
 import { seedSandbox } from './seed';
@@ -33,6 +36,7 @@ const PORTS = {
   moto: { env: 'BATON_MOTO_PORT', fallback: 5055, what: 'moto' },
   control: { env: 'BATON_CONTROL_PORT', fallback: 3001, what: 'the sandbox control server' },
   api: { env: 'BATON_API_PORT', fallback: 3000, what: 'the Baton API' },
+  postgres: { env: 'BATON_PG_PORT', fallback: 5433, what: 'the sandbox PostgreSQL' },
 } as const;
 type PortName = keyof typeof PORTS;
 
@@ -168,14 +172,16 @@ function writeConfig(settings: Settings, doc: Record<string, unknown>): { config
   }
 }
 
-async function buildConfig(settings: Settings, token: string, motoEndpoint: string, uiUrl: string): Promise<{ configPath: string; config: BatonConfig }> {
+async function buildConfig(settings: Settings, token: string, motoEndpoint: string, uiUrl: string, pg: LocalPostgres): Promise<{ configPath: string; config: BatonConfig }> {
   const targets = await seedSandbox({ endpoint: motoEndpoint });
+  await seedRdsInstance(motoEndpoint);
   const people = sandboxPeople(token);
   const peopleFile = resolve(settings.dir, 'people.json');
   writePrivate(peopleFile, `${JSON.stringify(people, null, 2)}\n`);
   const controlUrl = `http://127.0.0.1:${settings.ports.control}`;
   const doc = sandboxConfigDoc({ targets, people, controlUrl, peopleFile, apiPort: settings.ports.api });
   doc.api = { ...(doc.api as Record<string, unknown>), temporalUiUrl: uiUrl };
+  doc.databases = sandboxDatabasesDoc(pg, settings.dir);
   if (settings.slackChannel) doc.notifications = { slackChannel: settings.slackChannel };
   return writeConfig(settings, doc);
 }
@@ -200,6 +206,23 @@ function childEnv(settings: Settings, configPath: string, motoEndpoint: string):
 /** Runs a TypeScript entry point of this repository with tsx's loader, its output prefixed. */
 function startTs(name: string, entry: string, env: NodeJS.ProcessEnv): Managed {
   return startProcess(name, process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env, echo: true });
+}
+
+/** A verified base backup of each example database that has none yet, so a restore has somewhere to start. */
+async function firstBackups(address: string, config: BatonConfig): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection, namespace: 'default' });
+    const started: string[] = [];
+    for (const env of SANDBOX_DATABASE_ENVIRONMENTS) {
+      if ((await listDatabase(client, config, 'orders', env)).backups.length > 0) continue;
+      started.push((await startBackup(client, config, { environment: env, database: 'orders', takenBy: 'sandbox' })).id);
+    }
+    if (started.length) log(`taking the first backups: ${started.join(', ')}`);
+    for (const id of started) await client.workflow.getHandle(id).result();
+  } finally {
+    await connection.close();
+  }
 }
 
 /** Resolves once a worker polls the task queue (the worker has no port to wait for). */
@@ -252,6 +275,9 @@ function banner(settings: Settings, token: string, configPath: string, live: Col
     `When it has succeeded, make the colour it left idle (${live}) unhealthy and deploy again to watch a rollback:`,
     `  curl -s -X POST ${api}/v1/sandbox/faults ${auth} ${json} -d '{"service":"web","environment":"prod","colour":"${live}","errorRate":0.3}'`,
     `  curl -s -X POST ${api}/v1/deployments ${auth} ${json} -d '{"service":"web","environment":"prod","version":"1.2.0"}'`,
+    'Damage a database and restore it (README, "Database restores"):',
+    `  curl -s ${api}/v1/sandbox/databases ${auth}`,
+    `  curl -s -X POST ${api}/v1/sandbox/faults ${auth} ${json} -d '{"environment":"staging","database":"orders","damage":"delete-rows"}'`,
     'Ctrl-C stops everything.',
     '',
   ].join('\n');
@@ -283,8 +309,13 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   parts.watch(temporal.process, fail, false);
   parts.watch(moto.process, fail, false);
 
+  log('starting PostgreSQL (the example orders databases)');
+  const pg = await startSandboxPostgres(settings.dir, settings.ports.postgres);
+  parts.add('PostgreSQL', pg.stop);
+  parts.watch(pg.process, fail, false);
+
   log('seeding moto with example infrastructure');
-  const { configPath, config } = await buildConfig(settings, token, moto.endpoint, temporal.uiUrl ?? `http://127.0.0.1:${settings.ports.ui}`);
+  const { configPath, config } = await buildConfig(settings, token, moto.endpoint, temporal.uiUrl ?? `http://127.0.0.1:${settings.ports.ui}`, pg);
 
   const targets = feedTargets(config);
   const faults = new FaultStore({ known: targets });
@@ -309,6 +340,7 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
     waitForWorker(temporal.address, config.temporal.taskQueue, worker),
   ]);
 
+  await firstBackups(temporal.address, config);
   const live = await liveColour(routerFor, config, 'web', 'prod');
   console.log(banner(settings, token, configPath, live, (Date.now() - began) / 1000));
 }

@@ -23,7 +23,7 @@ export function newToken(): string {
  * approve is not here: the gates' approval rules name roles (see SANDBOX_GATES).
  */
 export const SANDBOX_ROLES: Record<string, Permission[]> = {
-  'release-manager': ['read', 'deploy', 'release', 'freeze'],
+  'release-manager': ['read', 'deploy', 'release', 'freeze', 'restore'],
   qa: ['read'],
   product: ['read'],
   /** Starts releases and posts checks, but no gate names this role: approves nothing. */

@@ -2,7 +2,7 @@
 // moto seeded with the sandbox's infrastructure, the sandbox control server (smoke tests,
 // faults), optionally the metrics feeder, and Baton workers — in this process or as a real
 // child process a test can kill. stop() stops everything it started.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -18,6 +18,8 @@ import type { TrafficRouter } from '../../src/providers/types';
 import type { MetricsSpec } from '../../src/domain/types';
 import { startControlServer } from '../../src/sandbox/control';
 import { FaultStore } from '../../src/sandbox/faults';
+import { sandboxDatabasesDoc, seedRdsInstance, startSandboxPostgres } from '../../src/sandbox/databases';
+import type { LocalPostgres } from '../../src/local/postgres';
 import { cloudWatchPut, feedTargets, startFeeder } from '../../src/sandbox/feeder';
 import { newToken, sandboxConfigDoc, sandboxPeople, type SandboxPerson } from '../../src/sandbox/sandbox-config';
 import { seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
@@ -64,6 +66,12 @@ export interface StackOptions {
   slack?: { apiUrl: string; channel: string; updateEvery?: string };
   /** Freezes in the config file (YAML shape `{from, to, environments, reason}`); default none. */
   freezes?: FreezeDoc[];
+  /**
+   * Run the sandbox's databases: a private PostgreSQL with the example `orders` databases, and
+   * the example RDS instance in moto; the object's keys override each database's config
+   * (YAML shape, e.g. `{watch: '4s', retention: '3s'}`).
+   */
+  databases?: Record<string, unknown>;
 }
 
 /** A freeze as the config file writes it. */
@@ -89,6 +97,8 @@ export interface Stack {
   providers: Providers;
   faults: FaultStore;
   targets: SeededTarget[];
+  /** The sandbox's PostgreSQL, when `databases` was asked for. */
+  postgres: LocalPostgres | null;
   /** Starts the in-process worker (no-op when it runs). */
   startWorker(): Promise<void>;
   /** Stops the in-process worker gracefully. */
@@ -152,8 +162,16 @@ export function routerOfMetrics(config: BatonConfig, providers: Providers): (spe
 }
 
 /** The sandbox config (people, plan) written to a temporary folder, as a worker process reads it. */
-export function writeSandboxConfig(aws: SandboxAws, plan?: Record<string, unknown>, notifications?: Record<string, unknown>, freezes?: FreezeDoc[]): SandboxConfigFiles {
+export function writeSandboxConfig(
+  aws: SandboxAws,
+  plan?: Record<string, unknown>,
+  notifications?: Record<string, unknown>,
+  freezes?: FreezeDoc[],
+  databases?: (dir: string) => Record<string, unknown>,
+): SandboxConfigFiles {
   const dir = mkdtempSync(join(tmpdir(), 'baton-stack-'));
+  // PostgreSQL runs as its own user, which must reach its folders in here.
+  chmodSync(dir, 0o755);
   const people = sandboxPeople(newToken());
   const peopleFile = join(dir, 'people.json');
   writeFileSync(peopleFile, JSON.stringify(people, null, 2));
@@ -161,6 +179,7 @@ export function writeSandboxConfig(aws: SandboxAws, plan?: Record<string, unknow
   const doc = sandboxConfigDoc({ targets: aws.targets, people, controlUrl: aws.controlUrl, peopleFile, apiPort: 0, taskQueue, plan });
   if (notifications) doc.notifications = notifications;
   if (freezes) doc.freezes = freezes;
+  if (databases) doc.databases = databases(dir);
   const configFile = join(dir, 'config.yaml');
   writeFileSync(configFile, toYaml(doc));
   return { config: resolveConfig(doc), configFile, people, taskQueue, dir };
@@ -176,11 +195,25 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const [temporal, aws] = await startTogether(startTemporalDevServer(), startSandboxAws());
     cleanups.push(() => temporal.stop(), () => aws.stop());
     const slack = opts.slack;
+    let postgres: LocalPostgres | null = null;
+    let pgDir: string | null = null;
+    if (opts.databases) {
+      pgDir = mkdtempSync(join(tmpdir(), 'baton-pg-'));
+      chmodSync(pgDir, 0o755);
+      const dirToRemove = pgDir;
+      cleanups.push(async () => rmSync(dirToRemove, { recursive: true, force: true }));
+      postgres = await startSandboxPostgres(pgDir);
+      const pg = postgres;
+      cleanups.push(() => pg.stop());
+      await seedRdsInstance(aws.moto.endpoint, MOTO_CREDENTIALS);
+    }
+    const overrides = opts.databases;
     const { config, configFile, people, taskQueue, dir } = writeSandboxConfig(
       aws,
       opts.plan,
       slack ? { slackChannel: slack.channel, ...(slack.updateEvery ? { updateEvery: slack.updateEvery } : {}) } : undefined,
       opts.freezes,
+      postgres && pgDir ? () => withOverrides(sandboxDatabasesDoc(postgres!, pgDir!), overrides ?? {}) : undefined,
     );
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const { moto, providers, faults, targets } = aws;
@@ -247,6 +280,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       providers,
       faults,
       targets,
+      postgres,
       startWorker,
       stopWorker,
       spawnWorker,
@@ -256,6 +290,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await stopAll();
     throw err;
   }
+}
+
+/** The sandbox's databases with every database's settings overridden. */
+function withOverrides(doc: Record<string, unknown>, overrides: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(doc).map(([name, d]) => [name, { ...(d as Record<string, unknown>), ...overrides }]));
 }
 
 async function waitForOutput(m: Managed, pattern: RegExp, timeoutMs: number): Promise<void> {

@@ -158,7 +158,7 @@ describe('config', () => {
       expect(perms(doc, 'viewer')).toEqual(['read']);
       expect(perms(doc, 'deployer')).toEqual(['deploy', 'read']);
       expect(perms(doc, 'approver')).toEqual(['read']);
-      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release']);
+      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release', 'restore']);
     });
 
     it('resolves declared roles, unions a person\'s roles, and keeps admin all-powerful', () => {
@@ -169,9 +169,9 @@ describe('config', () => {
       doc.roles.admin = ['read'];
       doc.roles.viewer = ['read', 'release'];
       doc.roles.boss = ['admin'];
-      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release']);
+      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release', 'restore']);
       expect(perms(doc, 'viewer')).toEqual(['read', 'release']);
-      expect(perms(doc, 'boss')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release']);
+      expect(perms(doc, 'boss')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release', 'restore']);
     });
 
     it('refuses a person with a role that is neither built in nor declared', () => {
@@ -348,7 +348,7 @@ describe('config', () => {
       expect(people.find((p) => p.token === 'the-admin-token')?.roles).toEqual(['admin']);
       expect(Object.values(roles).flat().sort()).toEqual(['admin', 'deployer', 'developer', 'product', 'qa', 'release-manager', 'release-manager', 'viewer']);
       expect(new Set(people.map((p) => p.token)).size).toBe(people.length);
-      expect(can('ada')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release']);
+      expect(can('ada')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release', 'restore']);
       expect(can('dev')).toEqual(['read', 'release']);
       expect(can('dan')).toEqual(['deploy', 'read']);
       expect(can('val')).toEqual(['read']);
@@ -370,5 +370,46 @@ describe('config', () => {
         .flatMap((g) => g?.approvals ?? []).map((a) => a.role);
       expect(approvers).not.toContain('developer');
     });
+  });
+});
+
+// The example document, loosely typed so a test can break any field of it.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Doc = any;
+
+describe('config: databases', () => {
+  it('resolves a database per environment: its target, the services that use it, objectives, and the environment\'s approval rules', () => {
+    const c = loadConfigFile(examplePath);
+    const orders = c.databases.orders.prod;
+    expect(orders.target).toMatchObject({ kind: 'postgres', database: 'orders', port: 5432 });
+    expect(orders.services.map((s) => s.service)).toEqual(['api']);
+    expect(orders.services[0].compute).toMatchObject({ cluster: 'prod', services: { blue: 'api-blue', green: 'api-green' } });
+    expect(orders).toMatchObject({
+      critical: ['orders', 'customers'],
+      objectives: { rpoSeconds: 300, rtoSeconds: 1800 },
+      watchSeconds: 600,
+      sampleSeconds: 60,
+      retentionSeconds: 7 * 86400,
+      approvalExpirySeconds: 72 * 3600,
+      approvals: [{ role: 'qa', count: 1 }, { role: 'product', count: 1 }],
+      drill: { cron: '0 4 * * MON', timeZone: 'America/Los_Angeles', maxAgeSeconds: 8 * 86400 },
+    });
+    expect(c.databases.billing.prod.target).toEqual({ kind: 'rds', region: 'us-east-1', instanceId: 'billing-prod', switch: { type: 'rename' } });
+    expect(permissionsOf(c, { roles: ['release-manager'] }).has('restore')).toBe(true);
+    expect(permissionsOf(c, { roles: ['deployer'] }).has('restore')).toBe(false);
+  });
+
+  it.each([
+    [(d: Doc) => (d.databases.orders.services = ['nope']), /'databases\.orders\.services\.0': service 'nope' has no environment 'prod'/],
+    [(d: Doc) => (d.databases.orders.environments.qa = d.databases.orders.environments.prod), /'databases\.orders\.environments\.qa': 'qa' is not declared/],
+    [(d: Doc) => (d.databases.orders.objectives.rto = 'soon'), /'databases\.orders\.objectives\.rto': 'soon' is not a duration/],
+    [(d: Doc) => (d.databases.orders.drill.cron = 'every monday'), /'databases\.orders\.drill\.cron': 'every monday' is not a five-field cron/],
+    [(d: Doc) => (d.databases.orders.drill.timeZone = 'Mars/Olympus'), /databases\.orders\.drill\.timeZone/],
+    [(d: Doc) => (d.databases.billing.assertions = [{ name: 'x', sql: 'select true' }]), /cannot read an RDS database's rows yet/],
+    [(d: Doc) => (d.databases.billing.environments.prod.rds.instanceId = 'a'.repeat(40)), /databases\.billing\.environments\.prod/],
+  ])('names the field of a bad database (%#)', (change, message) => {
+    const doc = example();
+    change(doc);
+    expect(errorOf(doc)).toMatch(message);
   });
 });

@@ -2,12 +2,14 @@
 // sandbox control server, and the example people with their tokens (admin only).
 import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Static } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { BatonConfig } from '../../config';
 import { BadRequestError, serviceEnvironment } from '../../temporal/deployments';
 import { ApiError } from '../errors';
-import { ErrorReply, FaultBody, FaultsReply, SandboxPeopleReply, withErrors } from '../schemas';
+import { DamageReply, ErrorReply, FaultBody, FaultOrDamageBody, FaultsReply, SandboxDatabasesReply, SandboxPeopleReply, withErrors } from '../schemas';
+import { damageDatabase, describeSandboxDatabases } from '../../sandbox/databases';
+import { databaseSpec } from '../../temporal/restores';
 
 export interface SandboxRoutesOptions {
   config: BatonConfig;
@@ -59,10 +61,31 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = as
 
   app.post('/sandbox/faults', {
     config: { permission: 'deploy', does: 'inject sandbox faults' },
-    schema: faultSchema('Make a colour unhealthy (error rate, added latency)'),
+    schema: {
+      summary: 'Make a colour unhealthy (error rate, added latency), or damage a database (drop a table, delete rows)',
+      tags: ['sandbox'],
+      body: FaultOrDamageBody,
+      response: withErrors({ 200: Type.Union([FaultsReply, DamageReply]), 502: ErrorReply }),
+    },
   }, async (request, reply) => {
-    checkTarget(request.body);
-    return reply.code(200).send(await control('POST', request.body));
+    const body = request.body;
+    if ('database' in body) {
+      const spec = databaseSpec(config, body.database, body.environment);
+      try {
+        return reply.code(200).send({ done: await damageDatabase(spec.target, body.damage, body.table) });
+      } catch (err) {
+        throw new BadRequestError(body.table ? 'table' : 'database', (err as Error).message);
+      }
+    }
+    checkTarget(body);
+    return reply.code(200).send(await control('POST', body));
+  });
+
+  app.get('/sandbox/databases', {
+    config: { permission: 'read' },
+    schema: { summary: 'The sandbox\'s databases, with a psql URL and each table\'s row count', tags: ['sandbox'], response: withErrors({ 200: SandboxDatabasesReply }) },
+  }, async (_request, reply) => {
+    return reply.code(200).send(await describeSandboxDatabases(config));
   });
 
   app.delete('/sandbox/faults', {

@@ -1,0 +1,61 @@
+// Restore drills as Temporal Schedules: one `drill-<database>-<environment>` per database
+// environment whose config has `drill: {cron, timeZone}`, kept in step with config at worker
+// start-up. Each run is a restore workflow in drill mode (workflows/restore.ts): it restores the
+// newest point into a scratch copy, verifies it, never switches, cleans up and records how long
+// it took in the database's ledger. Only schedules named by config are touched.
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { BatonConfig } from '../config';
+import type { DatabaseSpec } from '../domain/restore';
+import { BatonEnvironment, BatonKind, BatonService, BatonVersion, type RestoreInput } from '../../workflows/messages';
+
+export function drillScheduleId(database: string, environment: string): string {
+  return `drill-${database}-${environment}`;
+}
+
+function drillInput(config: BatonConfig, spec: DatabaseSpec): RestoreInput {
+  return {
+    // Empty: each scheduled run takes its own workflow id (`drill:<database>:<environment>-<time>`).
+    id: '',
+    mode: 'drill',
+    request: { environment: spec.environment, database: spec.database, target: { latest: true }, reason: 'scheduled restore drill', incidentAt: null, requestedBy: 'schedule' },
+    spec,
+    notify: config.notifications,
+  };
+}
+
+/** Creates or updates every configured drill schedule (a paused one stays paused); answers the ids. */
+export async function syncDrillSchedules(client: Client, config: BatonConfig): Promise<string[]> {
+  const ids: string[] = [];
+  for (const envs of Object.values(config.databases)) {
+    for (const spec of Object.values(envs)) {
+      if (!spec.drill) continue;
+      const id = drillScheduleId(spec.database, spec.environment);
+      const action = {
+        type: 'startWorkflow' as const,
+        workflowType: 'restore',
+        workflowId: `drill:${spec.database}:${spec.environment}`,
+        taskQueue: config.temporal.taskQueue,
+        args: [drillInput(config, spec)],
+        staticSummary: `Drill: restore ${spec.database} in ${spec.environment}`,
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: BatonKind, value: 'restore' },
+          { key: BatonService, value: spec.database },
+          { key: BatonEnvironment, value: spec.environment },
+          { key: BatonVersion, value: 'drill' },
+        ]),
+      };
+      const scheduleSpec = { cronExpressions: [spec.drill.cron], timezone: spec.drill.timeZone };
+      const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 3_600_000 };
+      const handle = client.schedule.getHandle(id);
+      try {
+        await handle.update((prev) => ({ ...prev, spec: scheduleSpec, action, policies }));
+      } catch (err) {
+        if (!(err instanceof ScheduleNotFoundError)) throw err;
+        await client.schedule.create({ scheduleId: id, spec: scheduleSpec, action, policies, state: { note: 'restore drill (config)' } });
+      }
+      ids.push(id);
+    }
+  }
+  return ids;
+}
