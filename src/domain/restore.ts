@@ -2,7 +2,6 @@
 // cost in lost data (RPO) and time (RTO). Pure: the workflow, the API's plan preview and the
 // tests share these rules. The backups and the reachable range come from the provider.
 import type { BackupInfo, BackupManifest, DatabaseTarget, Inventory, VerificationResult } from './database';
-import { formatUtc } from './calendar';
 import { formatDuration } from './durations';
 import type { ApprovalRecord, ApprovalRefusal, ApprovalRule, Decision } from './release';
 import type { ComputeTarget, MetricsSpec, Outcome, Thresholds } from './types';
@@ -70,9 +69,9 @@ export interface RestorePlan {
 export type PlanResult = { ok: true; plan: RestorePlan } | { ok: false; problem: string };
 
 function describeRange(inv: Inventory): string {
-  if (inv.pointInTime) return `reachable: ${formatUtc(Date.parse(inv.pointInTime.earliest))} to ${formatUtc(Date.parse(inv.pointInTime.latest))}`;
+  if (inv.pointInTime) return `reachable: ${inv.pointInTime.earliest} to ${inv.pointInTime.latest}`;
   if (inv.backups.length === 0) return 'no backups exist';
-  return `no point-in-time range; backups at ${inv.backups.map((b) => `${b.id} (${formatUtc(Date.parse(b.consistentAt))})`).join(', ')}`;
+  return `no point-in-time range; backups at ${inv.backups.map((b) => `${b.id} (${b.consistentAt})`).join(', ')}`;
 }
 
 /** The newest backup the log can be replayed from to reach `atMs`. */
@@ -115,7 +114,7 @@ export function planRestore(
         return { ok: false, problem: `pointInTime ${when} cannot be reached: ${describeRange(inv)}` };
       }
       backup = replayableBefore(inv, wanted);
-      if (!backup) return { ok: false, problem: `no verified backup to replay from before ${formatUtc(wanted)} (${describeRange(inv)})` };
+      if (!backup) return { ok: false, problem: `no verified backup to replay from before ${new Date(wanted).toISOString()} (${describeRange(inv)})` };
       pointInTime = new Date(wanted).toISOString();
     }
   }
@@ -171,7 +170,7 @@ function canonical(v: unknown): string {
 
 /** What the plan will do, in one line ("restore orders in prod from base-… replaying the log to …"). */
 export function describePlan(p: RestorePlan): string {
-  const to = p.pointInTime ? `replaying the log to ${formatUtc(Date.parse(p.pointInTime))}` : `as taken at ${formatUtc(Date.parse(p.backup.consistentAt))}`;
+  const to = p.pointInTime ? `replaying the log to ${p.pointInTime}` : `as taken at ${p.backup.consistentAt}`;
   return `restore ${p.database} in ${p.environment} from ${p.backup.kind} backup ${p.backup.id} ${to} (RPO at most ${formatDuration(p.predictedRpoSeconds)})`;
 }
 

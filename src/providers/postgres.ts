@@ -1064,7 +1064,13 @@ export function createPostgresDatabases(opts: PostgresDatabasesOptions): Databas
           const earliest = replayable[0].consistentAt;
           const newestBackup = replayable[replayable.length - 1].consistentAt;
           const lastCommit = await lastArchivedCommit(t, view);
-          pointInTime = { earliest, latest: lastCommit && lastCommit > newestBackup ? lastCommit : newestBackup };
+          let latest = lastCommit && lastCommit > newestBackup ? lastCommit : newestBackup;
+          // While the live cluster answers, a restore can reach up to now: it archives the
+          // current WAL first (see restore). An idle database then has no commit after its
+          // last one, and its data at any later instant is the data of that commit.
+          const liveNow = await withAdmin(t, `inventory of ${t.database}: reading the server's clock`, async (c) => (await c.query<{ now: Date }>('SELECT now() AS now')).rows[0].now).catch(() => null);
+          if (liveNow && liveNow.toISOString() > latest) latest = liveNow.toISOString();
+          pointInTime = { earliest, latest };
         }
       }
       return { backups: records.map(publicInfo), pointInTime };

@@ -253,7 +253,9 @@ describe('self-managed PostgreSQL: backups, point-in-time restore, verification 
   it('restores to the latest instant of the reachable range: the data as it is now, damage included', async () => {
     const { pointInTime } = await db.inventory(target);
     const copy = await db.restore(target, { restoreId: 'restore-latest', backupId: 'base-1', pointInTime: pointInTime!.latest });
-    expect(copy.lastCommitAt).toBe(pointInTime!.latest);
+    // While the live cluster answers, the range reaches now; the copy holds the last commit before it.
+    expect(Date.parse(pointInTime!.latest)).toBeGreaterThan(Date.now() - 5_000);
+    expect(Date.parse(copy.lastCommitAt!)).toBeLessThanOrEqual(Date.parse(pointInTime!.latest));
     expect(await orderIds(copy.name)).toEqual(range(51, 200));
     expect(await hasTable(copy.name, 'customers')).toBe(false);
     await db.dropCopy(target, 'restore-latest');
