@@ -297,6 +297,8 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   const settings = readSettings(processEnv);
   for (const name of Object.keys(PORTS) as PortName[]) await assertPortFree(name, settings.ports[name]);
   mkdirSync(settings.dir, { recursive: true });
+  // PostgreSQL runs as its own user (never root), which must reach its folder in here.
+  if (process.getuid?.() === 0) chmodSync(settings.dir, 0o755);
   const token = adminToken(settings.dir, settings.token);
 
   log('starting Temporal and moto');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { freePort, startProcess, type Managed } from '../../src/local/processes';
 import { REPO_ROOT } from '../../src/local/toolchain';
 
-export const PORT_VARS = ['BATON_API_PORT', 'BATON_TEMPORAL_PORT', 'BATON_UI_PORT', 'BATON_MOTO_PORT', 'BATON_CONTROL_PORT'] as const;
+export const PORT_VARS = ['BATON_API_PORT', 'BATON_TEMPORAL_PORT', 'BATON_UI_PORT', 'BATON_MOTO_PORT', 'BATON_CONTROL_PORT', 'BATON_PG_PORT'] as const;
 export type Ports = Record<(typeof PORT_VARS)[number], number>;
 
 export interface Sandbox {

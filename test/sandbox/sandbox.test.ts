@@ -1,6 +1,6 @@
 // End to end: `npm start` (scripts/start.sh) on free ports, driven only through the API as a
-// newcomer would: a deployment succeeds, a faulty colour is rolled back with the evidence,
-// and Ctrl-C leaves nothing behind. Also: a taken port and a dying child fail loudly.
+// newcomer would: a deployment succeeds, a faulty colour is rolled back with the evidence, a
+// damaged database is restored to a point in time, and Ctrl-C leaves nothing behind. Also: a taken port and a dying child fail loudly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -96,6 +96,29 @@ describe('npm start', () => {
     const healed = await api.call('DELETE', '/v1/sandbox/faults', { service: 'web', environment: 'prod', colour: faulty });
     expect(healed.json).toEqual({ faults: [] });
   }, 300_000);
+
+  it('restores a damaged database to a point in time before the damage, from the README\'s commands', async () => {
+    const listed = async () => (await api.call<Array<{ environment: string; database: string; tables: Record<string, number> | null }>>('GET', '/v1/sandbox/databases')).json;
+    const staging = async () => (await listed()).find((d) => d.environment === 'staging' && d.database === 'orders')!.tables;
+    const before = await staging();
+    expect(before).toEqual({ customers: 20, orders: 250 });
+    const at = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await api.call('POST', '/v1/sandbox/faults', { environment: 'staging', database: 'orders', damage: 'delete-rows' })).status).toBe(200);
+    expect((await api.call('POST', '/v1/sandbox/faults', { environment: 'staging', database: 'orders', damage: 'drop-table', table: 'customers' })).status).toBe(200);
+    expect(await staging()).not.toEqual(before);
+
+    const unreachable = await api.call('POST', '/v1/restores/plan', { environment: 'staging', database: 'orders', target: { pointInTime: '2001-01-01T00:00:00Z' }, reason: 'x' });
+    expect(unreachable.status).toBe(400);
+    expect(JSON.stringify(unreachable.json)).toMatch(/reachable: /);
+    const started = await api.call('POST', '/v1/restores', { environment: 'staging', database: 'orders', target: { pointInTime: at }, incidentAt: at, reason: 'rows deleted' });
+    expect(started.status, JSON.stringify(started.json)).toBe(201);
+    const id = started.json.id as string;
+    const read = async () => (await api.call<{ phase: string; outcome: string | null; rpoSeconds: number | null; rtoSeconds: number | null; error: string | null }>('GET', `/v1/restores/${encodeURIComponent(id)}`)).json;
+    const s = await pollUntil(`${id} restored`, read, (st) => st.phase === 'retaining' || st.outcome !== null, 180_000);
+    expect(s, JSON.stringify(s)).toMatchObject({ phase: 'retaining', error: null, rpoSeconds: expect.any(Number), rtoSeconds: expect.any(Number) });
+    expect(await staging()).toEqual(before);
+  }, 240_000);
 
   it('stops everything on Ctrl-C, exits 0 and frees its ports', async () => {
     // What a terminal does: SIGINT to the whole foreground group.
