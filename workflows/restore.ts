@@ -289,7 +289,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   }
 
   async function plan(): Promise<void> {
-    const result = await quick.planRestore.executeWithOptions({ ...QUICK, summary: 'Plan the restore' }, [{ spec, target: request.target, incidentAt: request.incidentAt }]);
+    const result = await quick.planRestore.executeWithOptions({ ...QUICK, summary: 'Plan the restore' }, [{ spec, target: request.target, incidentAt: request.incidentAt ?? iso(startedMs) }]);
     if (!result.ok) throw new Stop('failed', 'failed', `no plan: ${result.problem}`);
     s.plan = result.plan;
     event('planned', `Plan: ${describePlan(result.plan)}${result.plan.expectedDurationSeconds !== null ? `; past restores took ${formatDuration(result.plan.expectedDurationSeconds)}` : ''} (plan ${result.plan.hash})`);

@@ -120,6 +120,7 @@ export const BackupsReply = Type.Object(
     pointInTime: Nullable(Type.Object({ earliest: Type.String(), latest: Type.String() }, { description: 'the instants a point-in-time restore can reach' })),
     runs: Type.Array(Facts('a finished restore or drill: id, mode, at, outcome, durationSeconds, rpoSeconds, detail')),
     lastDrill: Nullable(Facts('the newest drill')),
+    lastDrillAgeSeconds: Nullable(Type.Number({ description: 'how long ago the newest drill ended' })),
     drillFlags: Type.Array(Type.String(), { description: 'what is wrong with the drills: never drilled, too old, failed, slower than half the RTO' }),
   },
   { title: 'Backups' },

@@ -193,6 +193,8 @@ export interface DatabaseListing extends Inventory {
   database: string;
   kind: DatabaseSpec['target']['kind'];
   lastDrill: RunRecord | null;
+  /** How long ago the last drill ended, or null with none. */
+  lastDrillAgeSeconds: number | null;
   /** What is wrong with the drills now (none, too old, too slow for the RTO). */
   drillFlags: string[];
 }
@@ -207,7 +209,9 @@ export async function listDatabase(client: Client, config: BatonConfig, database
     workflowExecutionTimeout: '2m',
   });
   const lastDrill = [...facts.runs].reverse().find((r) => r.mode === 'drill') ?? null;
-  return { environment, database, kind: spec.target.kind, ...facts.inventory, runs: facts.runs, lastDrill, drillFlags: drillFlags(lastDrill, spec, Date.now()) };
+  const now = Date.now();
+  const lastDrillAgeSeconds = lastDrill ? Math.round((now - Date.parse(lastDrill.at)) / 1000) : null;
+  return { environment, database, kind: spec.target.kind, ...facts.inventory, runs: facts.runs, lastDrill, lastDrillAgeSeconds, drillFlags: drillFlags(lastDrill, spec, now) };
 }
 
 export type BackupView = { id: string; state: 'running' } | { id: string; state: 'failed'; error: string } | ({ state: 'available' } & BackupInfo);

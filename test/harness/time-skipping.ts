@@ -1,7 +1,7 @@
 // Workflow tests on Temporal's time-skipping server against moto seeded with the sandbox's
 // infrastructure: one call in a describe block starts both before its tests and stops both
 // after them, and builds the worker each test runs its workflows on.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -46,6 +46,7 @@ export function useTimeSkippingSandbox(plan?: Record<string, unknown>): TimeSkip
   afterAll(async () => {
     await sb.env?.teardown();
     await sb.aws?.stop();
+    if (sb.files) rmSync(sb.files.dir, { recursive: true, force: true });
   });
   return sb;
 }

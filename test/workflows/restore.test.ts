@@ -22,6 +22,7 @@ interface Listing {
   pointInTime: { earliest: string; latest: string } | null;
   runs: Array<{ id: string; mode: string; outcome: string }>;
   lastDrill: { id: string; outcome: string } | null;
+  lastDrillAgeSeconds: number | null;
   drillFlags: string[];
 }
 
@@ -276,6 +277,7 @@ describe('database restores on a real worker, PostgreSQL and moto', () => {
       const l = await listing('dev');
       expect(l.lastDrill).toMatchObject({ id: runId, outcome: 'succeeded' });
       expect(l.drillFlags).toEqual([]);
+      expect(l.lastDrillAgeSeconds).toBeLessThan(60);
     } finally {
       for (const id of ids) await stack.client.schedule.getHandle(id).delete();
     }
