@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [[ ! -d node_modules/@temporalio/worker ]]; then
+# Missing, or older than the lock file (a pull added a package): install.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "test: installing npm dependencies" >&2
   npm install --no-audit --no-fund
 fi
