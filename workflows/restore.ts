@@ -348,13 +348,12 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   /** `kind`: the forward flow's options (`quick`) or compensation's (`converge`). */
   async function scaleTo(svc: DatabaseService, counts: { blue: number; green: number }, kind: 'quick' | 'converge', summary: string): Promise<void> {
     const a = onRegion(svc.compute.region)[kind];
-    const base = kind === 'quick' ? QUICK : CONVERGE;
     const compute = svc.compute;
     for (const colour of ['blue', 'green'] as Colour[]) {
-      await a.scaleService.executeWithOptions({ ...base, summary: `${summary}: ${colour} to ${counts[colour]}` }, [compute, colour, counts[colour]]);
+      await a.scaleService.executeWithOptions({ ...QUICK, summary: `${summary}: ${colour} to ${counts[colour]}` }, [compute, colour, counts[colour]]);
     }
     for (const colour of ['blue', 'green'] as Colour[]) {
-      await a.waitForStable.executeWithOptions({ ...base, startToCloseTimeout: '15m', heartbeatTimeout: '60s', retry: { maximumAttempts: 1 }, summary: `${summary}: wait for ${colour}` }, [compute, colour, null]);
+      await a.waitForStable.executeWithOptions({ ...QUICK, startToCloseTimeout: '15m', heartbeatTimeout: '60s', retry: { maximumAttempts: 1 }, summary: `${summary}: wait for ${colour}` }, [compute, colour, null]);
     }
   }
 
