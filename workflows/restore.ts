@@ -331,12 +331,14 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     }
   }
 
+  /** `a`: the forward flow's activities (`quick`) or compensation's (`converge`), each with its own options. */
   async function scaleTo(compute: (typeof spec.services)[number]['compute'], counts: { blue: number; green: number }, a: typeof quick, summary: string): Promise<void> {
+    const base = a === converge ? CONVERGE : QUICK;
     for (const colour of ['blue', 'green'] as Colour[]) {
-      await a.scaleService.executeWithOptions({ ...QUICK, summary: `${summary}: ${colour} to ${counts[colour]}` }, [compute, colour, counts[colour]]);
+      await a.scaleService.executeWithOptions({ ...base, summary: `${summary}: ${colour} to ${counts[colour]}` }, [compute, colour, counts[colour]]);
     }
     for (const colour of ['blue', 'green'] as Colour[]) {
-      await a.waitForStable.executeWithOptions({ ...QUICK, startToCloseTimeout: '15m', heartbeatTimeout: '60s', retry: { maximumAttempts: 1 }, summary: `${summary}: wait for ${colour}` }, [compute, colour, null]);
+      await a.waitForStable.executeWithOptions({ ...base, startToCloseTimeout: '15m', heartbeatTimeout: '60s', retry: { maximumAttempts: 1 }, summary: `${summary}: wait for ${colour}` }, [compute, colour, null]);
     }
   }
 
