@@ -92,6 +92,7 @@ import {
   type TakeoverRequest,
   type TakeoverResult,
 } from './messages';
+import { CONVERGE, convergeBackoffMs } from './converge';
 import { newThreadState, PARENT, runThread, type ThreadState } from './thread';
 
 export interface DeploymentState extends RolloutState {
@@ -131,15 +132,6 @@ const NOT_RETRYABLE = [ErrorType.InfrastructureMismatch, ErrorType.RevisionRever
 const RETRY_AWS: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes: NOT_RETRYABLE };
 /** Every AWS call inside has a shorter timeout of its own, and the activity heartbeats so a cancel reaches it. */
 const AWS: ActivityOptions = { startToCloseTimeout: '60s', heartbeatTimeout: '20s', retry: RETRY_AWS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-/** Converging to safety: each call gives up soon, so the loop can escalate; the loop itself never gives up. */
-const CONVERGE: ActivityOptions = {
-  startToCloseTimeout: '60s',
-  heartbeatTimeout: '20s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-};
-/** Between two rounds of a failing convergence. */
-const CONVERGE_BACKOFF_MS = [2_000, 5_000, 10_000, 30_000, 60_000];
 
 const act = proxyActivities<Activities>(AWS);
 
@@ -623,7 +615,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
           event('stuck', `STUCK: the ${goal} has failed for ${failingFor}; still trying. Last error: ${safety.lastError}`);
           thread.reply(`:rotating_light: <!here> ${title}: the ${goal} is STUCK after ${failingFor} and keeps trying. Last error: ${safety.lastError}`);
         }
-        await sleep(CONVERGE_BACKOFF_MS[Math.min(safety.attempts - 1, CONVERGE_BACKOFF_MS.length - 1)]);
+        await sleep(convergeBackoffMs(safety.attempts - 1));
         await maybeContinueAsNew();
       }
     }

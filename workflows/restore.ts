@@ -39,10 +39,11 @@ import type { Activities } from '../activities';
 import { judge, providerErrorSample, trailingFailures } from '../src/domain/analysis';
 import type { DatabaseTarget, VerificationResult } from '../src/domain/database';
 import { formatDuration } from '../src/domain/durations';
+import { compactStamp } from '../src/domain/instants';
 import { causeMessage, ErrorType } from '../src/domain/errors';
 import { approvalsPending } from '../src/domain/gates';
 import type { RunCard } from '../src/domain/notices';
-import { describePlan, measures, verificationFailure, whyRestoreDecisionRefused, type RunRecord } from '../src/domain/restore';
+import { describePlan, measures, verificationFailure, whyRestoreDecisionRefused, type RestoreMeasures, type RunRecord } from '../src/domain/restore';
 import { appendEvent } from '../src/domain/timeline';
 import type { Colour, Outcome } from '../src/domain/types';
 import {
@@ -61,7 +62,11 @@ import {
   type RestorePhase,
   type RestoreStatus,
 } from './messages';
+import { CONVERGE, convergeBackoffMs } from './converge';
 import { newThreadState, PARENT, runThread } from './thread';
+
+/** The run's state: its status but for what is derived from it when asked (pending approvals, RPO, RTO). */
+type RestoreState = Omit<RestoreStatus, 'pending' | keyof RestoreMeasures>;
 
 export interface RestoreResult {
   id: string;
@@ -86,9 +91,6 @@ const QUICK: ActivityOptions = {
 };
 /** Restoring and verifying a large database takes long; the heartbeat (every 5 s while a call runs) notices a dead worker. */
 const LONG: ActivityOptions = { ...QUICK, startToCloseTimeout: '6h', heartbeatTimeout: '30s', retry: { ...QUICK.retry, maximumAttempts: 3 } };
-/** Compensation: each call gives up soon so the loop can report and escalate; the loop never gives up. */
-const CONVERGE: ActivityOptions = { ...QUICK, retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 } };
-const CONVERGE_BACKOFF_MS = [2_000, 5_000, 10_000, 30_000, 60_000];
 /** After this long failing, compensation alerts the channel (and keeps trying). */
 const ESCALATE_AFTER_MS = 5 * 60_000;
 
@@ -119,7 +121,8 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   const db: DatabaseTarget = spec.target;
 
   // ---------------------------------------------------------------- state and scopes, before any handler
-  const s: RestoreStatus = {
+  // What the status derives (what approvals still lack, RPO and RTO) is computed when asked, not kept.
+  const s: RestoreState = {
     id: input.id,
     kind: 'restore',
     mode: input.mode,
@@ -136,7 +139,6 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     endedAt: null,
     plan: null,
     approvals: [],
-    pending: [],
     copy: null,
     verification: [],
     services: drill ? [] : spec.services.map((x) => ({ service: x.service, capacity: null, smoke: null })),
@@ -144,11 +146,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     switchedBackAt: null,
     setAside: null,
     resumedAt: null,
-    rpoSeconds: null,
-    rtoSeconds: null,
     objectives: spec.objectives,
-    rpoMet: null,
-    rtoMet: null,
     samples: [],
     cleanup: [],
     timeline: [],
@@ -161,26 +159,34 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   const thread = runThread({ state: newThreadState(), notify: input.notify, runId: input.id, card });
 
   // ---------------------------------------------------------------- status, UI, Slack
-  function measure(): void {
-    if (!s.plan) return;
-    const m = measures(s.plan, s.copy?.lastCommitAt ?? null, startedMs, s.resumedAt ? Date.parse(s.resumedAt) : null, spec.objectives);
-    s.rpoSeconds = m.rpoSeconds;
-    s.rpoMet = m.rpoMet;
-    if (!drill) {
-      s.rtoSeconds = m.rtoSeconds;
-      s.rtoMet = m.rtoMet;
-    }
+  /** What the approval rules still lack, while the run waits for them. */
+  const pending = (): string[] =>
+    s.phase === 'awaiting_approval' ? approvalsPending(spec.approvals, spec.environment, s.approvals, request.requestedBy) : [];
+
+  /**
+   * RPO once the copy is made; RTO once the services were resumed on the restored data (a run
+   * that never switched, or a drill, has none: its services never left the original).
+   */
+  function measured(): RestoreMeasures {
+    const none: RestoreMeasures = { rpoSeconds: null, rtoSeconds: null, rpoMet: null, rtoMet: null };
+    if (!s.plan || !s.copy) return none;
+    const resumedOnCopy = s.switchedAt !== null && s.resumedAt !== null ? Date.parse(s.resumedAt) : null;
+    return measures(s.plan, s.copy.lastCommitAt, startedMs, resumedOnCopy, spec.objectives);
   }
+
+  const status = (): RestoreStatus => ({ ...s, pending: pending(), ...measured() });
 
   function facts(): string[] {
     const lines: string[] = [];
+    const m = measured();
+    const waiting = pending();
     if (s.plan) lines.push(`Plan: ${describePlan(s.plan)}`);
-    if (s.pending.length) lines.push(`Waiting for: ${s.pending.join('; ')}`);
+    if (waiting.length) lines.push(`Waiting for: ${waiting.join('; ')}`);
     for (const v of s.verification) lines.push(`${v.ok ? 'OK' : 'FAILED'} ${v.name}: ${v.detail}`);
     if (s.switchedAt) lines.push(`Switched at ${s.switchedAt}${s.setAside ? `; the original kept as ${s.setAside.name}` : ''}`);
     if (s.switchedBackAt) lines.push(`Switched back at ${s.switchedBackAt}`);
-    if (s.rpoSeconds !== null) lines.push(`RPO ${formatDuration(s.rpoSeconds)} (objective ${formatDuration(spec.objectives.rpoSeconds)})${s.rpoMet === false ? ' MISSED' : ''}`);
-    if (s.rtoSeconds !== null) lines.push(`RTO ${formatDuration(s.rtoSeconds)} (objective ${formatDuration(spec.objectives.rtoSeconds)})${s.rtoMet === false ? ' MISSED' : ''}`);
+    if (m.rpoSeconds !== null) lines.push(`RPO ${formatDuration(m.rpoSeconds)} (objective ${formatDuration(spec.objectives.rpoSeconds)})${m.rpoMet === false ? ' MISSED' : ''}`);
+    if (m.rtoSeconds !== null) lines.push(`RTO ${formatDuration(m.rtoSeconds)} (objective ${formatDuration(spec.objectives.rtoSeconds)})${m.rtoMet === false ? ' MISSED' : ''}`);
     return lines;
   }
 
@@ -233,7 +239,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   }
 
   // ---------------------------------------------------------------- handlers
-  setHandler(restoreStatusQuery, () => s);
+  setHandler(restoreStatusQuery, status);
 
   setHandler(
     restoreApprovalUpdate,
@@ -241,7 +247,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
       s.approvals.push({ environment: spec.environment, decision: a.decision, by: a.by, roles: a.roles, comment: a.comment ?? null, at: iso() });
       event(a.decision === 'approve' ? 'approved' : 'rejected', `${a.by} ${a.decision === 'approve' ? 'approved' : 'rejected'} the restore${a.comment ? `: ${a.comment}` : ''}`);
       thread.reply(`${a.decision === 'approve' ? ':white_check_mark:' : ':no_entry:'} ${a.by} ${a.decision === 'approve' ? 'approved' : 'rejected'}${a.comment ? `: ${a.comment}` : ''}`);
-      return s;
+      return status();
     },
     {
       validator: (a: ApprovalInput) => {
@@ -259,7 +265,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     restoreCancelUpdate,
     (c: CancelInput) => {
       requestCancel(c);
-      return s;
+      return status();
     },
     {
       validator: (_c: CancelInput) => {
@@ -282,10 +288,9 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   CancellationScope.current().cancelRequested.catch(() => requestCancel({ by: 'temporal', reason: 'the workflow was cancelled' }));
 
   // ---------------------------------------------------------------- the forward flow
-  function approvalsDecided(): 'approved' | 'rejected' | null {
+  function decision(): 'approved' | 'rejected' | null {
     if (s.approvals.some((a) => a.decision === 'reject')) return 'rejected';
-    s.pending = approvalsPending(spec.approvals, spec.environment, s.approvals, request.requestedBy);
-    return s.pending.length === 0 ? 'approved' : null;
+    return pending().length === 0 ? 'approved' : null;
   }
 
   async function plan(): Promise<void> {
@@ -299,13 +304,10 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   async function approve(): Promise<void> {
     if (drill || spec.approvals.length === 0) return;
     setPhase('awaiting_approval');
-    approvalsDecided();
-    thread.reply(`:raised_hand: Needs approval: ${s.pending.join('; ')} (POST /v1/restores/${input.id}/approvals)`);
-    refresh();
-    const decided = await condition(() => approvalsDecided() !== null, spec.approvalExpirySeconds * 1000);
+    thread.reply(`:raised_hand: Needs approval: ${pending().join('; ')} (POST /v1/restores/${input.id}/approvals)`);
+    const decided = await condition(() => decision() !== null, spec.approvalExpirySeconds * 1000);
     if (!decided) throw new Stop('expired', 'expired', `not approved within ${formatDuration(spec.approvalExpirySeconds)}`);
-    s.pending = [];
-    if (approvalsDecided() === 'rejected') {
+    if (decision() === 'rejected') {
       const r = s.approvals.find((a) => a.decision === 'reject');
       throw new Stop('rejected', 'rejected', `rejected by ${r?.by}${r?.comment ? `: ${r.comment}` : ''}`);
     }
@@ -350,7 +352,6 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     if (!own.ok) throw new Stop('failed', 'failed', `backup ${p.backup.id} failed its own checks: ${own.detail}`);
     copyMayExist = true;
     s.copy = await long.restoreDatabase.executeWithOptions({ ...LONG, summary: describePlan(p) }, [db, { restoreId: input.id, backupId: p.backup.id, pointInTime: p.pointInTime }]);
-    measure();
     event('restored', `Restored into ${s.copy.name}${s.copy.lastCommitAt ? `; its last commit is at ${s.copy.lastCommitAt}` : ''}`);
   }
 
@@ -376,7 +377,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
 
   /** `<name>_pre_restore_<yyyymmddhhmm>` (PostgreSQL) or `<name>-pre-restore-<yyyymmddhhmm>` (RDS; config keeps it within 63 characters). */
   function setAsideName(): string {
-    const stamp = iso(startedMs).replace(/[-:T]/g, '').slice(0, 12);
+    const stamp = compactStamp(startedMs).replace('T', '').slice(0, 12);
     return db.kind === 'postgres' ? `${db.database}_pre_restore_${stamp}` : `${db.instanceId}-pre-restore-${stamp}`;
   }
 
@@ -403,9 +404,9 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     setPhase('resuming');
     await resume(quick);
     s.resumedAt = iso();
-    measure();
-    event('resumed', `Services resumed${s.rtoSeconds !== null ? `: RTO ${formatDuration(s.rtoSeconds)}` : ''}${s.rpoSeconds !== null ? `, RPO ${formatDuration(s.rpoSeconds)}` : ''}`);
-    thread.reply(`:arrow_forward: Services resumed. RTO ${s.rtoSeconds === null ? 'n/a' : formatDuration(s.rtoSeconds)}, RPO ${s.rpoSeconds === null ? 'unknown' : formatDuration(s.rpoSeconds)}`);
+    const m = measured();
+    event('resumed', `Services resumed${m.rtoSeconds !== null ? `: RTO ${formatDuration(m.rtoSeconds)}` : ''}${m.rpoSeconds !== null ? `, RPO ${formatDuration(m.rpoSeconds)}` : ''}`);
+    thread.reply(`:arrow_forward: Services resumed. RTO ${m.rtoSeconds === null ? 'n/a' : formatDuration(m.rtoSeconds)}, RPO ${m.rpoSeconds === null ? 'unknown' : formatDuration(m.rpoSeconds)}`);
   }
 
   /** The colours of a service that run tasks (what it was resumed to). */
@@ -501,7 +502,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
           escalated = true;
           thread.reply(`:rotating_light: <!here> ${title}: ${what} is STUCK and keeps trying. Last error: ${causeMessage(err)}`);
         }
-        await sleep(CONVERGE_BACKOFF_MS[Math.min(round, CONVERGE_BACKOFF_MS.length - 1)]);
+        await sleep(convergeBackoffMs(round));
       }
     }
   }
@@ -580,7 +581,6 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     }
     // The restore holds: what follows keeps no one waiting and undoes nothing.
     await cleanUpDrill();
-    measure();
     if (!drill) {
       try {
         await forward.run(retain);
@@ -590,12 +590,14 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
       }
     }
     finish('succeeded', 'completed', null);
-    thread.reply(`:white_check_mark: ${title} succeeded. RPO ${s.rpoSeconds === null ? 'unknown' : formatDuration(s.rpoSeconds)}${drill ? '' : `, RTO ${s.rtoSeconds === null ? 'n/a' : formatDuration(s.rtoSeconds)}`}`);
+    const m = measured();
+    thread.reply(`:white_check_mark: ${title} succeeded. RPO ${m.rpoSeconds === null ? 'unknown' : formatDuration(m.rpoSeconds)}${drill ? '' : `, RTO ${m.rtoSeconds === null ? 'n/a' : formatDuration(m.rtoSeconds)}`}`);
   });
 
   await CancellationScope.nonCancellable(async () => {
-    const duration = drill ? Math.round((Date.parse(s.endedAt!) - startedMs) / 1000) : s.rtoSeconds;
-    const record: RunRecord = { id: input.id, mode: input.mode, at: s.endedAt!, outcome: s.outcome!, durationSeconds: duration, rpoSeconds: s.rpoSeconds, detail: s.error ?? 'ok' };
+    const { rpoSeconds, rtoSeconds } = measured();
+    const duration = drill ? Math.round((Date.parse(s.endedAt!) - startedMs) / 1000) : rtoSeconds;
+    const record: RunRecord = { id: input.id, mode: input.mode, at: s.endedAt!, outcome: s.outcome!, durationSeconds: duration, rpoSeconds, detail: s.error ?? 'ok' };
     try {
       await quick.recordDatabaseRun.executeWithOptions({ ...QUICK, summary: 'Record the run in the database ledger' }, [spec.database, spec.environment, record, workflowInfo().taskQueue]);
     } catch (err) {
@@ -605,7 +607,8 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     await condition(allHandlersFinished);
   });
   if (!TERMINAL.includes(s.phase)) throw new Error(`restore ended in non-terminal phase ${s.phase}`);
-  const result: RestoreResult = { id: input.id, outcome: s.outcome!, rpoSeconds: s.rpoSeconds, rtoSeconds: s.rtoSeconds, error: s.error };
+  const { rpoSeconds, rtoSeconds } = measured();
+  const result: RestoreResult = { id: input.id, outcome: s.outcome!, rpoSeconds, rtoSeconds, error: s.error };
   if (result.outcome === 'cancelled') throw new CancelledFailure(`${title} cancelled: ${s.error}`);
   if (result.outcome !== 'succeeded') {
     throw ApplicationFailure.create({ type: ErrorType.RestoreEnded, message: `${title} ${result.outcome}: ${s.error}`, nonRetryable: true, details: [result] });

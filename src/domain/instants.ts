@@ -15,3 +15,8 @@ export function parseInstant(value: string): number | null {
   const ms = ISO_INSTANT.test(value) ? Date.parse(value) : NaN;
   return Number.isNaN(ms) ? null : ms;
 }
+
+/** An instant as ids write it, to the second in UTC: `20261129T201842Z`. */
+export function compactStamp(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/[-:]/g, '').replace('.000Z', 'Z');
+}

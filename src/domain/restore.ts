@@ -1,6 +1,7 @@
 // Database restores: what to restore, from which backup, to which instant, and what it will
 // cost in lost data (RPO) and time (RTO). Pure: the workflow, the API's plan preview and the
 // tests share these rules. The backups and the reachable range come from the provider.
+import { compactStamp } from './instants';
 import type { BackupInfo, BackupManifest, DatabaseTarget, Inventory, VerificationResult } from './database';
 import { formatDuration } from './durations';
 import type { ApprovalRecord, ApprovalRefusal, ApprovalRule, Decision } from './release';
@@ -241,8 +242,7 @@ export function drillFlags(last: RunRecord | null, spec: Pick<DatabaseSpec, 'dri
 
 /** The restore run's id: readable, and unique per request second. */
 export function restoreId(database: string, environment: string, nowMs: number, mode: 'restore' | 'drill' = 'restore'): string {
-  const stamp = new Date(Math.floor(nowMs / 1000) * 1000).toISOString().replace(/[-:]/g, '').replace('.000Z', 'Z');
-  return `${mode}:${database}:${environment}:${stamp}`;
+  return `${mode}:${database}:${environment}:${compactStamp(nowMs)}`;
 }
 
 // ---- approvals ----

@@ -8,7 +8,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUp
 import { TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
 import type { BatonConfig } from '../config';
 import type { BackupInfo, BackupKind, Inventory } from '../domain/database';
-import { parseInstant, INSTANT_RULE } from '../domain/instants';
+import { compactStamp, parseInstant, INSTANT_RULE } from '../domain/instants';
 import { drillFlags, restoreId, type DatabaseSpec, type RestorePlan, type RestoreTarget, type RunRecord } from '../domain/restore';
 import {
   BatonEnvironment,
@@ -63,19 +63,32 @@ function normaliseTarget(target: RestoreTarget): RestoreTarget {
   return target;
 }
 
-/** A plan for the request against the backups that exist now; a target no backup reaches is a 400 naming the reachable range. */
-export async function previewRestore(client: Client, config: BatonConfig, body: RestoreRequestBody): Promise<RestorePlan> {
-  const spec = databaseSpec(config, body.database, body.environment);
-  const target = normaliseTarget(body.target);
-  const incidentAt = checkInstant(body.incidentAt, 'incidentAt');
+/** A request checked against config: its database, its target (instants normalised) and its incident time. */
+interface ResolvedRequest {
+  spec: DatabaseSpec;
+  target: RestoreTarget;
+  incidentAt: string | null;
+}
+
+function resolveRequest(config: BatonConfig, body: RestoreRequestBody): ResolvedRequest {
+  return { spec: databaseSpec(config, body.database, body.environment), target: normaliseTarget(body.target), incidentAt: checkInstant(body.incidentAt, 'incidentAt') };
+}
+
+/** The plan against the backups that exist now (a short workflow: the worker holds the credentials); unreachable is a 400. */
+async function planFor(client: Client, config: BatonConfig, req: ResolvedRequest): Promise<RestorePlan> {
   const result = await client.workflow.execute('restorePlanPreview', {
     taskQueue: config.temporal.taskQueue,
-    workflowId: `plan:${body.database}:${body.environment}:${randomUUID()}`,
-    args: [{ spec, target, incidentAt }],
+    workflowId: `plan:${req.spec.database}:${req.spec.environment}:${randomUUID()}`,
+    args: [req],
     workflowExecutionTimeout: '2m',
   });
   if (!result.ok) throw new BadRequestError('target', `target: ${result.problem}`);
   return result.plan;
+}
+
+/** A plan for the request against the backups that exist now; a target no backup reaches is a 400 naming the reachable range. */
+export function previewRestore(client: Client, config: BatonConfig, body: RestoreRequestBody): Promise<RestorePlan> {
+  return planFor(client, config, resolveRequest(config, body));
 }
 
 /** The running restore of a database, or null (visibility: a race of two starts in the same instant is not excluded). */
@@ -85,23 +98,19 @@ async function runningRestore(client: Client, database: string, environment: str
   return null;
 }
 
-/** Starts a restore (or a drill) after previewing its plan: a target no backup reaches is a 400 and starts nothing. */
-export async function startRestore(
-  client: Client,
-  config: BatonConfig,
-  body: RestoreRequestBody & { requestedBy: string; mode?: 'restore' | 'drill' },
-): Promise<{ id: string; plan: RestorePlan }> {
-  const mode = body.mode ?? 'restore';
-  const plan = await previewRestore(client, config, body);
-  const spec = databaseSpec(config, body.database, body.environment);
-  const running = await runningRestore(client, body.database, body.environment);
-  if (running) throw new ConflictError(`${body.database} in ${body.environment} is already being restored (${running})`, { runningId: running });
-  const id = restoreId(body.database, body.environment, Date.now(), mode);
+/** Starts a restore after previewing its plan: a target no backup reaches is a 400 and starts nothing. */
+export async function startRestore(client: Client, config: BatonConfig, body: RestoreRequestBody & { requestedBy: string }): Promise<{ id: string }> {
+  const req = resolveRequest(config, body);
+  await planFor(client, config, req);
+  const { database, environment } = req.spec;
+  const running = await runningRestore(client, database, environment);
+  if (running) throw new ConflictError(`${database} in ${environment} is already being restored (${running})`, { runningId: running });
+  const id = restoreId(database, environment, Date.now());
   const input: RestoreInput = {
     id,
-    mode,
-    request: { environment: body.environment, database: body.database, target: normaliseTarget(body.target), reason: body.reason, incidentAt: checkInstant(body.incidentAt, 'incidentAt'), requestedBy: body.requestedBy },
-    spec,
+    mode: 'restore',
+    request: { environment, database, target: req.target, reason: body.reason, incidentAt: req.incidentAt, requestedBy: body.requestedBy },
+    spec: req.spec,
     notify: config.notifications,
   };
   try {
@@ -109,20 +118,20 @@ export async function startRestore(
       taskQueue: config.temporal.taskQueue,
       workflowId: id,
       args: [input],
-      staticSummary: `${mode === 'drill' ? 'Drill: restore' : 'Restore'} ${body.database} in ${body.environment}`,
+      staticSummary: `Restore ${database} in ${environment}`,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: BatonKind, value: 'restore' },
-        { key: BatonService, value: body.database },
-        { key: BatonEnvironment, value: body.environment },
-        { key: BatonVersion, value: mode },
+        { key: BatonService, value: database },
+        { key: BatonEnvironment, value: environment },
+        { key: BatonVersion, value: 'restore' },
         { key: BatonPhase, value: 'planning' },
       ]),
     });
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ConflictError(`${body.database} in ${body.environment} is already being restored (${id})`, { runningId: id });
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ConflictError(`${database} in ${environment} is already being restored (${id})`, { runningId: id });
     throw err;
   }
-  return { id, plan };
+  return { id };
 }
 
 const RESTORE_ID = /^(restore|drill):[^:]+:[^:]+[:-]\S+$/;
@@ -163,7 +172,7 @@ async function updateRestore<A>(client: Client, id: string, update: UpdateDefini
 
 /** `backup:<database>:<environment>:<time>`: the backup's id, and the workflow that takes it. */
 function backupId(database: string, environment: string, nowMs: number): string {
-  return `backup:${database}:${environment}:${new Date(Math.floor(nowMs / 1000) * 1000).toISOString().replace(/[-:]/g, '').replace('.000Z', 'Z')}`;
+  return `backup:${database}:${environment}:${compactStamp(nowMs)}`;
 }
 
 /** Starts taking a verified backup; 409 while one of the same database is being taken. */

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { WorkflowHandle } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import { buildDeploymentSpec } from '../../src/temporal/deployments';
 import { resolveConfig } from '../../src/config';
 import { nextDepartures } from '../../src/domain/calendar';
@@ -171,6 +172,24 @@ describe(`releases on the production calendar (time-skipping server): ${part}`, 
     if ((await h.describe()).status.name === 'RUNNING') await h.result().catch(() => undefined);
   }
 
+  /** A release through staging (the production plan) into prod, whose gate wants `stabilitySeconds` of staging live. */
+  async function stagingThenProd(service: string, version: string, stabilitySeconds: number): Promise<{ h: WorkflowHandle; staging: DeploymentSpec }> {
+    const staging = { ...spec(service, 'staging', version), plan: production };
+    const stability: GateSpec = { checks: [], approvals: [], stabilitySeconds, train: null, expirySeconds: 72 * 3600 };
+    const h = await startRelease(service, version, [stage('staging', null, staging), stage('prod', stability, spec(service, 'prod', version))]);
+    return { h, staging };
+  }
+
+  /** Skips time `step` at a time (at most 100 steps) until the release's status satisfies `ok`. */
+  async function skipUntil(h: WorkflowHandle, step: Duration, ok: (s: ReleaseStatus) => boolean): Promise<ReleaseStatus> {
+    let s = await statusOf(h);
+    for (let i = 0; i < 100 && !ok(s); i++) {
+      await sb.env.sleep(step);
+      s = await statusOf(h);
+    }
+    return s;
+  }
+
   const PROD_GATE: GateSpec = { checks: ['ci'], approvals: [{ role: 'qa', count: 1 }], stabilitySeconds: 0, train: 'prod', expirySeconds: 72 * 3600 };
 
   test(true)('leaves on the next departure, whichever of the 168 hours of the week its gate is satisfied, and says which beforehand', async () => {
@@ -296,14 +315,8 @@ describe(`releases on the production calendar (time-skipping server): ${part}`, 
 
   test(false)('opens the prod gate at staging live + stability, while staging\'s tail still runs', async () => {
     await withWorker([], async () => {
-      const staging = { ...spec('web', 'staging', '9.2.0'), plan: production };
-      const stability: GateSpec = { checks: [], approvals: [], stabilitySeconds: 3600, train: null, expirySeconds: 72 * 3600 };
-      const h = await startRelease('web', '9.2.0', [stage('staging', null, staging), stage('prod', stability, spec('web', 'prod', '9.2.0'))]);
-      let s = await statusOf(h);
-      for (let i = 0; i < 100 && !s.environments[1].gate?.openedAt; i++) {
-        await sb.env.sleep('10m');
-        s = await statusOf(h);
-      }
+      const { h, staging } = await stagingThenProd('web', '9.2.0', 3600);
+      const s = await skipUntil(h, '10m', (st) => Boolean(st.environments[1].gate?.openedAt));
       const liveAt = Date.parse(s.environments[0].deployment?.liveAt as string);
       const openedAt = Date.parse(s.environments[1].gate?.openedAt as string);
       expect(openedAt - liveAt).toBeGreaterThanOrEqual(HOUR);
@@ -321,14 +334,8 @@ describe(`releases on the production calendar (time-skipping server): ${part}`, 
 
   test(false)('restarts the stability clock when the version is rolled back in the previous environment after the release moved on', async () => {
     await withWorker([], async () => {
-      const staging = { ...spec('api', 'staging', '9.4.0'), plan: production };
-      const stability: GateSpec = { checks: [], approvals: [], stabilitySeconds: 2 * 3600, train: null, expirySeconds: 72 * 3600 };
-      const h = await startRelease('api', '9.4.0', [stage('staging', null, staging), stage('prod', stability, spec('api', 'prod', '9.4.0'))]);
-      let s = await statusOf(h);
-      for (let i = 0; i < 100 && !s.environments[0].deployment?.live; i++) {
-        await sb.env.sleep('5m');
-        s = await statusOf(h);
-      }
+      const { h, staging } = await stagingThenProd('api', '9.4.0', 2 * 3600);
+      const s = await skipUntil(h, '5m', (st) => Boolean(st.environments[0].deployment?.live));
       expect(s.environments[1].gate?.state).toBe('waiting');
       // Half an hour into staging's keep, someone rolls staging back.
       await sb.env.sleep('30m');

@@ -10,8 +10,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkflowHandle } from '@temporalio/client';
-import type { Duration } from '@temporalio/common';
+import { WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
+import type { Duration, UpdateDefinition } from '@temporalio/common';
 import { Client as PgClient } from 'pg';
 import type { BackupInfo, PostgresTarget } from '../../src/domain/database';
 import { restoreId, type DatabaseSpec, type RestoreTarget } from '../../src/domain/restore';
@@ -22,7 +22,7 @@ import { createDatabases } from '../../src/providers/factory';
 import { createPostgresDatabases } from '../../src/providers/postgres';
 import type { MetricsProvider } from '../../src/providers/types';
 import { pgDatabaseName, startSandboxPostgres } from '../../src/sandbox/databases';
-import { restoreApprovalUpdate, restoreStatusQuery, type RestoreInput, type RestoreStatus } from '../../workflows/messages';
+import { restoreApprovalUpdate, restoreCancelUpdate, restoreStatusQuery, type RestoreInput, type RestoreStatus } from '../../workflows/messages';
 import { historyFacts, replayAll, scheduled } from '../harness/history';
 import { useTimeSkippingSandbox } from '../harness/time-skipping';
 import { executeUpdateOnce, until } from '../harness/wait';
@@ -190,17 +190,31 @@ describe('database restores on the production calendar (time-skipping server, re
     }
   }
 
-  async function startRestore(restoreTarget: RestoreTarget = { backup: base.id }): Promise<WorkflowHandle> {
-    const input: RestoreInput = {
+  async function restoreInput(restoreTarget: RestoreTarget): Promise<RestoreInput> {
+    return {
       id: restoreId('orders', 'prod', await sb.env.currentTimeMs()),
       mode: 'restore',
       request: { environment: 'prod', database: 'orders', target: restoreTarget, reason: 'orders damaged by a bad migration', incidentAt: null, requestedBy: 'ada' },
       spec: spec(),
       notify: sb.files.config.notifications,
     };
+  }
+
+  async function startRestore(restoreTarget: RestoreTarget = { backup: base.id }): Promise<WorkflowHandle> {
+    const input = await restoreInput(restoreTarget);
     const h = await sb.env.client.workflow.start('restore', { workflowId: input.id, taskQueue, args: [input] });
     started.push(h);
     return h;
+  }
+
+  /** Starts a restore with an Update that the server delivers in the run's first workflow task. */
+  async function startWith<A>(update: UpdateDefinition<RestoreStatus, [A]>, arg: A): Promise<{ h: WorkflowHandle; accepted: RestoreStatus }> {
+    const input = await restoreInput({ backup: base.id });
+    const start = new WithStartWorkflowOperation('restore', { workflowId: input.id, taskQueue, args: [input], workflowIdConflictPolicy: 'FAIL' });
+    const accepted = await sb.env.client.workflow.executeUpdateWithStart(update, { args: [arg], startWorkflowOperation: start });
+    const h = await start.workflowHandle();
+    started.push(h);
+    return { h, accepted };
   }
 
   const statusOf = (h: WorkflowHandle): Promise<RestoreStatus> => h.query(restoreStatusQuery);
@@ -456,4 +470,43 @@ describe('database restores on the production calendar (time-skipping server, re
       for (const r of [runs[0], runs[runs.length - 1]]) await replayAll(r.h);
     });
   }, 180_000);
+
+  it('counts an approval sent with the start (in the run\'s first task): it never waits for approval', async () => {
+    const metrics = scriptedMetrics();
+    await withWorker(metrics, async () => {
+      const { h, accepted } = await startWith(restoreApprovalUpdate, { environment: 'prod', decision: 'approve', by: 'rosa', roles: ['release-manager'], comment: 'go' });
+      expect(accepted).toMatchObject({ phase: 'planning', approvals: [{ by: 'rosa', decision: 'approve' }] });
+      // The approval holds: the run goes straight on to restore, and needs no time to pass.
+      const restored = await until(`${h.workflowId} to switch`, () => statusOf(h), (x) => x.switchedAt !== null || x.outcome !== null, 60_000);
+      expect(restored).toMatchObject({ outcome: null, switchedAt: expect.any(String), pending: [] });
+      const types = restored.timeline.map((e) => e.type);
+      expect(types.indexOf('approved')).toBeLessThan(types.indexOf('planned'));
+      expect(types).toContain('plan_confirmed');
+      // Nothing waited on the 72 h expiry timer: the first long timer is the watch's sampling.
+      const timers = (await historyFacts(h)).filter((f) => f.type === 'TIMER_STARTED').map((f) => f.timerSeconds ?? 0);
+      expect(timers.every((t) => t < EXPIRY / 1000)).toBe(true);
+      // Cancelled in its watch: it switches back and resumes, leaving orders_prod as it was.
+      await executeUpdateOnce(h, restoreCancelUpdate, [{ reason: 'test over', by: 'ada' }]);
+      const s = await until(`${h.workflowId} to end`, () => statusOf(h), (x) => x.outcome !== null, 60_000);
+      expect(s).toMatchObject({ outcome: 'cancelled', switchedBackAt: expect.any(String) });
+      expect(await databasesNow()).toEqual([database]);
+      await replayAll(h);
+    });
+  }, 120_000);
+
+  it('acts on a cancel sent with the start (in the run\'s first task): it ends cancelled having changed nothing', async () => {
+    const before = await capacity();
+    const metrics = scriptedMetrics();
+    await withWorker(metrics, async () => {
+      const { h, accepted } = await startWith(restoreCancelUpdate, { reason: 'wrong database', by: 'rosa' });
+      expect(accepted.phase).toBe('planning');
+      const s = await until(`${h.workflowId} to end`, () => statusOf(h), (x) => x.outcome !== null, 60_000);
+      expect(s).toMatchObject({ outcome: 'cancelled', error: 'cancelled by rosa: wrong database', copy: null, switchedAt: null, resumedAt: null });
+      expect(s.services).toEqual([{ service: 'api', capacity: null, smoke: null }]);
+      expect(s.timeline.map((e) => e.type)).not.toContain('quiesced');
+      expect(await databasesNow()).toEqual([database]);
+      expect(await capacity()).toEqual(before);
+      await replayAll(h);
+    });
+  }, 120_000);
 });
