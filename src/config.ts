@@ -11,6 +11,7 @@ import { validTimeZone } from './domain/calendar';
 import { INSTANT_RULE, parseInstant } from './domain/instants';
 import { parseDuration } from './domain/durations';
 import { planProblems, soakProblems } from './domain/plan';
+import { isRegionName, REGION_PATTERN } from './domain/regions';
 import type { NotifySpec } from './domain/notices';
 import type { ApprovalRule, Freeze, GateSpec, TrainSpec } from './domain/release';
 import type { DatabaseService, DatabaseSpec } from './domain/restore';
@@ -120,6 +121,11 @@ export interface RuntimeEnv {
   /** PostgreSQL's password (PGPASSWORD) and binaries (BATON_PG_BIN), for the worker's database activities. */
   postgres: { password?: string; binDir?: string };
   logLevel: string;
+  /**
+   * BATON_REGIONS: the AWS regions whose task queues this worker serves besides the main queue
+   * (`[]` for `none`); null when unset: every region the config names (workerRegions()).
+   */
+  regions: string[] | null;
 }
 
 // ---------------------------------------------------------------- file schema
@@ -177,7 +183,7 @@ const Route53File = Type.Object({
 }, { additionalProperties: false });
 
 const ServiceEnvFile = Type.Object({
-  region: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' }),
+  region: Type.String({ pattern: REGION_PATTERN }),
   plan: Type.Optional(Type.String()),
   ecs: Type.Object({
     cluster: Type.String({ minLength: 1 }),
@@ -246,7 +252,7 @@ const PostgresFile = Type.Object({
 }, { additionalProperties: false });
 
 const RdsFile = Type.Object({
-  region: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' }),
+  region: Type.String({ pattern: REGION_PATTERN }),
   // At most 36 characters, so `<id>-pre-restore-<yyyymmddhhmm>` fits RDS's 63.
   instanceId: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9-]{0,35}$' }),
   switch: Type.Optional(Type.Union([
@@ -805,7 +811,39 @@ export function readRuntimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv
     },
     postgres: { password: env.PGPASSWORD || undefined, binDir: env.BATON_PG_BIN || undefined },
     logLevel: logLevel(env.BATON_LOG_LEVEL),
+    regions: regionList(env.BATON_REGIONS),
   };
+}
+
+/** `us-east-1,us-west-2` → the regions, each once; `none` → []; unset or blank → null (the config's regions). */
+function regionList(value: string | undefined): string[] | null {
+  const text = (value ?? '').trim();
+  if (!text) return null;
+  if (text === 'none') return [];
+  const regions = text.split(',').map((r) => r.trim()).filter(Boolean);
+  for (const r of regions) {
+    if (!isRegionName(r)) {
+      throw new ConfigError(`BATON_REGIONS: '${r}' is not an AWS region name (use a comma-separated list such as us-east-1,us-west-2, or none)`);
+    }
+  }
+  return [...new Set(regions)];
+}
+
+/** Every AWS region the config names: its services' environments and its RDS databases, sorted. */
+export function configRegions(config: Pick<BatonConfig, 'services' | 'databases'>): string[] {
+  const regions = new Set<string>();
+  for (const service of Object.values(config.services)) {
+    for (const e of Object.values(service.environments)) for (const r of [e.compute.region, e.traffic.region, e.metrics.region]) regions.add(r);
+  }
+  for (const byEnvironment of Object.values(config.databases)) {
+    for (const d of Object.values(byEnvironment)) if (d.target.kind === 'rds') regions.add(d.target.region);
+  }
+  return [...regions].sort();
+}
+
+/** The regions whose task queues a worker serves: BATON_REGIONS, else every region the config names. */
+export function workerRegions(config: Pick<BatonConfig, 'services' | 'databases'>, runtime: Pick<RuntimeEnv, 'regions'>): string[] {
+  return runtime.regions ?? configRegions(config);
 }
 
 /** Reads the environment and the config file once; the composition roots call this at boot. */

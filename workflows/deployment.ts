@@ -27,6 +27,10 @@
  *   and the activity's abort signal: a cancelled or timed-out write has really finished before
  *   the next write, so a stale write never lands last.
  * - Slack (thread.ts) is told, never waited on: safety never depends on it.
+ * - Region-pinned: every AWS call (ECS, traffic, metrics, smoke tests) runs on the task queue
+ *   of the environment's region, `<queue>-<region>` (src/domain/regions.ts); Slack and tail
+ *   takeovers run on the workflow's own queue. A region no worker serves holds its activity
+ *   scheduled: nothing is written there until a worker for that region polls.
  * - History stays bounded: sampling and retry loops continue-as-new carrying `s` as it is.
  */
 import {
@@ -59,6 +63,7 @@ import type { RunCard } from '../src/domain/notices';
 import { appendEvent } from '../src/domain/timeline';
 import { causeMessage, ErrorType } from '../src/domain/errors';
 import { describeStep } from '../src/domain/plan';
+import { regionQueue } from '../src/domain/regions';
 import {
   applyAction,
   handOver,
@@ -133,6 +138,7 @@ const RETRY_AWS: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, m
 /** Every AWS call inside has a shorter timeout of its own, and the activity heartbeats so a cancel reaches it. */
 const AWS: ActivityOptions = { startToCloseTimeout: '60s', heartbeatTimeout: '20s', retry: RETRY_AWS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
 
+/** Activities that act on no AWS region (other runs, through Temporal): the workflow's own queue. */
 const act = proxyActivities<Activities>(AWS);
 
 /** Thrown inside the forward flow when analysis or a failed check decides to roll back. */
@@ -149,6 +155,12 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   const now = () => Date.now(); // workflow time: deterministic
   const iso = (ms = now()) => new Date(ms).toISOString();
   const title = `Deploy ${spec.service} ${spec.version} to ${spec.environment}`;
+  // Region-pinned work (src/domain/regions.ts): each AWS call runs on the queue of the region
+  // it acts on (the environment's), served only by workers configured for that region.
+  const inRegion = (region: string) => proxyActivities<Activities>({ ...AWS, taskQueue: regionQueue(workflowInfo().taskQueue, region) });
+  const compute = inRegion(spec.compute.region); // ECS, and smoke tests of the services there
+  const traffic = inRegion(spec.traffic.region);
+  const metrics = inRegion(spec.metrics.region);
 
   // ---------------------------------------------------------------- state and scopes, before any handler
   let s: DeploymentState = input.state ?? { ...initialRollout(iso()), timeline: [] };
@@ -414,7 +426,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     // CloudWatch publishes late: the window ends `lag` behind now.
     const end = iso(now() - plan.analysis.lagSeconds * 1000);
     try {
-      const m = await act.measure.executeWithOptions(
+      const m = await metrics.measure.executeWithOptions(
         {
           startToCloseTimeout: '30s',
           heartbeatTimeout: '20s',
@@ -441,9 +453,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
 
   // ---------------------------------------------------------------- forward flow
   async function shift(weights: Weights, summary: string, opts: ActivityOptions = AWS): Promise<void> {
-    const written = await act.shiftTraffic.executeWithOptions({ ...opts, summary }, [spec.traffic, weights]);
+    const written = await traffic.shiftTraffic.executeWithOptions({ ...opts, summary }, [spec.traffic, weights]);
     if (written.syncToken) {
-      await act.awaitTrafficSync.executeWithOptions(
+      await traffic.awaitTrafficSync.executeWithOptions(
         { ...opts, startToCloseTimeout: '10m', heartbeatTimeout: '30s', summary: `Wait until every DNS server has ${summary.toLowerCase()}` },
         [spec.traffic, written.syncToken],
       );
@@ -454,7 +466,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
 
   async function deployNewColour(): Promise<void> {
     setPhase('deploying');
-    const weights = await act.readWeights.executeWithOptions({ summary: 'Read current traffic weights' }, [spec.traffic]);
+    const weights = await traffic.readWeights.executeWithOptions({ summary: 'Read current traffic weights' }, [spec.traffic]);
     s.weights = weights;
     const live: Colour | null = weights.blue === 100 ? 'blue' : weights.green === 100 ? 'green' : null;
     if (!live) {
@@ -466,7 +478,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     }
     s.liveColour = live;
     s.targetColour = otherColour(live);
-    const liveState = await act.describeService.executeWithOptions({ summary: `Describe ${live} service` }, [spec.compute, live]);
+    const liveState = await compute.describeService.executeWithOptions({ summary: `Describe ${live} service` }, [spec.compute, live]);
     s.previous = { desiredCount: Math.max(1, liveState.desiredCount), taskDefinitionArn: liveState.taskDefinitionArn };
     event('started', `${title}: ${live} is live; deploying ${spec.image} to ${target()}`);
     thread.reply(`:rocket: Started by ${spec.requestedBy}: ${live} is live; deploying ${spec.version} to ${target()}`);
@@ -490,12 +502,12 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     }
 
     s.writesStarted = true;
-    const deployed = await act.deployImage.executeWithOptions({ summary: `Deploy ${spec.version} to ${target()} (${s.previous.desiredCount} tasks)` }, [
+    const deployed = await compute.deployImage.executeWithOptions({ summary: `Deploy ${spec.version} to ${target()} (${s.previous.desiredCount} tasks)` }, [
       { target: spec.compute, colour: target(), templateColour: live, image: spec.image, desiredCount: s.previous.desiredCount, deploymentId: spec.id },
     ]);
     s.newTaskDefinitionArn = deployed.taskDefinitionArn;
     try {
-      await act.waitForStable.executeWithOptions(
+      await compute.waitForStable.executeWithOptions(
         { startToCloseTimeout: plan.stableTimeoutSeconds * 1000, heartbeatTimeout: '60s', retry: { maximumAttempts: 1 }, summary: `Wait for ${target()} to run ${spec.version}` },
         [spec.compute, target(), deployed.taskDefinitionArn],
       );
@@ -507,7 +519,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
 
     setPhase('smoke_testing');
     try {
-      await act.smokeTest.executeWithOptions(
+      await compute.smokeTest.executeWithOptions(
         { startToCloseTimeout: '30s', retry: { maximumAttempts: 3, initialInterval: '2s' }, summary: `Smoke-test ${target()}` },
         [spec.smokeTestUrls[target()]],
       );
@@ -571,7 +583,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     if (!s.wait || s.wait.kind !== 'standby') {
       const count = Math.min(plan.standbyCount, s.previous?.desiredCount ?? plan.standbyCount);
       try {
-        await act.scaleService.executeWithOptions({ summary: `Scale ${previous()} to standby (${count} tasks)` }, [spec.compute, previous(), count]);
+        await compute.scaleService.executeWithOptions({ summary: `Scale ${previous()} to standby (${count} tasks)` }, [spec.compute, previous(), count]);
         event('standby', `${previous()} scaled to standby (${count} task${count === 1 ? '' : 's'}) for ${formatDuration(plan.standbyForSeconds)}`);
       } catch (err) {
         if (isCancellation(err)) throw err;
@@ -628,13 +640,13 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     // 1. The colour that must serve has the capacity to: read it, restore it, wait until it runs.
     if (goal === 'rollback' && s.previous) {
       const full = s.previous.desiredCount;
-      const seen = await act.describeService.executeWithOptions({ ...o, summary: `Read ${serve}'s capacity` }, [spec.compute, serve]);
+      const seen = await compute.describeService.executeWithOptions({ ...o, summary: `Read ${serve}'s capacity` }, [spec.compute, serve]);
       if (seen.desiredCount < full) {
-        await act.scaleService.executeWithOptions({ ...o, summary: `Scale ${serve} back to ${full} tasks` }, [spec.compute, serve, full]);
+        await compute.scaleService.executeWithOptions({ ...o, summary: `Scale ${serve} back to ${full} tasks` }, [spec.compute, serve, full]);
         event('capacity_restoring', `${serve} had ${seen.desiredCount} of ${full} tasks; scaling it back before any traffic moves`);
       }
       if (seen.desiredCount < full || !seen.stable || seen.runningCount < full) {
-        await act.waitForStable.executeWithOptions(
+        await compute.waitForStable.executeWithOptions(
           { ...o, startToCloseTimeout: plan.stableTimeoutSeconds * 1000, heartbeatTimeout: '60s', retry: { maximumAttempts: 1 }, summary: `Wait for ${serve} to run ${full} tasks` },
           [spec.compute, serve, null],
         );
@@ -642,7 +654,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       }
     }
     // 2. Every request on it: observed, and moved only when a rollback may move it.
-    const weights = await act.readWeights.executeWithOptions({ ...o, summary: 'Read current traffic weights' }, [spec.traffic]);
+    const weights = await traffic.readWeights.executeWithOptions({ ...o, summary: 'Read current traffic weights' }, [spec.traffic]);
     s.weights = weights;
     if (weights[serve] !== 100) {
       if (goal === 'retire') {
@@ -659,7 +671,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     // 3. Clients that resolved the old answer stop using the drained colour: DNS TTL + margin.
     const drainedHadTraffic = goal === 'retire' || s.trafficTouched;
     if (drainedHadTraffic && s.safety?.trafficMovedAt != null) {
-      const settle = await act.trafficSettleSeconds.executeWithOptions({ ...o, summary: 'Read how long clients keep the old answer' }, [spec.traffic]);
+      const settle = await traffic.trafficSettleSeconds.executeWithOptions({ ...o, summary: 'Read how long clients keep the old answer' }, [spec.traffic]);
       if (settle > 0) {
         const until = s.safety.trafficMovedAt + (settle + plan.drainMarginSeconds) * 1000;
         if (until > now()) {
@@ -670,7 +682,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     }
     // 4. Scale the drained colour down (read back by the activity).
     setPhase(goal === 'retire' ? 'retiring' : s.safety?.stuckSince != null ? 'stuck' : 'rolling_back');
-    await act.scaleService.executeWithOptions({ ...o, summary: goal === 'retire' ? `Retire ${drain}` : `Scale ${drain} down` }, [spec.compute, drain, 0]);
+    await compute.scaleService.executeWithOptions({ ...o, summary: goal === 'retire' ? `Retire ${drain}` : `Scale ${drain} down` }, [spec.compute, drain, 0]);
     event(goal === 'retire' ? 'retired' : 'scaled_down', `${drain} ${goal === 'retire' ? 'retired' : 'scaled'} to 0 tasks`);
   }
 

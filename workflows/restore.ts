@@ -16,6 +16,10 @@
  * - A drill never switches and never quiesces: it restores a recent point into a scratch copy,
  *   verifies it, records how long it took, and drops the copy, also when cancelled.
  * - Slack (thread.ts) is told, never waited on.
+ * - Region-pinned: an RDS database's activities run on its region's task queue, a service's
+ *   ECS calls, smoke tests and metrics on its region's; a PostgreSQL database's, the ledger and
+ *   Slack on the main queue (src/domain/regions.ts). A queue no worker serves holds its
+ *   activity scheduled: nothing changes there until a worker for that region polls.
  * - Deterministic: time is workflow time; every external fact comes from an activity.
  */
 import {
@@ -43,7 +47,8 @@ import { compactStamp } from '../src/domain/instants';
 import { causeMessage, ErrorType } from '../src/domain/errors';
 import { approvalsPending } from '../src/domain/gates';
 import type { RunCard } from '../src/domain/notices';
-import { describePlan, measures, verificationFailure, whyRestoreDecisionRefused, type RestoreMeasures, type RunRecord } from '../src/domain/restore';
+import { databaseQueue, regionQueue } from '../src/domain/regions';
+import { describePlan, measures, verificationFailure, whyRestoreDecisionRefused, type DatabaseService, type RestoreMeasures, type RunRecord } from '../src/domain/restore';
 import { appendEvent } from '../src/domain/timeline';
 import type { Colour, Outcome } from '../src/domain/types';
 import {
@@ -94,9 +99,13 @@ const LONG: ActivityOptions = { ...QUICK, startToCloseTimeout: '6h', heartbeatTi
 /** After this long failing, compensation alerts the channel (and keeps trying). */
 const ESCALATE_AFTER_MS = 5 * 60_000;
 
-const quick = proxyActivities<Activities>(QUICK);
-const long = proxyActivities<Activities>(LONG);
-const converge = proxyActivities<Activities>(CONVERGE);
+/** The activity proxies on one task queue (default: the workflow's own, the main queue). */
+function proxies(taskQueue?: string) {
+  const on = (o: ActivityOptions) => proxyActivities<Activities>(taskQueue ? { ...o, taskQueue } : o);
+  return { quick: on(QUICK), long: on(LONG), converge: on(CONVERGE) };
+}
+/** Activities that act on no AWS region (the database's ledger, through Temporal). */
+const { quick } = proxies();
 
 /** Thrown inside the forward flow to end it: with an outcome, a phase and a reason. */
 class Stop extends Error {
@@ -119,6 +128,11 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   const startedMs = now();
   const title = `${drill ? 'Drill: restore' : 'Restore'} ${spec.database} in ${spec.environment}`;
   const db: DatabaseTarget = spec.target;
+  // Region-pinned work (src/domain/regions.ts): the database's activities run on its region's
+  // queue (RDS) or the main queue (PostgreSQL); a service's on the queue of its region.
+  const mainQueue = workflowInfo().taskQueue;
+  const onDb = proxies(databaseQueue(mainQueue, db));
+  const onRegion = (region: string) => proxies(regionQueue(mainQueue, region));
 
   // ---------------------------------------------------------------- state and scopes, before any handler
   // What the status derives (what approvals still lack, RPO and RTO) is computed when asked, not kept.
@@ -294,7 +308,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   }
 
   async function plan(): Promise<void> {
-    const result = await quick.planRestore.executeWithOptions({ ...QUICK, summary: 'Plan the restore' }, [{ spec, target: request.target, incidentAt: request.incidentAt ?? iso(startedMs) }]);
+    const result = await onDb.quick.planRestore.executeWithOptions({ ...QUICK, summary: 'Plan the restore' }, [{ spec, target: request.target, incidentAt: request.incidentAt ?? iso(startedMs) }]);
     if (!result.ok) throw new Stop('failed', 'failed', `no plan: ${result.problem}`);
     s.plan = result.plan;
     event('planned', `Plan: ${describePlan(result.plan)}${result.plan.expectedDurationSeconds !== null ? `; past restores took ${formatDuration(result.plan.expectedDurationSeconds)}` : ''} (plan ${result.plan.hash})`);
@@ -314,7 +328,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     // What was approved is what runs: plan again against what exists now, pinned to the approved point.
     const approved = s.plan!;
     const pinned = approved.pointInTime !== null ? { pointInTime: approved.pointInTime } : { backup: approved.backup.id };
-    const again = await quick.planRestore.executeWithOptions({ ...QUICK, summary: 'Check the approved plan still holds' }, [{ spec, target: pinned, incidentAt: approved.incidentAt }]);
+    const again = await onDb.quick.planRestore.executeWithOptions({ ...QUICK, summary: 'Check the approved plan still holds' }, [{ spec, target: pinned, incidentAt: approved.incidentAt }]);
     if (!again.ok) throw new Stop('failed', 'failed', `the approved plan no longer holds: ${again.problem}`);
     if (again.plan.hash !== approved.hash) {
       throw new Stop('failed', 'failed', `the plan drifted after approval (approved ${approved.hash}, now ${again.plan.hash}: ${describePlan(again.plan)}); start a new restore`);
@@ -327,15 +341,17 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     setPhase('quiescing');
     for (const [i, svc] of spec.services.entries()) {
       // Observed before anything changes: the counts to resume to, in history before the first write.
-      s.services[i].capacity ??= await quick.readCapacity.executeWithOptions({ ...QUICK, summary: `Read ${svc.service}'s task counts` }, [svc.compute]);
-      await scaleTo(svc.compute, { blue: 0, green: 0 }, quick, `Quiesce ${svc.service}`);
+      s.services[i].capacity ??= await onRegion(svc.compute.region).quick.readCapacity.executeWithOptions({ ...QUICK, summary: `Read ${svc.service}'s task counts` }, [svc.compute]);
+      await scaleTo(svc, { blue: 0, green: 0 }, 'quick', `Quiesce ${svc.service}`);
       event('quiesced', `${svc.service} quiesced (was blue ${s.services[i].capacity!.blue}, green ${s.services[i].capacity!.green} tasks)`);
     }
   }
 
-  /** `a`: the forward flow's activities (`quick`) or compensation's (`converge`), each with its own options. */
-  async function scaleTo(compute: (typeof spec.services)[number]['compute'], counts: { blue: number; green: number }, a: typeof quick, summary: string): Promise<void> {
-    const base = a === converge ? CONVERGE : QUICK;
+  /** `kind`: the forward flow's activities and options (`quick`) or compensation's (`converge`). */
+  async function scaleTo(svc: DatabaseService, counts: { blue: number; green: number }, kind: 'quick' | 'converge', summary: string): Promise<void> {
+    const a = onRegion(svc.compute.region)[kind];
+    const base = kind === 'converge' ? CONVERGE : QUICK;
+    const compute = svc.compute;
     for (const colour of ['blue', 'green'] as Colour[]) {
       await a.scaleService.executeWithOptions({ ...base, summary: `${summary}: ${colour} to ${counts[colour]}` }, [compute, colour, counts[colour]]);
     }
@@ -347,11 +363,11 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   async function restoreCopy(): Promise<void> {
     setPhase('restoring');
     const p = s.plan!;
-    const own = await long.verifyBackup.executeWithOptions({ ...LONG, summary: `Check backup ${p.backup.id}` }, [db, p.backup.id]);
+    const own = await onDb.long.verifyBackup.executeWithOptions({ ...LONG, summary: `Check backup ${p.backup.id}` }, [db, p.backup.id]);
     record([own]);
     if (!own.ok) throw new Stop('failed', 'failed', `backup ${p.backup.id} failed its own checks: ${own.detail}`);
     copyMayExist = true;
-    s.copy = await long.restoreDatabase.executeWithOptions({ ...LONG, summary: describePlan(p) }, [db, { restoreId: input.id, backupId: p.backup.id, pointInTime: p.pointInTime }]);
+    s.copy = await onDb.long.restoreDatabase.executeWithOptions({ ...LONG, summary: describePlan(p) }, [db, { restoreId: input.id, backupId: p.backup.id, pointInTime: p.pointInTime }]);
     event('restored', `Restored into ${s.copy.name}${s.copy.lastCommitAt ? `; its last commit is at ${s.copy.lastCommitAt}` : ''}`);
   }
 
@@ -368,7 +384,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     if (spec.critical.length > 0 && p.pointInTime !== null) {
       event('manifest_not_applicable', `Manifest not compared: the log was replayed past backup ${p.backup.id} (integrity and assertions still run)`);
     }
-    const results = await long.verifyRestore.executeWithOptions({ ...LONG, summary: 'Verify the restored copy' }, [db, input.id, { manifest, assertions: spec.assertions }]);
+    const results = await onDb.long.verifyRestore.executeWithOptions({ ...LONG, summary: 'Verify the restored copy' }, [db, input.id, { manifest, assertions: spec.assertions }]);
     record(results);
     const failure = verificationFailure([...s.verification.filter((v) => v.kind === 'backup'), ...results]);
     if (failure) throw new Stop('failed', 'failed', `verification failed: ${failure}`);
@@ -386,23 +402,23 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     const name = setAsideName();
     s.setAside = { name, until: null, dropped: false };
     // An RDS rename takes minutes: the long options, heartbeating, safe to repeat from where it stopped.
-    await long.switchDatabase.executeWithOptions({ ...LONG, summary: `Switch ${spec.database} to the restored copy` }, [db, input.id, name]);
+    await onDb.long.switchDatabase.executeWithOptions({ ...LONG, summary: `Switch ${spec.database} to the restored copy` }, [db, input.id, name]);
     s.switchedAt = iso();
     event('switched', `The restored copy now serves as ${spec.database}; the original is kept as ${name}`);
   }
 
-  async function resume(a: typeof quick): Promise<void> {
+  async function resume(kind: 'quick' | 'converge'): Promise<void> {
     for (const [i, svc] of spec.services.entries()) {
       const capacity = s.services[i]?.capacity;
       if (!capacity) continue;
-      await scaleTo(svc.compute, capacity, a, `Resume ${svc.service}`);
+      await scaleTo(svc, capacity, kind, `Resume ${svc.service}`);
     }
   }
 
   async function resumeServices(): Promise<void> {
     if (drill) return;
     setPhase('resuming');
-    await resume(quick);
+    await resume('quick');
     s.resumedAt = iso();
     const m = measured();
     event('resumed', `Services resumed${m.rtoSeconds !== null ? `: RTO ${formatDuration(m.rtoSeconds)}` : ''}${m.rpoSeconds !== null ? `, RPO ${formatDuration(m.rpoSeconds)}` : ''}`);
@@ -418,7 +434,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     for (const [i, svc] of spec.services.entries()) {
       for (const colour of liveColours(i)) {
         try {
-          const r = await quick.smokeTest.executeWithOptions({ ...QUICK, startToCloseTimeout: '30s', retry: { maximumAttempts: 3, initialInterval: '2s' }, summary: `Smoke-test ${svc.service} (${colour})` }, [svc.smokeTestUrls[colour]]);
+          const r = await onRegion(svc.compute.region).quick.smokeTest.executeWithOptions({ ...QUICK, startToCloseTimeout: '30s', retry: { maximumAttempts: 3, initialInterval: '2s' }, summary: `Smoke-test ${svc.service} (${colour})` }, [svc.smokeTestUrls[colour]]);
           s.services[i].smoke = `passed: ${r.detail}`;
         } catch (err) {
           if (isCancellation(err)) throw err;
@@ -441,7 +457,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
           const at = iso();
           let sample;
           try {
-            const m = await quick.measure.executeWithOptions({ ...QUICK, retry: { maximumAttempts: 3, initialInterval: '2s' }, summary: `Analyse ${svc.service} (${colour})` }, [svc.metrics, colour, spec.sampleSeconds, at]);
+            const m = await onRegion(svc.metrics.region).quick.measure.executeWithOptions({ ...QUICK, retry: { maximumAttempts: 3, initialInterval: '2s' }, summary: `Analyse ${svc.service} (${colour})` }, [svc.metrics, colour, spec.sampleSeconds, at]);
             const j = judge(m, svc.thresholds);
             sample = { at, step: i, weight: 100, verdict: j.verdict, reason: j.reason, requests: m.requests, errorRate: j.errorRate, latencyMs: m.latencyMs, ...(j.evidence ? { evidence: j.evidence } : {}), message: `${svc.service} ${colour}: ${j.message}` };
           } catch (err) {
@@ -474,7 +490,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
       event('set_aside_kept', `Retention over; ${s.setAside.name} is kept: set the database's instanceId in config to ${s.copy?.name ?? 'the copy'}, then delete it`);
       return;
     }
-    await quick.dropSetAside.executeWithOptions({ ...QUICK, summary: `Drop the set-aside original ${s.setAside.name}` }, [db, s.setAside.name]);
+    await onDb.quick.dropSetAside.executeWithOptions({ ...QUICK, summary: `Drop the set-aside original ${s.setAside.name}` }, [db, s.setAside.name]);
     s.setAside = { ...s.setAside, dropped: true };
     event('set_aside_dropped', `Dropped the original (${s.setAside.name}) after its retention`);
   }
@@ -482,7 +498,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   async function cleanUpDrill(): Promise<void> {
     if (!drill) return;
     setPhase('cleaning_up');
-    await quick.dropRestoredCopy.executeWithOptions({ ...QUICK, summary: 'Drop the drill copy' }, [db, input.id]);
+    await onDb.quick.dropRestoredCopy.executeWithOptions({ ...QUICK, summary: 'Drop the drill copy' }, [db, input.id]);
     s.cleanup.push(`dropped the drill copy ${s.copy?.name ?? ''}`.trim());
     event('cleaned_up', 'Dropped the drill copy');
   }
@@ -516,23 +532,23 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     let switchedBack = false;
     if (copyMayExist) {
       await untilDone('switching back to the original', async () => {
-        const serving = await converge.databaseServing.executeWithOptions({ ...CONVERGE, summary: 'Which database serves?' }, [db, input.id]);
+        const serving = await onDb.converge.databaseServing.executeWithOptions({ ...CONVERGE, summary: 'Which database serves?' }, [db, input.id]);
         if (serving.serving !== 'restored') return;
-        for (const svc of spec.services) await scaleTo(svc.compute, { blue: 0, green: 0 }, converge, `Quiesce ${svc.service} to switch back`);
-        await converge.switchDatabaseBack.executeWithOptions({ ...CONVERGE, startToCloseTimeout: '2h', heartbeatTimeout: '30s', summary: 'Switch back to the original' }, [db, input.id, s.setAside?.name ?? setAsideName()]);
+        for (const svc of spec.services) await scaleTo(svc, { blue: 0, green: 0 }, 'converge', `Quiesce ${svc.service} to switch back`);
+        await onDb.converge.switchDatabaseBack.executeWithOptions({ ...CONVERGE, startToCloseTimeout: '2h', heartbeatTimeout: '30s', summary: 'Switch back to the original' }, [db, input.id, s.setAside?.name ?? setAsideName()]);
         switchedBack = true;
         s.switchedBackAt = iso();
         s.cleanup.push(`switched ${spec.database} back to the original`);
         event('switched_back', `Switched back: the original serves as ${spec.database} again`);
       });
       await untilDone('dropping the restored copy', async () => {
-        await converge.dropRestoredCopy.executeWithOptions({ ...CONVERGE, summary: 'Drop the restored copy' }, [db, input.id]);
+        await onDb.converge.dropRestoredCopy.executeWithOptions({ ...CONVERGE, summary: 'Drop the restored copy' }, [db, input.id]);
       });
       s.cleanup.push(`dropped the restored copy${s.copy ? ` ${s.copy.name}` : ''}`);
       event('copy_dropped', 'Dropped the restored copy');
     }
     if (s.services.some((x) => x.capacity !== null)) {
-      await untilDone('resuming the services', () => resume(converge));
+      await untilDone('resuming the services', () => resume('converge'));
       s.resumedAt ??= iso();
       s.cleanup.push('resumed the services on the original');
       event('resumed', 'Services resumed on the original database');

@@ -17,6 +17,11 @@ export interface HistoryFact {
   timerSeconds: number | null;
   /** On WORKFLOW_EXECUTION_CONTINUED_AS_NEW: the next run. */
   nextRunId: string | null;
+  /** On ACTIVITY_TASK_SCHEDULED: the task queue it was scheduled on. */
+  taskQueue: string | null;
+  /** On ACTIVITY_TASK_STARTED: the scheduling event, and the identity of the worker that took it. */
+  scheduledEventId: number | null;
+  identity: string | null;
 }
 
 function ms(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
@@ -44,6 +49,9 @@ export async function historyFacts(handle: WorkflowHandle, runId?: string): Prom
     activityType: e.activityTaskScheduledEventAttributes?.activityType?.name ?? null,
     timerSeconds: e.timerStartedEventAttributes ? ms(e.timerStartedEventAttributes.startToFireTimeout) / 1000 : null,
     nextRunId: e.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? null,
+    taskQueue: e.activityTaskScheduledEventAttributes?.taskQueue?.name ?? null,
+    scheduledEventId: e.activityTaskStartedEventAttributes ? Number(e.activityTaskStartedEventAttributes.scheduledEventId) : null,
+    identity: e.activityTaskStartedEventAttributes?.identity ?? null,
   }));
 }
 

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { resolveConfig, type BatonConfig } from '../../src/config';
+import { NativeConnection } from '@temporalio/worker';
+import { configRegions, resolveConfig, type BatonConfig } from '../../src/config';
 import { startProcess, type Managed } from '../../src/local/processes';
 import { REPO_ROOT } from '../../src/local/toolchain';
 import { startMoto, startTemporalDevServer, type MotoServer, type TemporalDevServer } from '../../src/local/servers';
@@ -23,7 +23,7 @@ import type { LocalPostgres } from '../../src/local/postgres';
 import { cloudWatchPut, feedTargets, startFeeder } from '../../src/sandbox/feeder';
 import { newToken, sandboxConfigDoc, sandboxPeople, type SandboxPerson } from '../../src/sandbox/sandbox-config';
 import { seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
-import { createBatonWorker } from '../../src/worker';
+import { createBatonWorker, type BatonWorker } from '../../src/worker';
 import { quietWorkerLogs, startTogether } from './servers';
 
 export const MOTO_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -99,12 +99,12 @@ export interface Stack {
   targets: SeededTarget[];
   /** The sandbox's PostgreSQL, when `databases` was asked for. */
   postgres: LocalPostgres | null;
-  /** Starts the in-process worker (no-op when it runs). */
+  /** Starts the in-process worker, serving the config's regions (no-op when it runs). */
   startWorker(): Promise<void>;
   /** Stops the in-process worker gracefully. */
   stopWorker(): Promise<void>;
-  /** A worker in its own process (`tsx src/worker.ts`), as in production; kill it to simulate a crash. */
-  spawnWorker(): Promise<Managed>;
+  /** A worker in its own process (`tsx src/worker.ts`), as in production, with `env` added (e.g. BATON_REGIONS); kill it to simulate a crash. */
+  spawnWorker(env?: Record<string, string>): Promise<Managed>;
   stop(): Promise<void>;
 }
 
@@ -227,7 +227,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => connection.close());
     const client = new Client({ connection });
 
-    let running: { worker: Worker; done: Promise<void>; connection: NativeConnection } | null = null;
+    let running: { worker: BatonWorker; done: Promise<void>; connection: NativeConnection } | null = null;
     const stopWorker = async () => {
       if (!running) return;
       const r = running;
@@ -240,7 +240,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (running) return;
       const nc = await NativeConnection.connect({ address: temporal.address });
       const notifier = slack ? createSlackNotifier({ botToken: TEST_SLACK_TOKEN, apiUrl: slack.apiUrl, defaultChannel: slack.channel }) : providers.notifier;
-      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, deps: { ...providers, notifier, stablePollMs: 200, temporal: client, freezes: config.freezes } });
+      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, regions: configRegions(config), deps: { ...providers, notifier, stablePollMs: 200, temporal: client, freezes: config.freezes } });
       running = { worker, connection: nc, done: worker.run() };
     };
     cleanups.push(stopWorker);
@@ -248,7 +248,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(async () => {
       for (const m of spawned) await m.stop();
     });
-    const spawnWorker = async () => {
+    const spawnWorker = async (extraEnv: Record<string, string> = {}) => {
       const m = startProcess('worker', process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'src/worker.ts')], {
         cwd: REPO_ROOT,
         env: {
@@ -261,6 +261,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           TEMPORAL_ADDRESS: temporal.address,
           TEMPORAL_NAMESPACE: 'default',
           ...(slack ? { SLACK_BOT_TOKEN: TEST_SLACK_TOKEN, SLACK_API_URL: slack.apiUrl } : {}),
+          ...extraEnv,
         },
       });
       spawned.push(m);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../../activities';
+import { configRegions } from '../../src/config';
 import { createBatonWorker } from '../../src/worker';
 import type { MetricsProvider } from '../../src/providers/types';
 import { startTimeSkipping, startTogether } from './servers';
@@ -20,8 +21,9 @@ export interface TimeSkippingSandbox {
   aws: SandboxAws;
   files: SandboxConfigFiles;
   /**
-   * Runs `fn` with a Baton worker on `taskQueue` (default the config's) whose metrics are
-   * `metrics`, and `deps` over the sandbox's providers; the worker stops when `fn` settles.
+   * Runs `fn` with a Baton worker on `taskQueue` (default the config's) and the queues of the
+   * config's regions, whose metrics are `metrics`, and `deps` over the sandbox's providers; the
+   * worker stops when `fn` settles.
    */
   withWorker<T>(metrics: MetricsProvider, fn: () => Promise<T>, deps?: Partial<ActivityDeps>, taskQueue?: string): Promise<T>;
 }
@@ -34,6 +36,7 @@ export function useTimeSkippingSandbox(plan?: Record<string, unknown>): TimeSkip
         connection: sb.env.nativeConnection,
         namespace: 'default',
         taskQueue: taskQueue ?? sb.files.taskQueue,
+        regions: configRegions(sb.files.config),
         deps: { ...sb.aws.providers, metrics, stablePollMs: 100, temporal: sb.env.client, ...deps },
       });
       return worker.runUntil(fn);

@@ -10,10 +10,12 @@ import type { FastifyInstance } from 'fastify';
 import { Client as PgClient } from 'pg';
 import { buildApp } from '../../src/api/app';
 import type { PostgresTarget } from '../../src/domain/database';
+import { regionQueue } from '../../src/domain/regions';
 import { backupDirName } from '../../src/providers/postgres';
 import { syncDrillSchedules, drillScheduleId } from '../../src/temporal/drills';
 import type { RestoreStatus } from '../../workflows/messages';
 import { authed, errorOf, type ApiCaller } from '../harness/api';
+import { historyFacts, scheduled } from '../harness/history';
 import { startStack, type Stack } from '../harness/stack';
 import { until } from '../harness/wait';
 
@@ -98,6 +100,16 @@ describe('database restores on a real worker, PostgreSQL and moto', () => {
   const ended = (id: string, timeoutMs = 180_000) => until(`${id} to end`, () => status(id), (s) => s.outcome !== null, timeoutMs);
   const inPhase = (id: string, phases: string[]) => until(`${id} in ${phases.join('/')}`, () => status(id), (s) => phases.includes(s.phase) || s.outcome !== null, 120_000);
 
+  /** Each activity type a run scheduled → the task queues it was scheduled on. */
+  async function queuesOf(id: string): Promise<Record<string, string[]>> {
+    const out: Record<string, string[]> = {};
+    for (const f of scheduled(await historyFacts(stack.client.workflow.getHandle(id)))) {
+      const queues = (out[f.activityType!] ??= []);
+      if (!queues.includes(f.taskQueue!)) queues.push(f.taskQueue!);
+    }
+    return out;
+  }
+
   /** Waits until the log reaches `iso` (archive_timeout is a few seconds), then restores to it. */
   async function restoreTo(caller: ApiCaller, env: string, body: Record<string, unknown>): Promise<string> {
     const full = { environment: env, database: 'orders', reason: 'testing', ...body };
@@ -153,6 +165,12 @@ describe('database restores on a real worker, PostgreSQL and moto', () => {
     expect(await databases(env)).toEqual([target(env).database]);
     const after = await listing(env);
     expect(after.runs.map((r) => [r.id, r.mode, r.outcome])).toContainEqual([id, 'restore', 'succeeded']);
+    // The services' ECS calls ran on their region's queue; PostgreSQL (no region) and the ledger on the main queue.
+    const east = regionQueue(stack.taskQueue, 'us-east-1');
+    expect(await queuesOf(id)).toMatchObject({
+      readCapacity: [east], scaleService: [east], waitForStable: [east], smokeTest: [east], measure: [east],
+      planRestore: [stack.taskQueue], restoreDatabase: [stack.taskQueue], switchDatabase: [stack.taskQueue], recordDatabaseRun: [stack.taskQueue],
+    });
   }, 300_000);
 
   it('stops before the switch when verification fails (a manifest checksum): the original untouched, the services resumed, the reason given', async () => {
@@ -259,6 +277,11 @@ describe('database restores on a real worker, PostgreSQL and moto', () => {
     const s = await ended(started.body.id);
     expect(s).toMatchObject({ outcome: 'succeeded', setAside: { name: expect.stringMatching(/^billing-prod-pre-restore-\d{12}$/), dropped: true } });
     expect(s.verification).toEqual([expect.objectContaining({ kind: 'backup', ok: true }), expect.objectContaining({ kind: 'available', ok: true })]);
+    // Every RDS call ran on the instance's region's queue; only the ledger on the main queue.
+    const east = regionQueue(stack.taskQueue, 'us-east-1');
+    const queues = await queuesOf(started.body.id);
+    expect(queues).toMatchObject({ planRestore: [east], restoreDatabase: [east], switchDatabase: [east], dropSetAside: [east], recordDatabaseRun: [stack.taskQueue] });
+    expect(Object.entries(queues).filter(([type, q]) => type !== 'recordDatabaseRun' && type !== 'postMessage' && type !== 'updateMessage' && q.join() !== east)).toEqual([]);
   }, 300_000);
 
   it('runs a drill from its schedule: restores into a scratch copy, verifies, never switches, cleans up, and records it', async () => {
