@@ -16,6 +16,7 @@ import type { NotifySpec } from './domain/notices';
 import type { ApprovalRule, Freeze, GateSpec, TrainSpec } from './domain/release';
 import type { DatabaseService, DatabaseSpec } from './domain/restore';
 import type { DatabaseTarget } from './domain/database';
+import type { DrSpec } from './domain/failover';
 import type {
   Colour,
   ComputeTarget,
@@ -83,6 +84,8 @@ export interface ServiceConfig {
   environments: Record<string, ServiceEnvironment>;
   /** Per-environment gate overrides for this service (replacing the environment's gate); use gateFor(). */
   gates: Record<string, GateSpec | null>;
+  /** Disaster recovery by environment (`services.<service>.dr.<environment>`): where the service fails over to. */
+  dr: Record<string, DrSpec>;
 }
 
 export interface BatonConfig {
@@ -99,6 +102,8 @@ export interface BatonConfig {
   freezes: Freeze[];
   /** Databases by name, each by environment: what a restore, a backup and a drill act on. */
   databases: Record<string, Record<string, DatabaseSpec>>;
+  /** How often the `readiness` schedule checks every service's disaster-recovery posture. */
+  readiness: { everySeconds: number };
   /** A hotfix may skip stability periods with an extra approval by this role; null: no hotfixes. */
   hotfix: { approvalRole: string } | null;
   /** Where runs are posted, and how often a run's message may be updated (Slack's rate limits). */
@@ -208,6 +213,37 @@ const ServiceEnvFile = Type.Object({
   thresholds: Type.Optional(ThresholdsFile),
 }, { additionalProperties: false });
 
+const RdsInstanceFile = Type.Object({
+  region: Type.String({ pattern: REGION_PATTERN }),
+  instanceId: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9-]{0,62}$' }),
+}, { additionalProperties: false });
+
+/** `services.<service>.dr.<environment>`: the service's disaster-recovery copy of that environment. */
+const DrFile = Type.Object({
+  region: Type.String({ pattern: REGION_PATTERN }),
+  ecs: Type.Object({
+    cluster: Type.String({ minLength: 1 }),
+    blueService: Type.String({ minLength: 1 }),
+    greenService: Type.String({ minLength: 1 }),
+  }, { additionalProperties: false }),
+  productionCount: Type.Integer({ minimum: 1 }),
+  standbyCount: Type.Optional(Type.Integer({ minimum: 0 })),
+  database: Type.Object({ primary: RdsInstanceFile, replica: RdsInstanceFile }, { additionalProperties: false }),
+  dns: Type.Object({
+    hostedZoneId: Type.String({ minLength: 1 }),
+    recordName: Type.String({ minLength: 1 }),
+    recordType: Type.Optional(Type.Union([Type.Literal('A'), Type.Literal('AAAA'), Type.Literal('CNAME')])),
+    primarySetIdentifier: Type.String({ minLength: 1 }),
+    secondarySetIdentifier: Type.String({ minLength: 1 }),
+  }, { additionalProperties: false }),
+  smokeTestUrl: Type.String({ pattern: '^https?://' }),
+  objectives: Type.Object({ rpo: DurationText, rto: DurationText }, { additionalProperties: false }),
+}, { additionalProperties: false });
+type DrFileT = Static<typeof DrFile>;
+
+/** How often readiness runs unless `readiness.every` says otherwise. */
+const DEFAULT_READINESS_EVERY_SECONDS = 15 * 60;
+
 const GateFile = Type.Object({
   checks: Type.Optional(Type.Array(Name, { uniqueItems: true })),
   approvals: Type.Optional(Type.Array(Type.Object({
@@ -297,7 +333,9 @@ const ConfigFile = Type.Object({
     thresholds: Type.Optional(ThresholdsFile),
     environments: Type.Record(Type.String(), ServiceEnvFile),
     gates: Type.Optional(Type.Record(Type.String(), GateOrNone)),
+    dr: Type.Optional(Type.Record(Type.String(), DrFile)),
   }, { additionalProperties: false })),
+  readiness: Type.Optional(Type.Object({ every: DurationText }, { additionalProperties: false })),
   trains: Type.Optional(Type.Record(Type.String(), TrainFile)),
   freezes: Type.Optional(Type.Array(FreezeFile)),
   databases: Type.Optional(Type.Record(Type.String(), DatabaseFile)),
@@ -600,6 +638,66 @@ function resolveDatabase(
   return out;
 }
 
+function resolveDr(service: string, env: string, d: DrFileT, envs: Record<string, ServiceEnvironment>): DrSpec {
+  const at = `services.${service}.dr.${env}`;
+  const home = envs[env];
+  if (!home) throw new ConfigError(`config field '${at}': service '${service}' has no environment '${env}' under 'services.${service}.environments'`);
+  if (d.region === home.region) throw new ConfigError(`config field '${at}.region': the DR region must differ from the environment's region (${home.region})`);
+  const { primary, replica } = d.database;
+  if (primary.region !== home.region) {
+    throw new ConfigError(`config field '${at}.database.primary.region': the primary database must be in the environment's region (${home.region}), got ${primary.region}`);
+  }
+  if (replica.region !== d.region) {
+    throw new ConfigError(`config field '${at}.database.replica.region': the replica must be in the DR region (${d.region}), got ${replica.region}`);
+  }
+  const standbyCount = d.standbyCount ?? 0;
+  if (standbyCount > d.productionCount) {
+    throw new ConfigError(`config field '${at}.standbyCount': ${standbyCount} is more than productionCount (${d.productionCount})`);
+  }
+  if (d.dns.primarySetIdentifier === d.dns.secondarySetIdentifier) {
+    throw new ConfigError(`config field '${at}.dns.secondarySetIdentifier': must differ from primarySetIdentifier ('${d.dns.primarySetIdentifier}')`);
+  }
+  const rpoSeconds = duration(d.objectives.rpo, 0, `${at}.objectives.rpo`);
+  const rtoSeconds = duration(d.objectives.rto, 0, `${at}.objectives.rto`);
+  if (rpoSeconds < 1) throw new ConfigError(`config field '${at}.objectives.rpo': must be at least 1s (a replica's lag is never exactly 0)`);
+  if (rtoSeconds < 1) throw new ConfigError(`config field '${at}.objectives.rto': must be at least 1s`);
+  return {
+    service,
+    environment: env,
+    primaryRegion: home.region,
+    region: d.region,
+    compute: {
+      region: d.region,
+      cluster: d.ecs.cluster,
+      services: { blue: d.ecs.blueService, green: d.ecs.greenService },
+      ...(home.compute.container ? { container: home.compute.container } : {}),
+    },
+    productionCount: d.productionCount,
+    standbyCount,
+    database: { primary: { ...primary }, replica: { ...replica } },
+    dns: {
+      hostedZoneId: d.dns.hostedZoneId.replace(/^\/hostedzone\//, ''),
+      recordName: d.dns.recordName.endsWith('.') ? d.dns.recordName : `${d.dns.recordName}.`,
+      recordType: d.dns.recordType ?? 'CNAME',
+      primarySetIdentifier: d.dns.primarySetIdentifier,
+      secondarySetIdentifier: d.dns.secondarySetIdentifier,
+    },
+    smokeTestUrl: d.smokeTestUrl,
+    objectives: { rpoSeconds, rtoSeconds },
+  };
+}
+
+function readinessEvery(value: string | number | undefined): number {
+  const seconds = duration(value, DEFAULT_READINESS_EVERY_SECONDS, 'readiness.every');
+  if (seconds < 60) throw new ConfigError(`config field 'readiness.every': must be at least 1m (CloudWatch's RDS metrics come once a minute)`);
+  return seconds;
+}
+
+/** Every service environment with a disaster-recovery posture, in config order. */
+export function drSpecs(config: Pick<BatonConfig, 'services'>): DrSpec[] {
+  return Object.values(config.services).flatMap((s) => Object.values(s.dr ?? {}));
+}
+
 /** Validates a parsed config document and resolves it into typed values. */
 export function resolveConfig(doc: unknown): BatonConfig {
   check(ConfigFile, doc, '');
@@ -686,7 +784,9 @@ export function resolveConfig(doc: unknown): BatonConfig {
         plan,
       };
     }
-    services[svc] = { name: svc, environments: envs, gates: {} };
+    const dr: Record<string, DrSpec> = {};
+    for (const [env, d] of Object.entries(s.dr ?? {})) dr[env] = resolveDr(svc, env, d, envs);
+    services[svc] = { name: svc, environments: envs, gates: {}, dr };
   }
 
   const trains: Record<string, TrainSpec> = {};
@@ -742,6 +842,7 @@ export function resolveConfig(doc: unknown): BatonConfig {
     freezes,
     databases,
     hotfix,
+    readiness: { everySeconds: readinessEvery(file.readiness?.every) },
     notifications: {
       ...(file.notifications?.slackChannel ? { channel: file.notifications.slackChannel } : {}),
       updateEverySeconds: Math.max(1, duration(file.notifications?.updateEvery, DEFAULT_UPDATE_EVERY_SECONDS, 'notifications.updateEvery')),
@@ -834,6 +935,7 @@ export function configRegions(config: Pick<BatonConfig, 'services' | 'databases'
   const regions = new Set<string>();
   for (const service of Object.values(config.services)) {
     for (const e of Object.values(service.environments)) for (const r of [e.compute.region, e.traffic.region, e.metrics.region]) regions.add(r);
+    for (const d of Object.values(service.dr ?? {})) for (const r of [d.region, d.database.primary.region, d.database.replica.region]) regions.add(r);
   }
   for (const byEnvironment of Object.values(config.databases)) {
     for (const d of Object.values(byEnvironment)) if (d.target.kind === 'rds') regions.add(d.target.region);

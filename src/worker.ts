@@ -8,6 +8,7 @@ import { regionQueue } from './domain/regions';
 import { createProviders } from './providers/factory';
 import { workflowBundle } from './temporal/bundle';
 import { syncDrillSchedules } from './temporal/drills';
+import { syncReadinessSchedule } from './temporal/readiness';
 import { syncTrainSchedules, type SyncResult } from './temporal/schedules';
 
 export interface BatonWorkerOptions {
@@ -134,6 +135,7 @@ async function main(): Promise<void> {
     console.log(`worker: release trains: ${syncSummary(trains)}`);
     const drills = await syncDrillSchedules(client, config);
     if (drills.length) console.log(`worker: restore drills: ${drills.join(', ')}`);
+    if (await syncReadinessSchedule(client, config)) console.log(`worker: DR readiness: schedule 'readiness' every ${config.readiness.everySeconds} s`);
     const regions = workerRegions(config, runtime);
     const unused = regions.filter((r) => !configRegions(config).includes(r));
     if (unused.length) console.error(`worker: BATON_REGIONS names ${unused.join(', ')}, which no service or database in the config uses`);

@@ -7,3 +7,5 @@ export { freezeRegistry } from './freezes';
 export { restore } from './restore';
 export { databaseLedger } from './ledger';
 export { databaseBackup, databaseInventory, restorePlanPreview } from './databases';
+export { failoverReadiness } from './readiness';
+export { readinessRegistry } from './readiness-registry';

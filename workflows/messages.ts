@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import type { ActionRequest, DeploymentStatus } from '../src/domain/deployment';
+import type { DrSpec, ReadinessReport } from '../src/domain/failover';
 import type { NotifySpec } from '../src/domain/notices';
 import type { Colour, DeploymentSpec, Outcome, Sample, TimelineEvent } from '../src/domain/types';
 import type { DatabaseSpec, RestorePlan, RestoreTarget, RunRecord } from '../src/domain/restore';
@@ -418,5 +419,24 @@ export function ledgerId(database: string, environment: string): string {
 
 export interface LedgerInput {
   runs?: RunRecord[];
+  maxHistoryEvents?: number;
+}
+
+// ---------------------------------------------------------------- disaster-recovery readiness
+/** The one registry of readiness results: the latest report of each service environment. */
+export const READINESS_REGISTRY_ID = 'readiness-registry';
+/** A readiness run's reports (each replaces the previous report of its service environment). */
+export const readinessRecordSignal = defineSignal<[ReadinessReport[]]>('record');
+export const readinessQuery = defineQuery<{ reports: ReadinessReport[] }>('reports');
+
+export interface ReadinessInput {
+  /** Every service environment with a DR posture (config at the time the schedule was synced). */
+  specs: DrSpec[];
+  notify: NotifySpec;
+}
+
+export interface ReadinessRegistryInput {
+  reports?: ReadinessReport[];
+  /** Continue-as-new once history is this long (tests lower it). */
   maxHistoryEvents?: number;
 }

@@ -11,6 +11,7 @@ import { authorize } from './auth';
 import { errorHandler, notFoundHandler } from './errors';
 import { createApiMetrics } from './metrics';
 import { deploymentRoutes } from './routes/deployments';
+import { failoverRoutes } from './routes/failovers';
 import { freezeRoutes } from './routes/freezes';
 import { operationsRoutes } from './routes/operations';
 import { releaseRoutes } from './routes/releases';
@@ -80,6 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await v1.register(freezeRoutes, { client, config });
     await v1.register(restoreRoutes, { client, config });
     await v1.register(scheduleRoutes, { client, config });
+    await v1.register(failoverRoutes, { client, config });
     if (config.sandbox) await v1.register(sandboxRoutes, { config, sandbox: config.sandbox });
   }, { prefix: '/v1' });
 

@@ -6,6 +6,7 @@ import { defaultPgOsUser, findPgBinDir } from '../local/postgres';
 import { createAlbRouter } from './alb';
 import { createAwsClients, type AwsClients } from './aws';
 import { createCloudWatchMetrics } from './cloudwatch';
+import { createAwsDrInspector } from './dr';
 import { createEcsCompute } from './ecs';
 import type { DatabaseProvider } from './database';
 import { createLogNotifier } from './log-notifier';
@@ -14,7 +15,7 @@ import { createRdsDatabases } from './rds';
 import { createRoute53Router } from './route53';
 import { createSlackNotifier } from './slack';
 import { createHttpSmokeTester } from './smoke';
-import type { Compute, MetricsProvider, Notifier, SmokeTester, TrafficRouter, TrafficRouterFactory } from './types';
+import type { Compute, DrInspector, MetricsProvider, Notifier, SmokeTester, TrafficRouter, TrafficRouterFactory } from './types';
 
 export interface ProviderOptions {
   awsEndpoint?: string; // local AWS stand-in (moto); undefined = real AWS
@@ -33,6 +34,7 @@ export interface Providers {
   smoke: SmokeTester;
   notifier: Notifier;
   databases: DatabaseProvider;
+  dr: DrInspector;
 }
 
 export function createProviders(opts: ProviderOptions): Providers {
@@ -42,6 +44,7 @@ export function createProviders(opts: ProviderOptions): Providers {
     routerFor: (spec) => routerFor(aws, spec),
     metrics: createCloudWatchMetrics(aws.cloudwatch),
     smoke: createHttpSmokeTester(),
+    dr: createAwsDrInspector(aws),
     // Slack needs a token and somewhere to post; without either, notifications go to the log.
     notifier: opts.slack.botToken && opts.defaultChannel
       ? createSlackNotifier({ botToken: opts.slack.botToken, apiUrl: opts.slack.apiUrl, defaultChannel: opts.defaultChannel })

@@ -86,7 +86,7 @@ function sameName(a: string, b: string): boolean {
 }
 
 /** Every record set with this name and type (pages until the listing moves past them). */
-async function listRecords(client: Route53Client, zoneId: string, name: string, type: RRType): Promise<ResourceRecordSet[]> {
+export async function listRecords(client: Route53Client, zoneId: string, name: string, type: RRType): Promise<ResourceRecordSet[]> {
   const found: ResourceRecordSet[] = [];
   let start: { name?: string; type?: RRType; id?: string } = { name, type };
   for (;;) {

@@ -1,6 +1,7 @@
 // One narrow interface per concern. Each vendor adapter lives in its own file behind these;
 // `factory.ts` picks the adapter from a spec. Every write is set-to-value, safe to repeat,
 // and verified by reading back before the caller moves on.
+import type { DrComputeFacts, FailoverDns, FailoverRecordFacts, RdsInstanceRef, ReplicaFacts, ReplicaLagFacts } from '../domain/failover';
 import type { MessageRef } from '../domain/notices';
 import type { Colour, ComputeTarget, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../domain/types';
 
@@ -118,4 +119,19 @@ export class NotifierRateLimited extends Error {
   constructor(readonly retryAfterSeconds: number) {
     super(`rate limited: retry after ${retryAfterSeconds} s`);
   }
+}
+
+/**
+ * Reads a service's disaster-recovery posture, for readiness (src/domain/failover.ts). Read-only;
+ * "not found" is an answer (a null status), not an error: only a failed read throws.
+ */
+export interface DrInspector {
+  /** The DR cluster and both colours' services, with whether each service's task definition is ACTIVE. */
+  compute(target: ComputeTarget): Promise<DrComputeFacts>;
+  /** The replica instance: its status and what it replicates. */
+  replica(instance: RdsInstanceRef): Promise<ReplicaFacts>;
+  /** The newest `ReplicaLag` datapoint (AWS/RDS, Maximum per minute) in the `windowSeconds` before `end`. */
+  replicaLag(instance: RdsInstanceRef, windowSeconds: number, end: Date): Promise<ReplicaLagFacts>;
+  /** The records named `dns.recordName` with either failover set identifier (Route 53 is global; `region` picks the client). */
+  failoverRecords(dns: FailoverDns, region: string): Promise<FailoverRecordFacts[]>;
 }

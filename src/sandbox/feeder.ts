@@ -1,10 +1,12 @@
 // The sandbox's stand-in for real traffic: every interval it reads each target's traffic
 // weights (from moto, as a deployment left them) and writes CloudWatch datapoints for every
 // colour that takes traffic — requests, 5xx and latency, shaped by the injected faults — so
-// the deployment's analysis reads the same metrics it would on AWS.
+// the deployment's analysis reads the same metrics it would on AWS. It also publishes each DR
+// read replica's ReplicaLag (as RDS does every minute), so disaster-recovery readiness reads it.
 import { PutMetricDataCommand, type MetricDatum, type PutMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import type { Fault, FaultStore } from './faults';
-import type { BatonConfig } from '../config';
+import { drSpecs, type BatonConfig } from '../config';
+import type { RdsInstanceRef } from '../domain/failover';
 import { createAwsClients, type AwsOptions } from '../providers/aws';
 import type { TrafficRouterFactory } from '../providers/types';
 import { COLOURS, type Colour, type MetricsSpec, type TrafficRouterSpec } from '../domain/types';
@@ -24,6 +26,19 @@ export function feedTargets(config: BatonConfig): FeedTarget[] {
   return Object.values(config.services).flatMap((s) =>
     Object.entries(s.environments).map(([environment, e]) => ({ service: s.name, environment, traffic: e.traffic, metrics: e.metrics })),
   );
+}
+
+/** Every DR read replica of a config: the feeder publishes their ReplicaLag. */
+export function feedReplicas(config: BatonConfig): RdsInstanceRef[] {
+  return drSpecs(config).map((d) => d.database.replica);
+}
+
+/** A healthy replica in the sandbox lags about a second behind its primary. */
+export const SANDBOX_REPLICA_LAG_SECONDS = 1;
+
+/** The ReplicaLag datapoint RDS would publish for a replica. */
+export function replicaLagDatum(replica: RdsInstanceRef, seconds: number, at: Date): MetricDatum {
+  return { MetricName: 'ReplicaLag', Dimensions: [{ Name: 'DBInstanceIdentifier', Value: replica.instanceId }], Timestamp: at, Value: seconds, Unit: 'Seconds' };
 }
 
 /** PutMetricData through the AWS SDK, with the same per-region client settings as the providers. */
@@ -90,6 +105,8 @@ export interface FeederOptions {
   routerFor: TrafficRouterFactory;
   put: PutMetricData;
   faults: FaultStore;
+  /** Read replicas whose ReplicaLag to publish (SANDBOX_REPLICA_LAG_SECONDS), as RDS would. */
+  replicas?: RdsInstanceRef[];
   intervalMs?: number;
   totalRps?: number;
   log?: (line: string) => void;
@@ -109,8 +126,7 @@ export function startFeeder(opts: FeederOptions): Feeder {
   const failing = new Set<string>();
 
   // Logs a target's first failure and its recovery, not every tick in between.
-  function report(target: FeedTarget, err: unknown): void {
-    const name = `${target.service}/${target.environment}`;
+  function report(name: string, err: unknown): void {
     if (err === null) {
       if (failing.delete(name)) log(`${name}: writing metrics again`);
       return;
@@ -130,9 +146,17 @@ export function startFeeder(opts: FeederOptions): Feeder {
     if (data.length) await opts.put(target.metrics.region, { Namespace: target.metrics.namespace, MetricData: data });
   }
 
+  async function feedReplica(replica: RdsInstanceRef, at: Date): Promise<void> {
+    await opts.put(replica.region, { Namespace: 'AWS/RDS', MetricData: [replicaLagDatum(replica, SANDBOX_REPLICA_LAG_SECONDS, at)] });
+  }
+
   async function tick(): Promise<void> {
     const at = new Date();
-    await Promise.all(opts.targets.map((t) => feed(t, at).then(() => report(t, null), (err: unknown) => report(t, err))));
+    const outcome = (name: string, fed: Promise<void>) => fed.then(() => report(name, null), (err: unknown) => report(name, err));
+    await Promise.all([
+      ...opts.targets.map((t) => outcome(`${t.service}/${t.environment}`, feed(t, at))),
+      ...(opts.replicas ?? []).map((r) => outcome(`replica ${r.instanceId} (${r.region})`, feedReplica(r, at))),
+    ]);
   }
 
   let stopped = false;

@@ -23,7 +23,7 @@ import type { TrafficRouterFactory } from '../providers/types';
 import { startControlServer } from './control';
 import { FaultStore } from './faults';
 import { SANDBOX_DATABASE_ENVIRONMENTS, sandboxDatabasesDoc, seedRdsInstance, startSandboxPostgres } from './databases';
-import { cloudWatchPut, feedTargets, startFeeder } from './feeder';
+import { cloudWatchPut, feedReplicas, feedTargets, startFeeder } from './feeder';
 import { sandboxConfigDoc, sandboxPeople } from './sandbox-config';
 import { seedSandbox } from './seed';
 
@@ -324,7 +324,7 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   const control = await startControlServer({ port: settings.ports.control, faults });
   parts.add('control server', control.stop);
   const { routerFor } = createProviders({ awsEndpoint: moto.endpoint, slack: {} });
-  const feeder = startFeeder({ targets, routerFor, faults, put: cloudWatchPut({ endpoint: moto.endpoint }) });
+  const feeder = startFeeder({ targets, replicas: feedReplicas(config), routerFor, faults, put: cloudWatchPut({ endpoint: moto.endpoint }) });
   parts.add('metrics feeder', feeder.stop);
 
   log('starting the worker and the API');

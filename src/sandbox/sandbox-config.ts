@@ -28,17 +28,20 @@ export const SANDBOX_ROLES: Record<string, Permission[]> = {
   product: ['read'],
   /** Starts releases and posts checks, but no gate names this role: approves nothing. */
   developer: ['read', 'release'],
+  /** Who is paged: an emergency failover (issue 11) is theirs to start; today the role reads. */
+  'on-call': ['read'],
 };
 
 /**
  * Example people with distinct roles, so a newcomer can act as each: the admin (whose token is
- * the sandbox's admin token), two release managers (prod's "two distinct approvals"), QA,
+ * the sandbox's admin token), two release managers (prod's "two distinct approvals"; rosa is
+ * also on call), QA,
  * product, a developer who may start releases but approve nothing, a deployer and a viewer.
  */
 export function sandboxPeople(adminToken: string): SandboxPerson[] {
   return [
     { name: 'ada', roles: ['admin'], token: adminToken, slackUserId: 'U0ADA' },
-    { name: 'rosa', roles: ['release-manager'], token: newToken(), slackUserId: 'U0ROSA' },
+    { name: 'rosa', roles: ['release-manager', 'on-call'], token: newToken(), slackUserId: 'U0ROSA' },
     { name: 'remi', roles: ['release-manager'], token: newToken(), slackUserId: 'U0REMI' },
     { name: 'quinn', roles: ['qa'], token: newToken(), slackUserId: 'U0QUINN' },
     { name: 'pia', roles: ['product'], token: newToken(), slackUserId: 'U0PIA' },
@@ -118,8 +121,28 @@ export interface SandboxConfigOptions {
   plan?: Record<string, unknown>;
 }
 
+/**
+ * The `dr` config of a seeded target (YAML shape): the DR copy, database and failover records the
+ * seed made, the sandbox's smoke test, and objectives at the sandbox's scale (RPO 30 s: the
+ * feeder publishes a ReplicaLag of about 1 s; RTO 5 min: the records' TTL is 5 s).
+ */
+function sandboxDr(t: SeededTarget, controlUrl: string): Record<string, unknown> {
+  const dr = t.dr!;
+  return {
+    region: dr.region,
+    ecs: dr.ecs,
+    productionCount: dr.productionCount,
+    standbyCount: dr.standbyCount,
+    database: dr.database,
+    dns: dr.dns,
+    // The sandbox's fake application answers for the service wherever it runs.
+    smokeTestUrl: `${controlUrl}/smoke/${t.service}/${t.environment}/blue`,
+    objectives: { rpo: '30s', rto: '5m' },
+  };
+}
+
 export function sandboxConfigDoc(opts: SandboxConfigOptions): Record<string, unknown> {
-  const services: Record<string, { image: string; environments: Record<string, unknown>; gates?: Record<string, unknown> }> = {};
+  const services: Record<string, { image: string; environments: Record<string, unknown>; gates?: Record<string, unknown>; dr?: Record<string, unknown> }> = {};
   for (const t of opts.targets) {
     const service = (services[t.service] ??= { image: t.image, environments: {} });
     const gate = SANDBOX_GATES.services[t.service]?.[t.environment];
@@ -133,6 +156,7 @@ export function sandboxConfigDoc(opts: SandboxConfigOptions): Record<string, unk
       // The feeder sends ~50 requests/s in all; at 10 % a 6 s window sees ~30.
       thresholds: { maxErrorRate: 0.01, maxLatencyMs: 500, minRequests: 10 },
     };
+    if (t.dr) (service.dr ??= {})[t.environment] = sandboxDr(t, opts.controlUrl);
   }
   const seeded = new Set(opts.targets.map((t) => t.environment));
   const environments = [...SANDBOX_PROMOTION.filter((e) => seeded.has(e)), ...[...seeded].filter((e) => !SANDBOX_PROMOTION.includes(e))];

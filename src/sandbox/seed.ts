@@ -29,6 +29,7 @@ import {
   ListResourceRecordSetsCommand,
   type Route53Client,
 } from '@aws-sdk/client-route-53';
+import { CreateDBInstanceCommand, CreateDBInstanceReadReplicaCommand, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
 import { awsClientConfig, createAwsClients, type AwsClientConfig, type AwsClients } from '../providers/aws';
 import type { Colour } from '../domain/types';
 
@@ -56,7 +57,22 @@ export interface SeededTarget {
     blueDimensions: Record<string, string>;
     greenDimensions: Record<string, string>;
   };
+  /** The disaster-recovery copy of this target, when the sandbox keeps one (api in prod). */
+  dr?: SeededDr;
 }
+
+/** What the seed made for one target's disaster recovery, in the shape of config's `services.<s>.dr.<env>` (less what the sandbox config adds). */
+export interface SeededDr {
+  region: string;
+  ecs: { cluster: string; blueService: string; greenService: string };
+  productionCount: number;
+  standbyCount: number;
+  database: { primary: { region: string; instanceId: string }; replica: { region: string; instanceId: string } };
+  dns: { hostedZoneId: string; recordName: string; recordType: 'CNAME'; primarySetIdentifier: string; secondarySetIdentifier: string };
+}
+
+/** The services that keep a DR copy with a database and failover records (the others only a DR copy of their compute). */
+const DR_SERVICES = new Set(['api']);
 
 export interface SeedOptions {
   endpoint: string;
@@ -79,7 +95,14 @@ export async function seedTarget(opts: TargetOptions): Promise<SeededTarget> {
   return seed(createAwsClients(opts), opts, 2);
 }
 
-/** The sandbox: `web` (ALB) and `api` (Route 53, hosted zone `sandbox.baton.internal`, record `api-<env>.sandbox.baton.internal` CNAMEs with set identifiers blue/green) in dev, staging and prod, in SANDBOX_REGIONS.primary; plus a disaster-recovery copy of prod (cluster and services at desiredCount 0, its own ALB / records) in SANDBOX_REGIONS.dr. Returns the primary targets (6). */
+/**
+ * The sandbox: `web` (ALB) and `api` (Route 53, hosted zone `sandbox.baton.internal`, record
+ * `api-<env>.sandbox.baton.internal` CNAMEs with set identifiers blue/green) in dev, staging and
+ * prod, in SANDBOX_REGIONS.primary; plus a disaster-recovery copy of prod (cluster and services at
+ * desiredCount 0, its own ALB / records) in SANDBOX_REGIONS.dr. For api in prod also an RDS
+ * primary with a cross-region read replica in the DR region, and Route 53 failover records
+ * (seedDr). Returns the primary targets (6); api's prod target carries its `dr`.
+ */
 export async function seedSandbox(opts: SeedOptions): Promise<SeededTarget[]> {
   const clients = createAwsClients(opts);
   const primary: SeededTarget[] = [];
@@ -88,7 +111,9 @@ export async function seedSandbox(opts: SeedOptions): Promise<SeededTarget[]> {
     for (const environment of SANDBOX_ENVIRONMENTS) {
       primary.push(await seed(clients, { ...opts, region: SANDBOX_REGIONS.primary, service, environment, router }, 2));
     }
-    await seed(clients, { ...opts, region: SANDBOX_REGIONS.dr, service, environment: 'prod', router }, 0);
+    const drCopy = await seed(clients, { ...opts, region: SANDBOX_REGIONS.dr, service, environment: 'prod', router }, 0);
+    const prod = primary.find((t) => t.service === service && t.environment === 'prod')!;
+    if (DR_SERVICES.has(service)) prod.dr = await seedDr(clients, prod, drCopy);
   }
   return primary;
 }
@@ -296,6 +321,99 @@ async function ensureWeightedRecords(route53: Route53Client, zoneId: string, nam
         Changes: missing.map((c) => ({
           Action: 'CREATE',
           ResourceRecordSet: { Name: name, Type: 'CNAME', SetIdentifier: c, Weight: c === 'blue' ? 100 : 0, TTL: SANDBOX_RECORD_TTL, ResourceRecords: [{ Value: valueFor(c) }] },
+        })),
+      },
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- disaster recovery (RDS replica, failover records)
+
+/** How many tasks the DR region runs after a failover: what prod runs (blue at 2). */
+const DR_PRODUCTION_COUNT = 2;
+
+/**
+ * A target's DR posture: an RDS primary `<service>-<environment>-db` in the target's region with
+ * a cross-region read replica `<service>-<environment>-db-replica` in the DR copy's region, and
+ * Route 53 failover CNAMEs at `<service>.sandbox.baton.internal` (the name clients use): PRIMARY
+ * (set identifier `primary`) → the primary region's blue/green name, SECONDARY (`secondary`) →
+ * the DR copy's. Route 53 allows only one routing policy per name, so the failover records sit
+ * one level above the weighted records a deployment shifts.
+ */
+async function seedDr(clients: AwsClients, primary: SeededTarget, drCopy: SeededTarget): Promise<SeededDr> {
+  if (primary.traffic.type !== 'route53' || drCopy.traffic.type !== 'route53') throw new Error(`the sandbox's DR records need ${primary.service} to route by Route 53`);
+  const name = `${primary.service}-${primary.environment}-db`;
+  const database = { primary: { region: primary.region, instanceId: name }, replica: { region: drCopy.region, instanceId: `${name}-replica` } };
+  await ensurePrimaryDatabase(clients.rds(primary.region), database.primary.instanceId, primary.service);
+  await ensureReplica(clients.rds(drCopy.region), database.primary, database.replica.instanceId);
+  const hostedZoneId = primary.traffic.hostedZoneId;
+  const recordName = `${primary.service}.${ZONE}`;
+  await ensureFailoverRecords(clients.route53(primary.region), hostedZoneId, recordName, { primary: primary.traffic.recordName, secondary: drCopy.traffic.recordName });
+  return {
+    region: drCopy.region,
+    ecs: drCopy.ecs,
+    productionCount: DR_PRODUCTION_COUNT,
+    standbyCount: 0,
+    database,
+    dns: { hostedZoneId, recordName, recordType: 'CNAME', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
+  };
+}
+
+async function dbExists(rds: RDSClient, instanceId: string): Promise<boolean> {
+  try {
+    const out = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: instanceId }));
+    return (out.DBInstances ?? []).length > 0;
+  } catch (err) {
+    // The SDK names moto's and RDS's "not found" either way.
+    if (['DBInstanceNotFoundFault', 'DBInstanceNotFound'].includes((err as Error).name)) return false;
+    throw err;
+  }
+}
+
+async function ensurePrimaryDatabase(rds: RDSClient, instanceId: string, service: string): Promise<void> {
+  if (await dbExists(rds, instanceId)) return;
+  await rds.send(new CreateDBInstanceCommand({
+    DBInstanceIdentifier: instanceId,
+    DBInstanceClass: 'db.t3.micro',
+    Engine: 'postgres',
+    AllocatedStorage: 20,
+    MasterUsername: service,
+    MasterUserPassword: 'sandbox-only-password',
+    // A read replica needs automated backups on its source.
+    BackupRetentionPeriod: 7,
+  }));
+}
+
+/** A cross-region replica names its source by ARN (a same-region id would be looked up in the replica's region). */
+async function ensureReplica(rds: RDSClient, source: { region: string; instanceId: string }, instanceId: string): Promise<void> {
+  if (await dbExists(rds, instanceId)) return;
+  await rds.send(new CreateDBInstanceReadReplicaCommand({
+    DBInstanceIdentifier: instanceId,
+    SourceDBInstanceIdentifier: `arn:aws:rds:${source.region}:${ACCOUNT}:db:${source.instanceId}`,
+    DBInstanceClass: 'db.t3.micro',
+  }));
+}
+
+/** Creates whichever of the two failover CNAMEs is missing, in one batch. */
+async function ensureFailoverRecords(route53: Route53Client, zoneId: string, name: string, targets: { primary: string; secondary: string }): Promise<void> {
+  const out = await route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId, StartRecordName: name, StartRecordType: 'CNAME' }));
+  const existing = new Set((out.ResourceRecordSets ?? []).filter((r) => r.Name === `${name}.` && r.Type === 'CNAME').map((r) => r.SetIdentifier));
+  const missing = (['primary', 'secondary'] as const).filter((id) => !existing.has(id));
+  if (missing.length === 0) return;
+  await route53.send(
+    new ChangeResourceRecordSetsCommand({
+      HostedZoneId: zoneId,
+      ChangeBatch: {
+        Changes: missing.map((id) => ({
+          Action: 'CREATE',
+          ResourceRecordSet: {
+            Name: name,
+            Type: 'CNAME',
+            SetIdentifier: id,
+            Failover: id === 'primary' ? 'PRIMARY' : 'SECONDARY',
+            TTL: SANDBOX_RECORD_TTL,
+            ResourceRecords: [{ Value: targets[id] }],
+          },
         })),
       },
     }),

@@ -204,7 +204,7 @@ describe('API: releases on a real worker', () => {
       const first = await approve(as.rosa, id, 'prod', 'change reviewed');
       expect(first.status, JSON.stringify(first.body)).toBe(200);
       expect(gate(first.body, 'prod').approvals).toEqual([
-        { environment: 'prod', decision: 'approve', by: 'rosa', roles: ['release-manager'], comment: 'change reviewed', at: expect.any(String) },
+        { environment: 'prod', decision: 'approve', by: 'rosa', roles: ['release-manager', 'on-call'], comment: 'change reviewed', at: expect.any(String) },
       ]);
       expect(gate(first.body, 'prod').pending).toContain('waiting for 1 more release-manager approval');
 

@@ -214,7 +214,7 @@ describe('Slack: interactions and /baton commands on a real worker', () => {
 
       const approved = await waitForRelease(WEB, 'approved by rosa', (s) => devGate(s).approvals.length > 0);
       expect(devGate(approved).approvals).toEqual([
-        { environment: 'dev', decision: 'approve', by: 'rosa', roles: ['release-manager'], comment: null, at: expect.any(String) },
+        { environment: 'dev', decision: 'approve', by: 'rosa', roles: ['release-manager', 'on-call'], comment: null, at: expect.any(String) },
       ]);
       expect(devGate(approved)).toMatchObject({ state: 'open', pending: ['waiting for 1 more release-manager approval'] });
       expect(ephemeralsTo(ROSA)).toEqual([]);
@@ -309,7 +309,7 @@ describe('Slack: interactions and /baton commands on a real worker', () => {
       });
       const rejected = await waitForRelease(WEB_REJECTED, 'rejected', (s) => s.outcome === 'rejected');
       expect(devGate(rejected).approvals).toEqual([
-        { environment: 'dev', decision: 'reject', by: 'rosa', roles: ['release-manager'], comment: 'dev smoke tests are flaky on 5.0.1', at: expect.any(String) },
+        { environment: 'dev', decision: 'reject', by: 'rosa', roles: ['release-manager', 'on-call'], comment: 'dev smoke tests are flaky on 5.0.1', at: expect.any(String) },
       ]);
       expect(rejected.reason).toMatch(/dev smoke tests are flaky on 5\.0\.1/);
     });

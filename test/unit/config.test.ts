@@ -346,7 +346,8 @@ describe('config', () => {
     it('has the example people of issue 4, the admin keeping the admin token', () => {
       const roles = Object.fromEntries(people.map((p) => [p.name, p.roles]));
       expect(people.find((p) => p.token === 'the-admin-token')?.roles).toEqual(['admin']);
-      expect(Object.values(roles).flat().sort()).toEqual(['admin', 'deployer', 'developer', 'product', 'qa', 'release-manager', 'release-manager', 'viewer']);
+      expect(Object.values(roles).flat().sort()).toEqual(['admin', 'deployer', 'developer', 'on-call', 'product', 'qa', 'release-manager', 'release-manager', 'viewer']);
+      expect(roles.rosa).toEqual(['release-manager', 'on-call']);
       expect(new Set(people.map((p) => p.token)).size).toBe(people.length);
       expect(can('ada')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release', 'restore']);
       expect(can('dev')).toEqual(['read', 'release']);
@@ -411,5 +412,88 @@ describe('config: databases', () => {
     const doc = example();
     change(doc);
     expect(errorOf(doc)).toMatch(message);
+  });
+});
+
+describe('config: disaster recovery', () => {
+  it('resolves the example\'s `dr` for api in prod into the spec a failover takes', () => {
+    const c = resolveConfig(example());
+    expect(c.services.api.dr.prod).toEqual({
+      service: 'api',
+      environment: 'prod',
+      primaryRegion: 'us-east-1',
+      region: 'us-west-2',
+      compute: { region: 'us-west-2', cluster: 'prod-dr', services: { blue: 'api-blue', green: 'api-green' } },
+      productionCount: 6,
+      standbyCount: 0,
+      database: { primary: { region: 'us-east-1', instanceId: 'api-prod' }, replica: { region: 'us-west-2', instanceId: 'api-prod-replica' } },
+      dns: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'api.global.example.com.', recordType: 'CNAME', primarySetIdentifier: 'us-east-1', secondarySetIdentifier: 'us-west-2' },
+      smokeTestUrl: 'https://api.prod.us-west-2.internal.example.com/healthz',
+      objectives: { rpoSeconds: 60, rtoSeconds: 900 },
+    });
+    expect(c.services.web.dr).toEqual({});
+    expect(c.readiness).toEqual({ everySeconds: 900 });
+    const noReadiness = example();
+    delete noReadiness.readiness;
+    expect(resolveConfig(noReadiness).readiness).toEqual({ everySeconds: 900 });
+  });
+
+  it.each<[string, (d: Doc) => void, RegExp]>([
+    ['a DR region equal to the environment\'s', (d) => { d.services.api.dr.prod.region = 'us-east-1'; }, /^config field 'services\.api\.dr\.prod\.region': the DR region must differ from the environment's region \(us-east-1\)/],
+    ['an environment the service does not have', (d) => { d.services.api.dr.staging = d.services.api.dr.prod; }, /^config field 'services\.api\.dr\.staging': service 'api' has no environment 'staging'/],
+    ['a replica outside the DR region', (d) => { d.services.api.dr.prod.database.replica.region = 'eu-west-1'; }, /^config field 'services\.api\.dr\.prod\.database\.replica\.region': the replica must be in the DR region \(us-west-2\)/],
+    ['a primary database outside the environment\'s region', (d) => { d.services.api.dr.prod.database.primary.region = 'us-west-2'; }, /^config field 'services\.api\.dr\.prod\.database\.primary\.region'/],
+    ['a standby larger than production', (d) => { d.services.api.dr.prod.standbyCount = 7; }, /^config field 'services\.api\.dr\.prod\.standbyCount': 7 is more than productionCount \(6\)/],
+    ['no production count', (d) => { delete d.services.api.dr.prod.productionCount; }, /^config field 'services\.api\.dr\.prod\.productionCount'/],
+    ['a zero production count', (d) => { d.services.api.dr.prod.productionCount = 0; }, /^config field 'services\.api\.dr\.prod\.productionCount'/],
+    ['one set identifier for both records', (d) => { d.services.api.dr.prod.dns.secondarySetIdentifier = 'us-east-1'; }, /^config field 'services\.api\.dr\.prod\.dns\.secondarySetIdentifier': must differ/],
+    ['a bad RPO', (d) => { d.services.api.dr.prod.objectives.rpo = 'soon'; }, /^config field 'services\.api\.dr\.prod\.objectives\.rpo': 'soon' is not a duration/],
+    ['an RPO of 0', (d) => { d.services.api.dr.prod.objectives.rpo = '0s'; }, /^config field 'services\.api\.dr\.prod\.objectives\.rpo': must be at least 1s/],
+    ['a bad region name', (d) => { d.services.api.dr.prod.region = 'west'; }, /^config field 'services\.api\.dr\.prod\.region'/],
+    ['an unknown field', (d) => { d.services.api.dr.prod.quota = 10; }, /^config field 'services\.api\.dr\.prod\.quota'/],
+    ['readiness more often than every minute', (d) => { d.readiness.every = '30s'; }, /^config field 'readiness\.every': must be at least 1m/],
+  ])('refuses %s, naming the field', (_what, breakIt, message) => {
+    const doc = example();
+    breakIt(doc);
+    expect(errorOf(doc)).toMatch(message);
+  });
+});
+
+describe('config: the sandbox\'s disaster recovery', () => {
+  it('emits the seeded `dr` of api in prod, and rosa is on call', () => {
+    const target = (service: string, environment: string): SeededTarget => ({
+      service, environment, region: 'us-east-1', image: `img/${service}`, liveVersion: '1.0.0',
+      ecs: { cluster: `${service}-${environment}`, blueService: 'b', greenService: 'g' },
+      traffic: { type: 'route53', hostedZoneId: 'Z1', recordName: `${service}-${environment}.sandbox.baton.internal`, recordType: 'CNAME', blueSetIdentifier: 'blue', greenSetIdentifier: 'green' },
+      metrics: {
+        namespace: 'Baton/Sandbox',
+        requests: { metricName: 'Requests', statistic: 'Sum' },
+        errors: { metricName: 'Errors5xx', statistic: 'Sum' },
+        latency: { metricName: 'LatencyMs', statistic: 'Average', unit: 'milliseconds' },
+        blueDimensions: { Colour: 'blue' },
+        greenDimensions: { Colour: 'green' },
+      },
+    });
+    const prod = target('api', 'prod');
+    prod.dr = {
+      region: 'us-west-2',
+      ecs: { cluster: 'api-prod', blueService: 'api-prod-blue', greenService: 'api-prod-green' },
+      productionCount: 2,
+      standbyCount: 0,
+      database: { primary: { region: 'us-east-1', instanceId: 'api-prod-db' }, replica: { region: 'us-west-2', instanceId: 'api-prod-db-replica' } },
+      dns: { hostedZoneId: 'Z1', recordName: 'api.sandbox.baton.internal', recordType: 'CNAME', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
+    };
+    const people = sandboxPeople('t');
+    const config = resolveConfig(sandboxConfigDoc({ targets: [target('api', 'dev'), prod, target('web', 'prod')], people, controlUrl: 'http://127.0.0.1:9', peopleFile: '/tmp/p.json', apiPort: 0 }));
+    expect(config.services.api.dr.prod).toMatchObject({
+      primaryRegion: 'us-east-1',
+      region: 'us-west-2',
+      dns: { recordName: 'api.sandbox.baton.internal.', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
+      smokeTestUrl: 'http://127.0.0.1:9/smoke/api/prod/blue',
+      objectives: { rpoSeconds: 30, rtoSeconds: 300 },
+    });
+    expect(Object.keys(config.services.api.dr)).toEqual(['prod']);
+    expect(config.roles['on-call']).toEqual(['read']);
+    expect(config.people.find((p) => p.name === 'rosa')?.roles).toEqual(['release-manager', 'on-call']);
   });
 });

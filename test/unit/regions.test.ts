@@ -37,8 +37,11 @@ describe('region task queues', () => {
 describe('the regions a worker serves', () => {
   const env = (extra: Record<string, string> = {}) => ({ BATON_CONFIG: examplePath, ...extra });
 
-  it('serves every region the config names by default: its services\' environments and its RDS databases', () => {
-    expect(configRegions(resolveConfig(example()))).toEqual(['us-east-1']);
+  it('serves every region the config names by default: its services\' environments, their DR regions and its RDS databases', () => {
+    expect(configRegions(resolveConfig(example()))).toEqual(['us-east-1', 'us-west-2']);
+    const noDr = example();
+    delete noDr.services.api.dr;
+    expect(configRegions(resolveConfig(noDr))).toEqual(['us-east-1']);
     const doc = example();
     doc.services.web.environments.staging = { ...doc.services.web.environments.prod, region: 'eu-west-1' };
     doc.databases.billing.environments.prod.rds.region = 'us-west-2';
@@ -53,7 +56,7 @@ describe('the regions a worker serves', () => {
     const { config, runtime } = loadConfig(env({ BATON_REGIONS: 'us-west-2, us-east-1,us-west-2,' }));
     expect(runtime.regions).toEqual(['us-west-2', 'us-east-1']);
     expect(workerRegions(config, runtime)).toEqual(['us-west-2', 'us-east-1']);
-    // A DR worker: its own region only, even one the config does not name yet.
+    // A DR worker: its own region only.
     expect(workerRegions(config, readRuntimeEnv(env({ BATON_REGIONS: 'us-west-2' })))).toEqual(['us-west-2']);
     expect(workerRegions(config, readRuntimeEnv(env({ BATON_REGIONS: 'none' })))).toEqual([]);
   });

@@ -1,0 +1,256 @@
+// Disaster recovery: what a service's DR posture is (DrSpec, resolved from `services.<s>.dr.<env>`
+// in config), what readiness reads of it (ReadinessFacts), and the pure evaluation of those
+// facts into checks that pass or fail with words. A failover workflow takes a DrSpec as its
+// input; the readiness workflow (workflows/readiness.ts) feeds evaluateReadiness what the
+// activities read, each read on the queue of the region it reads (src/domain/regions.ts).
+//
+// Fail-closed: a read that failed, a resource that is missing, and a metric with no datapoint
+// all fail their check. Readiness never reports ready on the strength of silence.
+import type { Colour, ComputeTarget } from './types';
+
+/** An RDS instance in a region. */
+export interface RdsInstanceRef {
+  region: string;
+  instanceId: string;
+}
+
+/** Route 53 failover records: one name, a PRIMARY record (the environment's region) and a SECONDARY (the DR region). */
+export interface FailoverDns {
+  hostedZoneId: string;
+  recordName: string;
+  recordType: 'A' | 'AAAA' | 'CNAME';
+  primarySetIdentifier: string;
+  secondarySetIdentifier: string;
+}
+
+/** One service environment's disaster-recovery posture (config `services.<service>.dr.<environment>`). */
+export interface DrSpec {
+  service: string;
+  environment: string;
+  /** The environment's own region: where the service runs today. */
+  primaryRegion: string;
+  /** The DR region; never the primary region. */
+  region: string;
+  /** The DR copy of the service's ECS cluster and blue/green services (in `region`). */
+  compute: ComputeTarget;
+  /** How many tasks the DR region runs after a failover (what it must be able to scale to). */
+  productionCount: number;
+  /** How many tasks the DR region runs while it waits (0: pilot light). */
+  standbyCount: number;
+  /** The primary database and its cross-region read replica in the DR region. */
+  database: { primary: RdsInstanceRef; replica: RdsInstanceRef };
+  dns: FailoverDns;
+  /** What a failover smoke-tests in the DR region before DNS moves. */
+  smokeTestUrl: string;
+  /** Recovery point and time objectives, in seconds. */
+  objectives: { rpoSeconds: number; rtoSeconds: number };
+}
+
+/** How far back readiness looks for a ReplicaLag datapoint: CloudWatch publishes RDS metrics every minute. */
+export const REPLICA_LAG_WINDOW_SECONDS = 600;
+
+// ---------------------------------------------------------------- facts
+
+/** A read that may have failed (the region did not answer, no permission): the error's words. */
+export type Read<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export interface DrServiceFacts {
+  name: string;
+  /** ACTIVE, DRAINING, INACTIVE; null: no such service. */
+  status: string | null;
+  taskDefinitionArn: string | null;
+  /** Whether the task definition the service names exists and is ACTIVE. */
+  taskDefinitionActive: boolean;
+  desiredCount: number;
+  runningCount: number;
+}
+
+export interface DrComputeFacts {
+  cluster: string;
+  /** The cluster's status (ACTIVE, ...); null: no such cluster. */
+  clusterStatus: string | null;
+  services: Record<Colour, DrServiceFacts>;
+}
+
+export interface ReplicaFacts {
+  instanceId: string;
+  /** RDS's DBInstanceStatus (available, ...); null: no such instance. */
+  status: string | null;
+  /** ReadReplicaSourceDBInstanceIdentifier: an id, or an ARN for a cross-region replica; null: not a replica. */
+  sourceIdentifier: string | null;
+}
+
+export interface ReplicaLagFacts {
+  /** The newest ReplicaLag datapoint (Maximum over a minute) in the window; null: none. */
+  latest: { at: string; seconds: number } | null;
+  windowSeconds: number;
+}
+
+export interface FailoverRecordFacts {
+  setIdentifier: string;
+  type: string;
+  /** PRIMARY, SECONDARY, or null: not a failover record. */
+  failover: string | null;
+  /** null for an alias record (it takes its target's TTL). */
+  ttl: number | null;
+  values: string[];
+}
+
+export interface ReadinessFacts {
+  compute: Read<DrComputeFacts>;
+  replica: Read<ReplicaFacts>;
+  lag: Read<ReplicaLagFacts>;
+  dns: Read<FailoverRecordFacts[]>;
+}
+
+// ---------------------------------------------------------------- checks
+
+export interface ReadinessCheck {
+  name: ReadinessCheckName;
+  ok: boolean;
+  /** What was seen, in words; for a failing check, what is wrong. */
+  detail: string;
+}
+
+export const READINESS_CHECKS = ['dr-compute', 'dr-capacity', 'replica', 'replica-lag', 'dns'] as const;
+export type ReadinessCheckName = (typeof READINESS_CHECKS)[number];
+
+/** The result of checking one service environment. */
+export interface ReadinessReport {
+  service: string;
+  environment: string;
+  primaryRegion: string;
+  drRegion: string;
+  checkedAt: string;
+  ok: boolean;
+  checks: ReadinessCheck[];
+  /** The names of the failing checks. */
+  failing: ReadinessCheckName[];
+}
+
+const check = (name: ReadinessCheckName, ok: boolean, detail: string): ReadinessCheck => ({ name, ok, detail });
+const unread = (name: ReadinessCheckName, what: string, error: string): ReadinessCheck => check(name, false, `could not read ${what}: ${error}`);
+
+function computeCheck(spec: DrSpec, facts: Read<DrComputeFacts>): ReadinessCheck {
+  const where = `${spec.compute.cluster} in ${spec.region}`;
+  if (!facts.ok) return unread('dr-compute', `ECS cluster ${where}`, facts.error);
+  const f = facts.value;
+  if (f.clusterStatus !== 'ACTIVE') return check('dr-compute', false, f.clusterStatus === null ? `ECS cluster ${where} does not exist` : `ECS cluster ${where} is ${f.clusterStatus}, not ACTIVE`);
+  const problems: string[] = [];
+  for (const colour of ['blue', 'green'] as const) {
+    const s = f.services[colour];
+    if (s.status === null) problems.push(`service ${s.name} does not exist`);
+    else if (s.status !== 'ACTIVE') problems.push(`service ${s.name} is ${s.status}, not ACTIVE`);
+  }
+  if (problems.length) return check('dr-compute', false, `in ${where}: ${problems.join('; ')}`);
+  return check('dr-compute', true, `cluster ${where} and services ${f.services.blue.name}, ${f.services.green.name} are ACTIVE`);
+}
+
+/**
+ * Whether the DR services could scale to productionCount: each has an ACTIVE task definition to
+ * start tasks from, and runs no more than productionCount now (scaling would not shrink it).
+ * ECS service quotas and the account's Fargate/EC2 capacity are not read: the detail says so.
+ */
+function capacityCheck(spec: DrSpec, facts: Read<DrComputeFacts>): ReadinessCheck {
+  if (!facts.ok) return unread('dr-capacity', `the DR services in ${spec.region}`, facts.error);
+  const f = facts.value;
+  const problems: string[] = [];
+  for (const colour of ['blue', 'green'] as const) {
+    const s = f.services[colour];
+    if (s.status === null) {
+      problems.push(`service ${s.name} does not exist`);
+      continue;
+    }
+    if (!s.taskDefinitionArn) problems.push(`service ${s.name} has no task definition`);
+    else if (!s.taskDefinitionActive) problems.push(`service ${s.name}'s task definition ${s.taskDefinitionArn} is not ACTIVE`);
+    if (s.desiredCount > spec.productionCount) problems.push(`service ${s.name} wants ${s.desiredCount} tasks, more than the production count ${spec.productionCount}`);
+  }
+  if (problems.length) return check('dr-capacity', false, `cannot scale to ${spec.productionCount} tasks: ${problems.join('; ')}`);
+  const now = `${f.services.blue.desiredCount} + ${f.services.green.desiredCount}`;
+  return check('dr-capacity', true, `both services have an ACTIVE task definition and want ${now} tasks (standby ${spec.standbyCount}, production ${spec.productionCount}); ECS service quotas are not read`);
+}
+
+/** A cross-region replica names its source by ARN (`arn:aws:rds:<region>:<account>:db:<id>`), a same-region one by id. */
+function isSource(sourceIdentifier: string, primary: RdsInstanceRef): boolean {
+  if (sourceIdentifier === primary.instanceId) return true;
+  const arn = /^arn:[^:]+:rds:([^:]+):[^:]*:db:(.+)$/.exec(sourceIdentifier);
+  return arn !== null && arn[1] === primary.region && arn[2] === primary.instanceId;
+}
+
+function replicaCheck(spec: DrSpec, facts: Read<ReplicaFacts>): ReadinessCheck {
+  const { primary, replica } = spec.database;
+  const where = `${replica.instanceId} in ${replica.region}`;
+  if (!facts.ok) return unread('replica', `RDS instance ${where}`, facts.error);
+  const f = facts.value;
+  if (f.status === null) return check('replica', false, `RDS instance ${where} does not exist`);
+  if (f.sourceIdentifier === null) return check('replica', false, `RDS instance ${where} is not a read replica (already promoted?)`);
+  if (!isSource(f.sourceIdentifier, primary)) return check('replica', false, `RDS instance ${where} replicates ${f.sourceIdentifier}, not ${primary.instanceId} in ${primary.region}`);
+  if (f.status !== 'available') return check('replica', false, `RDS replica ${where} is ${f.status}, not available`);
+  return check('replica', true, `RDS replica ${where} of ${primary.instanceId} in ${primary.region} is available`);
+}
+
+function lagCheck(spec: DrSpec, facts: Read<ReplicaLagFacts>): ReadinessCheck {
+  const { replica } = spec.database;
+  const rpo = spec.objectives.rpoSeconds;
+  if (!facts.ok) return unread('replica-lag', `ReplicaLag of ${replica.instanceId} in ${replica.region}`, facts.error);
+  const f = facts.value;
+  if (f.latest === null) {
+    return check('replica-lag', false, `no ReplicaLag datapoint for ${replica.instanceId} in ${replica.region} in the last ${f.windowSeconds} s: replication cannot be shown to be within the RPO of ${rpo} s (fail-closed)`);
+  }
+  const { seconds, at } = f.latest;
+  if (seconds >= rpo) return check('replica-lag', false, `ReplicaLag of ${replica.instanceId} is ${seconds} s at ${at}, not under the RPO of ${rpo} s`);
+  return check('replica-lag', true, `ReplicaLag of ${replica.instanceId} is ${seconds} s at ${at}, under the RPO of ${rpo} s`);
+}
+
+function dnsCheck(spec: DrSpec, facts: Read<FailoverRecordFacts[]>): ReadinessCheck {
+  const { dns } = spec;
+  const rto = spec.objectives.rtoSeconds;
+  if (!facts.ok) return unread('dns', `Route 53 records ${dns.recordName}`, facts.error);
+  const problems: string[] = [];
+  const seen: string[] = [];
+  for (const [role, id] of [['PRIMARY', dns.primarySetIdentifier], ['SECONDARY', dns.secondarySetIdentifier]] as const) {
+    const r = facts.value.find((x) => x.setIdentifier === id && x.type === dns.recordType);
+    if (!r) {
+      problems.push(`no ${dns.recordType} record '${id}'`);
+      continue;
+    }
+    if (r.failover !== role) problems.push(`record '${id}' is ${r.failover === null ? 'not a failover record' : r.failover}, not ${role}`);
+    if (r.ttl !== null && r.ttl >= rto) problems.push(`record '${id}' has TTL ${r.ttl} s, not under the RTO of ${rto} s`);
+    seen.push(`${role} '${id}' → ${r.values.join(', ') || '(alias)'} (TTL ${r.ttl === null ? 'of the alias target' : `${r.ttl} s`})`);
+  }
+  if (problems.length) return check('dns', false, `${dns.recordName}: ${problems.join('; ')}`);
+  return check('dns', true, `${dns.recordName}: ${seen.join('; ')}`);
+}
+
+/** The checks of one service environment, from what was read; pure. */
+export function evaluateReadiness(spec: DrSpec, facts: ReadinessFacts, checkedAt: string): ReadinessReport {
+  const checks = [
+    computeCheck(spec, facts.compute),
+    capacityCheck(spec, facts.compute),
+    replicaCheck(spec, facts.replica),
+    lagCheck(spec, facts.lag),
+    dnsCheck(spec, facts.dns),
+  ];
+  const failing = checks.filter((c) => !c.ok).map((c) => c.name);
+  return {
+    service: spec.service,
+    environment: spec.environment,
+    primaryRegion: spec.primaryRegion,
+    drRegion: spec.region,
+    checkedAt,
+    ok: failing.length === 0,
+    checks,
+    failing,
+  };
+}
+
+/** The Slack text for a report whose failing checks changed since the previous one; null: nothing to say. */
+export function readinessNotice(report: ReadinessReport, previous: ReadinessReport | null): string | null {
+  const before = previous?.failing ?? [];
+  const same = before.length === report.failing.length && before.every((n) => report.failing.includes(n));
+  if (same) return null;
+  const what = `${report.service} in ${report.environment} (DR ${report.drRegion})`;
+  if (report.ok) return `:white_check_mark: DR readiness of ${what} passes again.`;
+  const lines = report.checks.filter((c) => !c.ok).map((c) => `• *${c.name}*: ${c.detail}`);
+  return `:warning: DR readiness of ${what} fails ${report.failing.length} check${report.failing.length === 1 ? '' : 's'}:\n${lines.join('\n')}`;
+}
