@@ -20,7 +20,7 @@ import { startControlServer } from '../../src/sandbox/control';
 import { FaultStore } from '../../src/sandbox/faults';
 import { sandboxDatabasesDoc, seedRdsInstance, startSandboxPostgres } from '../../src/sandbox/databases';
 import type { LocalPostgres } from '../../src/local/postgres';
-import { cloudWatchPut, feedTargets, startFeeder } from '../../src/sandbox/feeder';
+import { cloudWatchPut, feedReplicas, feedTargets, startFeeder } from '../../src/sandbox/feeder';
 import { newToken, sandboxConfigDoc, sandboxPeople, type SandboxPerson } from '../../src/sandbox/sandbox-config';
 import { seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
 import { createBatonWorker, type BatonWorker } from '../../src/worker';
@@ -219,7 +219,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const { moto, providers, faults, targets } = aws;
     if (opts.feeder) {
       const put = cloudWatchPut({ endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS });
-      const feeder = startFeeder({ targets: feedTargets(config), routerFor: providers.routerFor, put, faults, intervalMs: 1000, log: () => undefined });
+      const feeder = startFeeder({ targets: feedTargets(config), replicas: feedReplicas(config), routerFor: providers.routerFor, put, faults, intervalMs: 1000, log: () => undefined });
       cleanups.push(() => feeder.stop());
     }
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DescribeServicesCommand, ListTaskDefinitionsCommand } from '@aws-sdk/client-ecs';
 import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ListHostedZonesCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { startMoto } from '../harness/servers';
 import { motoClients, TEST_CREDENTIALS, type MotoServer } from '../harness/aws';
 import { SANDBOX_REGIONS, seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
@@ -43,6 +44,29 @@ describe('the sandbox seed', () => {
     expect(lbs.LoadBalancers).toHaveLength(1);
   });
 
+  it('gives api in prod an RDS primary, a cross-region read replica and Route 53 failover records', async () => {
+    const api = first.find((t) => t.service === 'api' && t.environment === 'prod')!;
+    expect(api.dr).toMatchObject({
+      region: SANDBOX_REGIONS.dr,
+      ecs: { cluster: 'api-prod', blueService: 'api-prod-blue', greenService: 'api-prod-green' },
+      productionCount: 2,
+      standbyCount: 0,
+      database: { primary: { region: SANDBOX_REGIONS.primary, instanceId: 'api-prod-db' }, replica: { region: SANDBOX_REGIONS.dr, instanceId: 'api-prod-db-replica' } },
+      dns: { recordName: 'api.sandbox.baton.internal', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
+    });
+    expect(first.filter((t) => t.dr).map((t) => `${t.service}-${t.environment}`)).toEqual(['api-prod']);
+    const replica = (await aws.rds(SANDBOX_REGIONS.dr).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'api-prod-db-replica' }))).DBInstances![0];
+    expect(replica.ReadReplicaSourceDBInstanceIdentifier).toMatch(/^(arn:aws:rds:us-east-1:\d+:db:)?api-prod-db$/);
+    const primary = (await aws.rds(SANDBOX_REGIONS.primary).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'api-prod-db' }))).DBInstances![0];
+    expect(primary.DBInstanceStatus).toBe('available');
+    const records = await aws.route53(SANDBOX_REGIONS.primary).send(new ListResourceRecordSetsCommand({ HostedZoneId: api.dr!.dns.hostedZoneId }));
+    const failover = records.ResourceRecordSets!.filter((r) => r.Name === 'api.sandbox.baton.internal.').map((r) => [r.SetIdentifier, r.Failover, r.TTL, r.ResourceRecords?.[0]?.Value]);
+    expect(failover.sort()).toEqual([
+      ['primary', 'PRIMARY', 5, 'api-prod.sandbox.baton.internal'],
+      ['secondary', 'SECONDARY', 5, 'api-prod.us-west-2.sandbox.baton.internal'],
+    ]);
+  });
+
   it('changes nothing and returns the same values when run a second time', async () => {
     const second = await seedSandbox({ endpoint: moto.endpoint, credentials: TEST_CREDENTIALS });
     expect(second).toEqual(first);
@@ -55,5 +79,8 @@ describe('the sandbox seed', () => {
     if (api.traffic.type !== 'route53') throw new Error('api routes by Route 53');
     const records = await aws.route53(SANDBOX_REGIONS.primary).send(new ListResourceRecordSetsCommand({ HostedZoneId: api.traffic.hostedZoneId }));
     expect(records.ResourceRecordSets?.filter((r) => r.Name === 'api-prod.sandbox.baton.internal.')).toHaveLength(2);
+    expect(records.ResourceRecordSets?.filter((r) => r.Name === 'api.sandbox.baton.internal.')).toHaveLength(2);
+    const replicas = await aws.rds(SANDBOX_REGIONS.dr).send(new DescribeDBInstancesCommand({}));
+    expect(replicas.DBInstances?.map((d) => d.DBInstanceIdentifier)).toEqual(['api-prod-db-replica']);
   });
 });
