@@ -11,7 +11,7 @@
  * (READ's schedule-to-close), and fails them closed. Slack never blocks the result: a post that
  * fails is logged and dropped; the report is recorded before anything is posted.
  */
-import { ActivityFailure, log, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityFailure, log, proxyActivities, setCurrentDetails, TimeoutFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { evaluateReadiness, readinessNotice, REPLICA_LAG_WINDOW_SECONDS, type DrSpec, type Read, type ReadinessFacts, type ReadinessReport } from '../src/domain/failover';
 import { regionQueue } from '../src/domain/regions';
@@ -19,19 +19,20 @@ import type { ReadinessInput } from './messages';
 
 /** A read gives up after 2 minutes in all, so a region with no worker fails its checks, never hangs the run. */
 const READ: ActivityOptions = { startToCloseTimeout: '60s', scheduleToCloseTimeout: '2m', heartbeatTimeout: '20s', retry: { maximumAttempts: 3, initialInterval: '2s' } };
+const reads = proxyActivities<Activities>(READ);
 const main = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 5, initialInterval: '1s' } });
 const slack = proxyActivities<Activities>({ startToCloseTimeout: '10s', scheduleToCloseTimeout: '1m', retry: { maximumAttempts: 4, initialInterval: '1s' } });
 
-/** The read activities of `region`, on its queue. */
-function inRegion(region: string) {
-  return proxyActivities<Activities>({ ...READ, taskQueue: regionQueue(workflowInfo().taskQueue, region) });
+/** The options of a read in `region`: on its queue, with a summary for the Temporal UI. */
+function inRegion(region: string, summary: string): ActivityOptions & { summary: string } {
+  return { ...READ, taskQueue: regionQueue(workflowInfo().taskQueue, region), summary };
 }
 
 /** An activity's failure in words: the cause's message (what AWS said), else the failure's. */
 function why(err: unknown): string {
   if (err instanceof ActivityFailure) {
     const cause = err.cause;
-    if (cause?.name === 'TimeoutFailure') return `no answer in time from the ${err.activityType} activity (is a worker serving that region's queue?)`;
+    if (cause instanceof TimeoutFailure) return `no answer in time from the ${err.activityType} activity (is a worker serving that region's queue?)`;
     return cause?.message ?? err.message;
   }
   return err instanceof Error ? err.message : String(err);
@@ -46,14 +47,14 @@ async function read<T>(fn: () => Promise<T>): Promise<Read<T>> {
 }
 
 async function checkOne(spec: DrSpec, at: string): Promise<ReadinessReport> {
-  const dr = inRegion(spec.region);
-  const replicaRegion = inRegion(spec.database.replica.region);
+  const { replica: db } = spec.database;
+  const what = `${spec.service} ${spec.environment}`;
   const [compute, replica, lag, dns] = await Promise.all([
-    read(() => dr.readDrCompute(spec.compute)),
-    read(() => replicaRegion.readReplica(spec.database.replica)),
-    read(() => replicaRegion.readReplicaLag(spec.database.replica, REPLICA_LAG_WINDOW_SECONDS, at)),
+    read(() => reads.readDrCompute.executeWithOptions(inRegion(spec.region, `Read ${what}'s DR cluster ${spec.compute.cluster} in ${spec.region}`), [spec.compute])),
+    read(() => reads.readReplica.executeWithOptions(inRegion(db.region, `Read ${what}'s replica ${db.instanceId} in ${db.region}`), [db])),
+    read(() => reads.readReplicaLag.executeWithOptions(inRegion(db.region, `Read ReplicaLag of ${db.instanceId}`), [db, REPLICA_LAG_WINDOW_SECONDS, at])),
     // Route 53 is global: read it from the DR region, which is what must work in an outage.
-    read(() => dr.readFailoverRecords(spec.dns, spec.region)),
+    read(() => reads.readFailoverRecords.executeWithOptions(inRegion(spec.region, `Read ${what}'s failover records ${spec.dns.recordName}`), [spec.dns, spec.region])),
   ]);
   const facts: ReadinessFacts = { compute, replica, lag, dns };
   return evaluateReadiness(spec, facts, at);
@@ -63,6 +64,7 @@ export async function failoverReadiness(input: ReadinessInput): Promise<Readines
   const at = new Date(Date.now()).toISOString(); // workflow time: deterministic
   const previous = await main.latestReadiness();
   const reports = await Promise.all(input.specs.map((spec) => checkOne(spec, at)));
+  setCurrentDetails(reports.map((r) => `- ${r.service} ${r.environment} (DR ${r.drRegion}): ${r.ok ? 'ready' : `failing ${r.failing.join(', ')}`}`).join('\n'));
   await main.recordReadiness(reports, workflowInfo().taskQueue);
   for (const report of reports) {
     const before = previous.find((p) => p.service === report.service && p.environment === report.environment) ?? null;

@@ -60,13 +60,15 @@ export interface ReadinessEntry {
 
 /** Each configured service environment with its latest report, in config order. */
 export async function latestReadiness(client: Client, config: BatonConfig): Promise<ReadinessEntry[]> {
+  const specs = drSpecs(config);
+  if (specs.length === 0) return [];
   let reports: ReadinessReport[] = [];
   try {
     reports = (await client.workflow.getHandle(READINESS_REGISTRY_ID).query(readinessQuery)).reports;
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
-  return drSpecs(config).map((s) => ({
+  return specs.map((s) => ({
     service: s.service,
     environment: s.environment,
     primaryRegion: s.primaryRegion,

@@ -102,6 +102,13 @@ describe('API: authentication, authorisation and validation', () => {
       expect(act.status).toBe(403);
     });
 
+    it('answers DR readiness to a reader, with nothing to check when no service has `dr`', async () => {
+      expect((await nobody.get('/v1/failovers/readiness')).status).toBe(401);
+      const res = await as.viewer.get('/v1/failovers/readiness');
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ ok: true, checkedAt: null, everySeconds: 900, failing: [], services: [] });
+    });
+
     it('lets an approver read but not deploy', async () => {
       expect((await as.approver.get(`/v1/deployments/${unknownId}`)).status).toBe(404);
       expect((await as.approver.post('/v1/deployments', deployment)).status).toBe(403);
@@ -213,6 +220,7 @@ describe('API: authentication, authorisation and validation', () => {
       expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining([
         '/healthz', '/readyz', '/v1/deployments', '/v1/deployments/{id}', '/v1/deployments/{id}/actions',
         '/v1/schedules', '/v1/schedules/{id}/pause', '/v1/schedules/{id}/unpause', '/v1/schedules/{id}/trigger',
+        '/v1/failovers/readiness',
       ]));
       expect(Object.keys(doc.paths).filter((p) => p.startsWith('/v1/sandbox'))).toEqual([]);
       expect(doc.components.securitySchemes.bearerAuth).toEqual({ type: 'http', scheme: 'bearer' });
