@@ -278,6 +278,8 @@ function banner(settings: Settings, token: string, configPath: string, live: Col
     'Damage a database and restore it (README, "Database restores"):',
     `  curl -s ${api}/v1/sandbox/databases ${auth}`,
     `  curl -s -X POST ${api}/v1/sandbox/faults ${auth} ${json} -d '{"environment":"staging","database":"orders","damage":"delete-rows"}'`,
+    'Disaster-recovery readiness of api in prod (README, "Disaster recovery: readiness"):',
+    `  curl -s ${api}/v1/failovers/readiness ${auth}`,
     'Ctrl-C stops everything.',
     '',
   ].join('\n');
