@@ -3,7 +3,7 @@
 import type { Client } from '@temporalio/client';
 import type { Freeze } from '../src/domain/release';
 import type { DatabaseProvider } from '../src/providers/database';
-import type { Compute, DrInspector, MetricsProvider, Notifier, SmokeTester, TrafficRouterFactory } from '../src/providers/types';
+import type { Compute, DrInspector, DrOperator, MetricsProvider, Notifier, SmokeTester, TrafficRouterFactory } from '../src/providers/types';
 import type { WaitingRelease } from '../workflows/messages';
 
 /** Finds the releases waiting for an environment's train (default: Temporal's visibility). */
@@ -19,6 +19,8 @@ export interface ActivityDeps {
   databases?: DatabaseProvider;
   /** Reads disaster-recovery posture for readiness; absent on a worker that checks none. */
   dr?: DrInspector;
+  /** The writes of a failover, failback or drill; absent on a worker that runs none. */
+  drOps?: DrOperator;
   /** How often waitForStable and the traffic sync wait poll AWS; real AWS: a few seconds. */
   stablePollMs?: number;
   /** For the release train, freezes and tail takeover: Updates, signals and queries to other runs. */

@@ -35,10 +35,12 @@ export class ConfigError extends Error {
 /**
  * What a role lets a person do through the API. `admin` implies every other permission;
  * `freeze` declares and lifts freezes (give it to release managers); `restore` takes backups and
- * starts database restores (their approvals follow the environment's gate rules).
+ * starts database restores (their approvals follow the environment's gate rules); `failover`
+ * requests DR failovers, failbacks and drills (an emergency failover also needs the DR
+ * config's emergency role, `on-call` by default).
  * Approving is not a permission: each gate's approval rules name the roles that may approve.
  */
-export const PERMISSIONS = ['read', 'deploy', 'release', 'freeze', 'restore', 'admin'] as const;
+export const PERMISSIONS = ['read', 'deploy', 'release', 'freeze', 'restore', 'failover', 'admin'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /** Roles every config has; `roles:` may redefine all of them but `admin`, which always has everything. */
@@ -238,8 +240,26 @@ const DrFile = Type.Object({
   }, { additionalProperties: false }),
   smokeTestUrl: Type.String({ pattern: '^https?://' }),
   objectives: Type.Object({ rpo: DurationText, rto: DurationText }, { additionalProperties: false }),
+  /** After DNS moves: how long the DR region is watched, and how often it is sampled. */
+  monitor: Type.Optional(Type.Object({ for: Type.Optional(DurationText), every: Type.Optional(DurationText) }, { additionalProperties: false })),
+  /** How long a fenced switch waits for the replica to catch up (ReplicaLag 0) before it gives up and unfences. */
+  catchUp: Type.Optional(DurationText),
+  emergency: Type.Optional(Type.Object({
+    /** Who may start an emergency failover alone, and confirm an unfenced promotion (default on-call). */
+    role: Type.Optional(Type.String({ minLength: 1 })),
+    /** Promote without a second person's confirmation when the primary could not be fenced (default false). */
+    allowUnfenced: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: false })),
+  /** Drills (fail over, verify, fail back) are allowed here only with `allowed: true`; `every` schedules one. */
+  drills: Type.Optional(Type.Object({ allowed: Type.Boolean(), every: Type.Optional(DurationText) }, { additionalProperties: false })),
 }, { additionalProperties: false });
 type DrFileT = Static<typeof DrFile>;
+
+/** A failover watches the DR region this long after DNS moves, sampling it this often, unless `monitor` says otherwise. */
+const DEFAULT_DR_MONITOR_SECONDS = 10 * 60;
+const DEFAULT_DR_MONITOR_EVERY_SECONDS = 30;
+/** RDS publishes ReplicaLag once a minute: a fenced replica shows 0 within two or three. */
+const DEFAULT_DR_CATCH_UP_SECONDS = 10 * 60;
 
 /** How often readiness runs unless `readiness.every` says otherwise. */
 const DEFAULT_READINESS_EVERY_SECONDS = 15 * 60;
@@ -638,7 +658,7 @@ function resolveDatabase(
   return out;
 }
 
-function resolveDr(service: string, env: string, d: DrFileT, envs: Record<string, ServiceEnvironment>): DrSpec {
+function resolveDr(service: string, env: string, d: DrFileT, envs: Record<string, ServiceEnvironment>, ctx: { roles: Record<string, Permission[]>; gate: GateSpec | null }): DrSpec {
   const at = `services.${service}.dr.${env}`;
   const home = envs[env];
   if (!home) throw new ConfigError(`config field '${at}': service '${service}' has no environment '${env}' under 'services.${service}.environments'`);
@@ -661,6 +681,14 @@ function resolveDr(service: string, env: string, d: DrFileT, envs: Record<string
   const rtoSeconds = duration(d.objectives.rto, 0, `${at}.objectives.rto`);
   if (rpoSeconds < 1) throw new ConfigError(`config field '${at}.objectives.rpo': must be at least 1s (a replica's lag is never exactly 0)`);
   if (rtoSeconds < 1) throw new ConfigError(`config field '${at}.objectives.rto': must be at least 1s`);
+  const emergencyRole = d.emergency?.role ?? 'on-call';
+  if (!ctx.roles[emergencyRole]) throw new ConfigError(`config field '${at}.emergency.role': '${emergencyRole}' is not a role (${knownRoles(ctx.roles)}); declare it under 'roles' and give it to who is paged`);
+  const monitorSeconds = duration(d.monitor?.for, DEFAULT_DR_MONITOR_SECONDS, `${at}.monitor.for`);
+  const monitorEverySeconds = duration(d.monitor?.every, DEFAULT_DR_MONITOR_EVERY_SECONDS, `${at}.monitor.every`);
+  if (monitorEverySeconds < 1) throw new ConfigError(`config field '${at}.monitor.every': must be at least 1s`);
+  const drillEvery = d.drills?.every === undefined ? null : duration(d.drills.every, 0, `${at}.drills.every`);
+  if (drillEvery !== null && !d.drills?.allowed) throw new ConfigError(`config field '${at}.drills.every': a drill schedule needs 'drills.allowed: true'`);
+  if (drillEvery !== null && drillEvery < 3600) throw new ConfigError(`config field '${at}.drills.every': must be at least 1h (a drill fails over and back)`);
   return {
     service,
     environment: env,
@@ -684,6 +712,14 @@ function resolveDr(service: string, env: string, d: DrFileT, envs: Record<string
     },
     smokeTestUrl: d.smokeTestUrl,
     objectives: { rpoSeconds, rtoSeconds },
+    primaryCompute: { ...home.compute },
+    primarySmokeTestUrls: { ...home.smokeTestUrls },
+    approvals: (ctx.gate?.approvals ?? []).map((r) => ({ ...r })),
+    approvalExpirySeconds: ctx.gate?.expirySeconds ?? DEFAULT_EXPIRY_SECONDS,
+    monitor: { seconds: monitorSeconds, everySeconds: monitorEverySeconds },
+    catchUpSeconds: duration(d.catchUp, DEFAULT_DR_CATCH_UP_SECONDS, `${at}.catchUp`),
+    emergency: { role: emergencyRole, allowUnfenced: d.emergency?.allowUnfenced ?? false },
+    drills: { allowed: d.drills?.allowed ?? false, everySeconds: drillEvery },
   };
 }
 
@@ -784,9 +820,7 @@ export function resolveConfig(doc: unknown): BatonConfig {
         plan,
       };
     }
-    const dr: Record<string, DrSpec> = {};
-    for (const [env, d] of Object.entries(s.dr ?? {})) dr[env] = resolveDr(svc, env, d, envs);
-    services[svc] = { name: svc, environments: envs, gates: {}, dr };
+    services[svc] = { name: svc, environments: envs, gates: {}, dr: {} };
   }
 
   const trains: Record<string, TrainSpec> = {};
@@ -806,6 +840,13 @@ export function resolveConfig(doc: unknown): BatonConfig {
       if (!file.environments[env]) throw new ConfigError(`config field '${at}': '${env}' is not declared under 'environments'`);
       if (!services[svc].environments[env]) throw new ConfigError(`config field '${at}': service '${svc}' has no environment '${env}' under 'services.${svc}.environments'`);
       services[svc].gates[env] = resolveGate(g, env, at, ctx);
+    }
+  }
+  // After the gates: a failover's approvals are the service environment's release rules.
+  for (const [svc, s] of Object.entries(file.services)) {
+    for (const [env, d] of Object.entries(s.dr ?? {})) {
+      const gate = env in services[svc].gates ? services[svc].gates[env] : environments[env]?.gate ?? null;
+      services[svc].dr[env] = resolveDr(svc, env, d, services[svc].environments, { roles, gate });
     }
   }
 

@@ -7,7 +7,7 @@ import { configRegions, ConfigError, loadConfig, temporalConnectConfig, workerRe
 import { regionQueue } from './domain/regions';
 import { createProviders } from './providers/factory';
 import { workflowBundle } from './temporal/bundle';
-import { syncDrillSchedules } from './temporal/drills';
+import { syncDrillSchedules, syncFailoverDrillSchedules } from './temporal/drills';
 import { syncReadinessSchedule } from './temporal/readiness';
 import { syncTrainSchedules, type SyncResult } from './temporal/schedules';
 
@@ -135,6 +135,8 @@ async function main(): Promise<void> {
     console.log(`worker: release trains: ${syncSummary(trains)}`);
     const drills = await syncDrillSchedules(client, config);
     if (drills.length) console.log(`worker: restore drills: ${drills.join(', ')}`);
+    const drDrills = await syncFailoverDrillSchedules(client, config);
+    if (drDrills.length) console.log(`worker: DR drills: ${drDrills.join(', ')}`);
     if (await syncReadinessSchedule(client, config)) console.log(`worker: DR readiness: schedule 'readiness' every ${config.readiness.everySeconds} s`);
     const regions = workerRegions(config, runtime);
     const unused = regions.filter((r) => !configRegions(config).includes(r));

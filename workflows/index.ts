@@ -9,3 +9,4 @@ export { databaseLedger } from './ledger';
 export { databaseBackup, databaseInventory, restorePlanPreview } from './databases';
 export { failoverReadiness } from './readiness';
 export { readinessRegistry } from './readiness-registry';
+export { failover } from './failover';

@@ -3,7 +3,8 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import type { ActionRequest, DeploymentStatus } from '../src/domain/deployment';
-import type { DrSpec, ReadinessReport } from '../src/domain/failover';
+import type { DrSpec, ReadinessCheck, ReadinessReport } from '../src/domain/failover';
+import type { FailoverMode, PlannedStep, StepRecord } from '../src/domain/failover-run';
 import type { NotifySpec } from '../src/domain/notices';
 import type { Colour, DeploymentSpec, Outcome, Sample, TimelineEvent } from '../src/domain/types';
 import type { DatabaseSpec, RestorePlan, RestoreTarget, RunRecord } from '../src/domain/restore';
@@ -439,4 +440,106 @@ export interface ReadinessRegistryInput {
   reports?: ReadinessReport[];
   /** Continue-as-new once history is this long (tests lower it). */
   maxHistoryEvents?: number;
+}
+
+// ---------------------------------------------------------------- failovers, failbacks and DR drills
+export const failoverStatusQuery = defineQuery<FailoverStatus>('status');
+/** An approval (the environment's release rules) or, for an unfenced emergency, a second person's confirmation. */
+export const failoverApprovalUpdate = defineUpdate<FailoverStatus, [FailoverDecisionInput]>('approval');
+/** Cancels a failover: before DNS moves, what it changed is undone; a drill converges back to where it started. */
+export const failoverCancelUpdate = defineUpdate<FailoverStatus, [CancelInput]>('cancel');
+
+export interface FailoverDecisionInput {
+  decision: Decision;
+  comment?: string | null;
+  by: string;
+  roles: string[];
+}
+
+export interface FailoverRequestInput {
+  service: string;
+  environment: string;
+  fromRegion: string;
+  toRegion: string;
+  reason: string;
+  requestedBy: string;
+  /** When the outage was detected (RTO's detection part); null: not given. */
+  detectedAt: string | null;
+}
+
+export interface FailoverInput {
+  id: string;
+  mode: FailoverMode;
+  request: FailoverRequestInput;
+  spec: DrSpec;
+  notify: NotifySpec;
+}
+
+export type FailoverPhase =
+  | 'planning'
+  | 'awaiting_approval'
+  | 'preflight'
+  | 'rebuilding'
+  | 'fencing'
+  | 'awaiting_confirmation'
+  | 'catching_up'
+  | 'promoting'
+  | 'scaling'
+  | 'smoke_testing'
+  | 'switching_dns'
+  | 'monitoring'
+  | 'failing_back'
+  | 'compensating'
+  | 'completed'
+  | 'failed'
+  | 'rejected'
+  | 'expired'
+  | 'cancelled';
+
+export interface FailoverReport {
+  /** Each step as it ran: name, start, duration, outcome. */
+  steps: StepRecord[];
+  rtoSeconds: number | null;
+  rpoSeconds: number | null;
+  detectionSeconds: number | null;
+  rtoMet: boolean | null;
+  rpoMet: boolean | null;
+  objectives: { rpoSeconds: number; rtoSeconds: number };
+  /** Whether writes were stopped in the region left before promotion: null until tried. */
+  fenced: boolean | null;
+  /** Who confirmed promoting while the primary was unfenced. */
+  confirmedBy: string | null;
+  /** What was undone or removed (compensation, a drill's clean-up). */
+  cleanup: string[];
+  /** Where things stand when the run ended short of its goal, in words (DNS, database, services). */
+  state: string | null;
+}
+
+export interface FailoverStatus {
+  id: string;
+  kind: 'failover';
+  mode: FailoverMode;
+  service: string;
+  environment: string;
+  fromRegion: string;
+  toRegion: string;
+  reason: string;
+  requestedBy: string;
+  detectedAt: string | null;
+  phase: FailoverPhase;
+  outcome: Outcome | null;
+  error: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  plan: PlannedStep[];
+  approvals: ApprovalRecord[];
+  /** What the approval rules or the confirmation still wait for, in words. */
+  pending: string[];
+  /** The readiness checks run before anything changed. */
+  preflight: ReadinessCheck[];
+  /** Preflight failures an emergency went ahead despite. */
+  risks: string[];
+  dnsSwitchedAt: string | null;
+  report: FailoverReport;
+  timeline: TimelineEvent[];
 }

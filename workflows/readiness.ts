@@ -46,7 +46,8 @@ async function read<T>(fn: () => Promise<T>): Promise<Read<T>> {
   }
 }
 
-async function checkOne(spec: DrSpec, at: string): Promise<ReadinessReport> {
+/** The readiness checks of one service environment (also a failover's preflight). */
+export async function checkOne(spec: DrSpec, at: string): Promise<ReadinessReport> {
   const { replica: db } = spec.database;
   const what = `${spec.service} ${spec.environment}`;
   const [compute, replica, lag, dns] = await Promise.all([

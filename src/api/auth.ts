@@ -30,6 +30,7 @@ const DOES: Record<Permission, string> = {
   release: 'start or act on releases',
   freeze: 'declare or lift freezes',
   restore: 'take backups or restore databases',
+  failover: 'request failovers, failbacks or drills',
   admin: 'administer Baton',
 };
 

@@ -216,6 +216,25 @@ export const FaultsReply = Type.Object({
   )),
 });
 
+export const SandboxRegion = Type.Object({
+  region: Type.String({ description: 'an AWS region of the sandbox, e.g. us-east-1' }),
+  worker: Type.Object({
+    name: Type.String({ description: 'the worker serving the region\'s task queue (and the main queue), e.g. worker-us-east-1' }),
+    running: Type.Boolean({ description: 'false while an outage has stopped it' }),
+  }),
+  outage: Nullable(Type.Object({
+    since: Type.String({ description: 'when it began (ISO 8601)' }),
+    refused: Type.Integer({ minimum: 0, description: 'AWS calls into the region refused so far' }),
+  }, { description: 'every AWS call into the region (Route 53 excepted) fails with 503 ServiceUnavailable' })),
+});
+
+export const SandboxRegionsReply = Type.Object({ regions: Type.Array(SandboxRegion) }, { description: 'The sandbox\'s regions, their workers and outages' });
+
+export const SandboxRegionParams = Type.Object(
+  { region: Type.String({ minLength: 1, maxLength: 32, description: 'one of the sandbox\'s regions (GET /v1/sandbox/regions)' }) },
+  { additionalProperties: false },
+);
+
 export const SandboxPerson = Type.Object({
   name: Type.String(),
   roles: Type.Array(Type.String()),

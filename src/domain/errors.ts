@@ -32,6 +32,8 @@ export const ErrorType = {
   RestoreTargetUnreachable: 'RestoreTargetUnreachable',
   /** A restore or drill did not succeed: failed, rolled back (switched back), rejected or expired. */
   RestoreEnded: 'RestoreEnded',
+  /** A failover, failback or DR drill did not succeed: failed, rejected or expired. */
+  FailoverEnded: 'FailoverEnded',
   /** Slack asked us to slow down; retried after the delay it asked for. */
   NotifierRateLimited: 'NotifierRateLimited',
 } as const;

@@ -6,6 +6,7 @@
 //
 // Fail-closed: a read that failed, a resource that is missing, and a metric with no datapoint
 // all fail their check. Readiness never reports ready on the strength of silence.
+import type { ApprovalRule } from './release';
 import type { Colour, ComputeTarget } from './types';
 
 /** An RDS instance in a region. */
@@ -44,6 +45,21 @@ export interface DrSpec {
   smokeTestUrl: string;
   /** Recovery point and time objectives, in seconds. */
   objectives: { rpoSeconds: number; rtoSeconds: number };
+  /** The environment's own ECS cluster and services (in `primaryRegion`): what fencing stops. */
+  primaryCompute: ComputeTarget;
+  /** The environment's smoke tests, per colour: what a failback checks before DNS moves home. */
+  primarySmokeTestUrls: Record<Colour, string>;
+  /** The environment's approval rules (its gate's): planned failovers and failbacks wait for them. */
+  approvals: ApprovalRule[];
+  approvalExpirySeconds: number;
+  /** After DNS moves: how long the new region is watched, sampled how often. */
+  monitor: { seconds: number; everySeconds: number };
+  /** How long a fenced switch waits for the replica to catch up (ReplicaLag 0). */
+  catchUpSeconds: number;
+  /** Who starts an emergency failover alone and confirms an unfenced promotion; whether unfenced needs no confirmation. */
+  emergency: { role: string; allowUnfenced: boolean };
+  /** Whether drills may run here, and how often a scheduled one does (null: none scheduled). */
+  drills: { allowed: boolean; everySeconds: number | null };
 }
 
 /** How far back readiness looks for a ReplicaLag datapoint: CloudWatch publishes RDS metrics every minute. */
@@ -78,6 +94,22 @@ export interface ReplicaFacts {
   status: string | null;
   /** ReadReplicaSourceDBInstanceIdentifier: an id, or an ARN for a cross-region replica; null: not a replica. */
   sourceIdentifier: string | null;
+}
+
+/** An RDS instance as a failover reads it. */
+export interface InstanceFacts {
+  region: string;
+  instanceId: string;
+  /** RDS's DBInstanceStatus; null: no such instance. */
+  status: string | null;
+  /** What it replicates (an id, or an ARN across regions); null: not a replica. */
+  sourceIdentifier: string | null;
+  /** Its ARN (what a cross-region replica names as its source); null when it does not exist. */
+  arn: string | null;
+  /** Its parameter group sets default_transaction_read_only (fenceDatabase). */
+  readOnly: boolean;
+  /** The `baton:fenced` tag: the run that fenced it, or null. */
+  fencedBy: string | null;
 }
 
 export interface ReplicaLagFacts {

@@ -7,6 +7,7 @@ import { createAlbRouter } from './alb';
 import { createAwsClients, type AwsClients } from './aws';
 import { createCloudWatchMetrics } from './cloudwatch';
 import { createAwsDrInspector } from './dr';
+import { createAwsDrOperator } from './dr-ops';
 import { createEcsCompute } from './ecs';
 import type { DatabaseProvider } from './database';
 import { createLogNotifier } from './log-notifier';
@@ -15,7 +16,7 @@ import { createRdsDatabases } from './rds';
 import { createRoute53Router } from './route53';
 import { createSlackNotifier } from './slack';
 import { createHttpSmokeTester } from './smoke';
-import type { Compute, DrInspector, MetricsProvider, Notifier, SmokeTester, TrafficRouter, TrafficRouterFactory } from './types';
+import type { Compute, DrInspector, DrOperator, MetricsProvider, Notifier, SmokeTester, TrafficRouter, TrafficRouterFactory } from './types';
 
 export interface ProviderOptions {
   awsEndpoint?: string; // local AWS stand-in (moto); undefined = real AWS
@@ -35,6 +36,7 @@ export interface Providers {
   notifier: Notifier;
   databases: DatabaseProvider;
   dr: DrInspector;
+  drOps: DrOperator;
 }
 
 export function createProviders(opts: ProviderOptions): Providers {
@@ -45,6 +47,8 @@ export function createProviders(opts: ProviderOptions): Providers {
     metrics: createCloudWatchMetrics(aws.cloudwatch),
     smoke: createHttpSmokeTester(),
     dr: createAwsDrInspector(aws),
+    // moto answers at once; real RDS promotes, creates and renames in minutes.
+    drOps: createAwsDrOperator(aws, opts.awsEndpoint ? { pollMs: 250 } : {}),
     // Slack needs a token and somewhere to post; without either, notifications go to the log.
     notifier: opts.slack.botToken && opts.defaultChannel
       ? createSlackNotifier({ botToken: opts.slack.botToken, apiUrl: opts.slack.apiUrl, defaultChannel: opts.defaultChannel })

@@ -1,7 +1,7 @@
 // One narrow interface per concern. Each vendor adapter lives in its own file behind these;
 // `factory.ts` picks the adapter from a spec. Every write is set-to-value, safe to repeat,
 // and verified by reading back before the caller moves on.
-import type { DrComputeFacts, FailoverDns, FailoverRecordFacts, RdsInstanceRef, ReplicaFacts, ReplicaLagFacts } from '../domain/failover';
+import type { DrComputeFacts, FailoverDns, FailoverRecordFacts, InstanceFacts, RdsInstanceRef, ReplicaFacts, ReplicaLagFacts } from '../domain/failover';
 import type { MessageRef } from '../domain/notices';
 import type { Colour, ComputeTarget, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../domain/types';
 
@@ -119,6 +119,57 @@ export class NotifierRateLimited extends Error {
   constructor(readonly retryAfterSeconds: number) {
     super(`rate limited: retry after ${retryAfterSeconds} s`);
   }
+}
+
+/**
+ * The writes of a failover, failback or drill (src/providers/dr-ops.ts). Every call is
+ * set-to-value and safe to repeat (a retry after a worker crash finds the work done and
+ * returns what it reads), and reads back what it wrote before it returns.
+ */
+export interface DrOperator {
+  /** What an RDS instance is now; `status: null` when it does not exist. */
+  describeInstance(instance: RdsInstanceRef): Promise<InstanceFacts>;
+  /**
+   * Makes the instance refuse writes: `default_transaction_read_only = 1` (applied at once) in
+   * its own DB parameter group, read back, and tags the instance `baton:fenced = <runId>`.
+   * Throws a spec mismatch for an instance on a `default.*` parameter group (shared; AWS
+   * refuses to change it).
+   */
+  fenceDatabase(instance: RdsInstanceRef, runId: string): Promise<InstanceFacts>;
+  /** Undoes fenceDatabase: `default_transaction_read_only = 0`, the tag removed. Safe when never fenced. */
+  unfenceDatabase(instance: RdsInstanceRef): Promise<InstanceFacts>;
+  /** Promotes a read replica to a standalone instance and waits until it is available; an instance that is no replica is returned as is. */
+  promoteReplica(instance: RdsInstanceRef): Promise<InstanceFacts>;
+  /**
+   * Creates `replica` as a read replica of `source` (by ARN when in another region), with the
+   * instance class and parameter group of `like` (in the replica's region), and waits until it
+   * is available. An existing replica of `source` is returned as is; an existing instance that
+   * is anything else is a spec mismatch.
+   */
+  createReplica(source: RdsInstanceRef, replica: RdsInstanceRef, like: RdsInstanceRef): Promise<InstanceFacts>;
+  /** Renames an instance (sets it aside) and waits until the new name answers; done when only `newId` exists. */
+  renameInstance(instance: RdsInstanceRef, newId: string): Promise<InstanceFacts>;
+  /** Deletes an instance (a final snapshot named `finalSnapshotId`, or none); done when it does not exist. */
+  deleteInstance(instance: RdsInstanceRef, finalSnapshotId: string | null): Promise<void>;
+  /**
+   * Records the services' desired counts on them (tag `baton:fenced-counts`, unless already
+   * there: a repeat keeps the first counts) and scales both colours to 0. Returns the counts
+   * recorded.
+   */
+  fenceServices(target: ComputeTarget, runId: string): Promise<Record<Colour, number>>;
+  /**
+   * Scales both colours to `counts`, or (null) back to the counts fenceServices recorded, and
+   * removes the tag; with no tag and no counts it changes nothing. Returns the counts now desired.
+   */
+  unfenceServices(target: ComputeTarget, counts: Record<Colour, number> | null): Promise<Record<Colour, number>>;
+  /** The counts fenceServices recorded on the services, or null when they are not fenced. */
+  fencedCounts(target: ComputeTarget): Promise<Record<Colour, number> | null>;
+  /**
+   * Makes `primarySetIdentifier` the record Route 53 answers with: for failover records, it
+   * becomes PRIMARY and the other SECONDARY, in one change batch; waits until the change is
+   * INSYNC and reads the records back (throws when they disagree). `region` picks the client.
+   */
+  setDnsPrimary(dns: FailoverDns, primarySetIdentifier: string, region: string): Promise<FailoverRecordFacts[]>;
 }
 
 /**

@@ -1,7 +1,9 @@
 // The sandbox's fake application: a smoke-test endpoint per colour and fault injection, on
 // loopback. Deployments smoke-test `/smoke/<service>/<environment>/<colour>`; the API proxies
 // /v1/sandbox/faults here. A fault with errorRate ≥ 0.5 fails the smoke test; a smaller one
-// passes it and is left for analysis to catch (the interesting case).
+// passes it and is left for analysis to catch (the interesting case). It also takes regions
+// out and back (`/regions/<region>/outage`, which the API proxies from /v1/sandbox/regions),
+// through whatever the sandbox gives it as `regions`: the region gate and each region's worker.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +13,25 @@ import { FaultError, type FaultStore } from './faults';
 /** Faults at or above this error rate fail the smoke test. */
 export const SMOKE_FAILURE_RATE = 0.5;
 const MAX_BODY_BYTES = 64 * 1024;
+
+/** One region of the sandbox, as GET /regions lists it. */
+export interface RegionState {
+  region: string;
+  /** The worker that serves the region's task queue (and the main queue). */
+  worker: { name: string; running: boolean };
+  /** Since when every AWS call into the region fails, and how many it has refused; null while it is up. */
+  outage: { since: string; refused: number } | null;
+}
+
+/** How the control server acts on regions; the sandbox (main.ts) and the test harness provide it. */
+export interface RegionControl {
+  /** Every region of the sandbox, each with exactly one worker. */
+  list(): RegionState[];
+  /** Makes every AWS call into the region fail and stops its worker; safe to repeat. */
+  startOutage(region: string): Promise<void>;
+  /** Lets AWS calls into the region through again and starts its worker; safe to repeat. */
+  endOutage(region: string): Promise<void>;
+}
 
 export interface ControlServer {
   url: string;
@@ -60,19 +81,43 @@ async function faultsRoute(faults: FaultStore, req: IncomingMessage): Promise<Re
   return { status: 200, body: { faults: faults.list() } };
 }
 
-async function route(faults: FaultStore, req: IncomingMessage): Promise<Reply> {
+/**
+ * GET /regions, and POST / DELETE /regions/<region>/outage. Both are idempotent (set-to-value):
+ * an outage already on stays on with its first `since`, ending one that is not on changes nothing.
+ */
+async function regionsRoute(regions: RegionControl | undefined, req: IncomingMessage, parts: string[]): Promise<Reply> {
+  if (!regions) return errorReply(404, 'not_found', 'this sandbox has no region control');
+  const listed = () => ({ status: 200, body: { regions: regions.list() } });
+  if (parts.length === 1) return req.method === 'GET' ? listed() : errorReply(405, 'method_not_allowed', `${req.method} /regions: use GET`);
+  if (parts.length !== 3 || parts[2] !== 'outage') return errorReply(404, 'not_found', `no route ${req.method} /${parts.join('/')}`);
+  const region = parts[1];
+  const known = regions.list().map((r) => r.region);
+  if (!known.includes(region)) return { status: 400, body: { error: { code: 'bad_request', field: 'region', message: `region: unknown region '${region}' (known: ${known.join(', ')})` } } };
+  if (req.method === 'POST') await regions.startOutage(region);
+  else if (req.method === 'DELETE') await regions.endOutage(region);
+  else return errorReply(405, 'method_not_allowed', `${req.method} /regions/${region}/outage: use POST or DELETE`);
+  return listed();
+}
+
+interface Handlers {
+  faults: FaultStore;
+  regions?: RegionControl;
+}
+
+async function route(h: Handlers, req: IncomingMessage): Promise<Reply> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   if (path === '/healthz') return { status: 200, body: { ok: true } };
-  if (path === '/faults') return faultsRoute(faults, req);
-  if (parts[0] === 'smoke' && parts.length === 4 && (req.method === 'GET' || req.method === 'HEAD')) return smoke(faults, parts.slice(1));
+  if (path === '/faults') return faultsRoute(h.faults, req);
+  if (parts[0] === 'regions') return regionsRoute(h.regions, req, parts);
+  if (parts[0] === 'smoke' && parts.length === 4 && (req.method === 'GET' || req.method === 'HEAD')) return smoke(h.faults, parts.slice(1));
   return errorReply(404, 'not_found', `no route ${req.method} ${path}`);
 }
 
-async function handle(faults: FaultStore, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(h: Handlers, req: IncomingMessage, res: ServerResponse): Promise<void> {
   let reply: Reply;
   try {
-    reply = await route(faults, req);
+    reply = await route(h, req);
   } catch (err) {
     reply = err instanceof FaultError
       ? errorReply(400, err.code, err.message)
@@ -84,9 +129,10 @@ async function handle(faults: FaultStore, req: IncomingMessage, res: ServerRespo
   res.end(text);
 }
 
-export async function startControlServer(opts: { host?: string; port?: number; faults: FaultStore }): Promise<ControlServer> {
+export async function startControlServer(opts: { host?: string; port?: number; faults: FaultStore; regions?: RegionControl }): Promise<ControlServer> {
   const host = opts.host ?? '127.0.0.1';
-  const server = createServer((req, res) => void handle(opts.faults, req, res));
+  const handlers: Handlers = { faults: opts.faults, regions: opts.regions };
+  const server = createServer((req, res) => void handle(handlers, req, res));
   server.listen(opts.port ?? 0, host);
   await once(server, 'listening'); // rejects with EADDRINUSE and the like
   const port = (server.address() as AddressInfo).port;

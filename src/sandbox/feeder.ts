@@ -1,15 +1,20 @@
 // The sandbox's stand-in for real traffic: every interval it reads each target's traffic
 // weights (from moto, as a deployment left them) and writes CloudWatch datapoints for every
 // colour that takes traffic — requests, 5xx and latency, shaped by the injected faults — so
-// the deployment's analysis reads the same metrics it would on AWS. It also publishes each DR
-// read replica's ReplicaLag (as RDS does every minute), so disaster-recovery readiness reads it.
+// the deployment's analysis reads the same metrics it would on AWS. It also publishes the
+// ReplicaLag of every RDS read replica it finds (as RDS does every minute), so readiness and
+// failovers read it: about a second, 0 once the source is fenced (writes stopped, the replica
+// caught up), and frozen at its last value while the source's region is out (replication stopped).
+// It talks to moto directly: a region outage (the region gate) never silences it.
 import { PutMetricDataCommand, type MetricDatum, type PutMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
+import { DescribeDBInstancesCommand, type DBInstance } from '@aws-sdk/client-rds';
 import type { Fault, FaultStore } from './faults';
-import { drSpecs, type BatonConfig } from '../config';
+import type { BatonConfig } from '../config';
 import type { RdsInstanceRef } from '../domain/failover';
 import { createAwsClients, type AwsOptions } from '../providers/aws';
 import type { TrafficRouterFactory } from '../providers/types';
 import { COLOURS, type Colour, type MetricsSpec, type TrafficRouterSpec } from '../domain/types';
+import { FENCED_TAG, PROMOTED_FROM_TAG } from '../providers/dr-ops';
 
 export interface FeedTarget {
   service: string;
@@ -28,13 +33,112 @@ export function feedTargets(config: BatonConfig): FeedTarget[] {
   );
 }
 
-/** Every DR read replica of a config: the feeder publishes their ReplicaLag. */
-export function feedReplicas(config: BatonConfig): RdsInstanceRef[] {
-  return drSpecs(config).map((d) => d.database.replica);
-}
-
 /** A healthy replica in the sandbox lags about a second behind its primary. */
 export const SANDBOX_REPLICA_LAG_SECONDS = 1;
+
+// The feeder reads the tags of the failover's writes (src/providers/dr-ops.ts): a fenced source's
+// replicas catch up (lag 0); a promoted instance (moto still names its source) gets no lag.
+export { FENCED_TAG, PROMOTED_FROM_TAG };
+
+/** An RDS instance as DescribeDBInstances shows it, as much as the feeder needs. */
+export interface RdsInstanceSeen {
+  region: string;
+  instanceId: string;
+  arn: string | null;
+  /** ReadReplicaSourceDBInstanceIdentifier: an id in the same region, an ARN across regions; null: standalone. */
+  sourceIdentifier: string | null;
+  /** ReadReplicaDBInstanceIdentifiers: its replicas, by id (same region) or ARN. */
+  replicaIdentifiers: string[];
+  /** StatusInfos has a `read replication` entry (real RDS, on every replica; moto, never). */
+  replicating: boolean;
+  tags: Record<string, string>;
+}
+
+/** The RDS instances of one region. */
+export type DescribeRdsInstances = (region: string) => Promise<RdsInstanceSeen[]>;
+
+/** Where the feeder looks for read replicas, every tick. */
+export interface ReplicaWatch {
+  /** The regions whose RDS instances it describes (the config's regions). */
+  regions: string[];
+  describe: DescribeRdsInstances;
+  /** Whether a region is out (the region gate): replication from a source there has stopped. */
+  isOut?: (region: string) => boolean;
+}
+
+export interface ReadReplica {
+  replica: RdsInstanceRef;
+  source: RdsInstanceRef;
+  /** The source carries FENCED_TAG: no more writes, so the replica has caught up. */
+  sourceFenced: boolean;
+}
+
+/** The source an instance names: `arn:aws:rds:<region>:<account>:db:<id>` across regions, an id in its own. */
+function sourceOf(instance: RdsInstanceSeen): RdsInstanceRef | null {
+  if (!instance.sourceIdentifier) return null;
+  const arn = /^arn:[^:]+:rds:([^:]+):[^:]*:db:(.+)$/.exec(instance.sourceIdentifier);
+  return arn ? { region: arn[1], instanceId: arn[2] } : { region: instance.region, instanceId: instance.sourceIdentifier };
+}
+
+/**
+ * The read replicas among `instances`, as RDS counts them: an instance that names a source,
+ * unless it was promoted from that source (PROMOTED_FROM_TAG), or its source (in a region that
+ * was described) is gone or no longer lists it (RDS promotes a replica whose source is deleted;
+ * after a failback, a promoted instance names as its source a new instance that is itself a
+ * replica of it).
+ */
+export function readReplicas(instances: RdsInstanceSeen[], described: readonly string[]): ReadReplica[] {
+  const byKey = new Map(instances.map((i) => [`${i.region}/${i.instanceId}`, i]));
+  const out: ReadReplica[] = [];
+  for (const instance of instances) {
+    const source = sourceOf(instance);
+    if (!source || (!instance.replicating && instance.tags[PROMOTED_FROM_TAG] === instance.sourceIdentifier)) continue;
+    const seen = byKey.get(`${source.region}/${source.instanceId}`);
+    if (described.includes(source.region)) {
+      const names = new Set([instance.instanceId, instance.arn].filter(Boolean));
+      if (!seen?.replicaIdentifiers.some((r) => names.has(r))) continue;
+    }
+    out.push({ replica: { region: instance.region, instanceId: instance.instanceId }, source, sourceFenced: seen ? FENCED_TAG in seen.tags : false });
+  }
+  return out;
+}
+
+/**
+ * The ReplicaLag to publish: while the source's region is out, replication has stopped and the
+ * lag stays what it was (`last`: the data at risk is what had not been replicated); else 0 when
+ * the source is fenced, the usual second otherwise.
+ */
+export function replicaLagSeconds(replica: ReadReplica, sourceOut: boolean, last: number | undefined): number {
+  if (sourceOut) return last ?? SANDBOX_REPLICA_LAG_SECONDS;
+  return replica.sourceFenced ? 0 : SANDBOX_REPLICA_LAG_SECONDS;
+}
+
+function seen(region: string, d: DBInstance): RdsInstanceSeen {
+  return {
+    region,
+    instanceId: d.DBInstanceIdentifier ?? '',
+    arn: d.DBInstanceArn ?? null,
+    sourceIdentifier: d.ReadReplicaSourceDBInstanceIdentifier || null,
+    replicaIdentifiers: d.ReadReplicaDBInstanceIdentifiers ?? [],
+    replicating: (d.StatusInfos ?? []).some((i) => i.StatusType === 'read replication'),
+    tags: Object.fromEntries((d.TagList ?? []).filter((t) => t.Key).map((t) => [t.Key!, t.Value ?? ''])),
+  };
+}
+
+/** DescribeDBInstances through the AWS SDK, every page, with the same per-region client settings as the providers. */
+export function rdsDescribe(aws: AwsOptions): DescribeRdsInstances {
+  const rds = createAwsClients(aws).rds;
+  return async (region) => {
+    const found: RdsInstanceSeen[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await rds(region).send(new DescribeDBInstancesCommand({ Marker: marker }));
+      for (const d of page.DBInstances ?? []) found.push(seen(region, d));
+      marker = page.Marker;
+    } while (marker);
+    return found;
+  };
+}
 
 /** The ReplicaLag datapoint RDS would publish for a replica. */
 export function replicaLagDatum(replica: RdsInstanceRef, seconds: number, at: Date): MetricDatum {
@@ -105,8 +209,8 @@ export interface FeederOptions {
   routerFor: TrafficRouterFactory;
   put: PutMetricData;
   faults: FaultStore;
-  /** Read replicas whose ReplicaLag to publish (SANDBOX_REPLICA_LAG_SECONDS), as RDS would. */
-  replicas?: RdsInstanceRef[];
+  /** Where to find the read replicas whose ReplicaLag to publish, as RDS would; none when absent. */
+  replicas?: ReplicaWatch;
   intervalMs?: number;
   totalRps?: number;
   log?: (line: string) => void;
@@ -146,16 +250,35 @@ export function startFeeder(opts: FeederOptions): Feeder {
     if (data.length) await opts.put(target.metrics.region, { Namespace: target.metrics.namespace, MetricData: data });
   }
 
-  async function feedReplica(replica: RdsInstanceRef, at: Date): Promise<void> {
-    await opts.put(replica.region, { Namespace: 'AWS/RDS', MetricData: [replicaLagDatum(replica, SANDBOX_REPLICA_LAG_SECONDS, at)] });
+  const outcome = (name: string, fed: Promise<void>) => fed.then(() => report(name, null), (err: unknown) => report(name, err));
+
+  /** The lag last published per replica (`<region>/<id>`): what an outage of its source's region freezes. */
+  const lastLag = new Map<string, number>();
+
+  async function feedReplicas(watch: ReplicaWatch, at: Date): Promise<void> {
+    const instances: RdsInstanceSeen[] = [];
+    const described: string[] = [];
+    await Promise.all(watch.regions.map((region) => outcome(`RDS in ${region}`, watch.describe(region).then((found) => {
+      instances.push(...found);
+      described.push(region);
+    }))));
+    const replicas = readReplicas(instances, described);
+    // Forget what is no longer a replica (promoted, deleted), in the regions read this time.
+    const current = new Set(replicas.map((r) => `${r.replica.region}/${r.replica.instanceId}`));
+    for (const key of lastLag.keys()) if (described.includes(key.slice(0, key.indexOf('/'))) && !current.has(key)) lastLag.delete(key);
+    await Promise.all(replicas.map((r) => {
+      const key = `${r.replica.region}/${r.replica.instanceId}`;
+      const seconds = replicaLagSeconds(r, watch.isOut?.(r.source.region) ?? false, lastLag.get(key));
+      lastLag.set(key, seconds);
+      return outcome(`replica ${r.replica.instanceId} (${r.replica.region})`, opts.put(r.replica.region, { Namespace: 'AWS/RDS', MetricData: [replicaLagDatum(r.replica, seconds, at)] }));
+    }));
   }
 
   async function tick(): Promise<void> {
     const at = new Date();
-    const outcome = (name: string, fed: Promise<void>) => fed.then(() => report(name, null), (err: unknown) => report(name, err));
     await Promise.all([
       ...opts.targets.map((t) => outcome(`${t.service}/${t.environment}`, feed(t, at))),
-      ...(opts.replicas ?? []).map((r) => outcome(`replica ${r.instanceId} (${r.region})`, feedReplica(r, at))),
+      ...(opts.replicas ? [feedReplicas(opts.replicas, at)] : []),
     ]);
   }
 

@@ -1,9 +1,12 @@
 // `npm start`: the whole of Baton on loopback with no AWS account and no Slack workspace.
 // Starts Temporal (with its UI, history in a SQLite file), moto seeded with example
-// infrastructure, the fake application (smoke tests, faults) and the metrics feeder in this
-// process, then the real worker and API as child processes configured exactly as in
-// production. Invariants: nothing is left running when it exits; Ctrl-C/SIGTERM stops
-// everything in reverse order and exits 0; any child dying unexpectedly stops everything, exit 1.
+// infrastructure, the region gate in front of moto, the fake application (smoke tests, faults,
+// region outages) and the metrics feeder in this process, then the real workers (one per
+// region of the config, as a team with workers in each region runs them) and the API as child
+// processes configured exactly as in production, their AWS endpoint the region gate.
+// Invariants: nothing is left running when it exits; Ctrl-C/SIGTERM stops everything in
+// reverse order and exits 0; any child dying unexpectedly stops everything, exit 1, except a
+// region's worker stopped by an outage, which the end of the outage starts again.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
@@ -11,7 +14,8 @@ import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
-import { ConfigError, resolveConfig, type BatonConfig } from '../config';
+import { configRegions, ConfigError, drSpecs, resolveConfig, type BatonConfig } from '../config';
+import { regionQueue } from '../domain/regions';
 import type { Colour } from '../domain/types';
 import type { LocalPostgres } from '../local/postgres';
 import { listDatabase, startBackup } from '../temporal/restores';
@@ -20,10 +24,11 @@ import { startMoto, startTemporalDevServer } from '../local/servers';
 import { REPO_ROOT } from '../local/toolchain';
 import { createProviders } from '../providers/factory';
 import type { TrafficRouterFactory } from '../providers/types';
-import { startControlServer } from './control';
+import { startControlServer, type RegionControl } from './control';
 import { FaultStore } from './faults';
 import { SANDBOX_DATABASE_ENVIRONMENTS, sandboxDatabasesDoc, seedRdsInstance, startSandboxPostgres } from './databases';
-import { cloudWatchPut, feedReplicas, feedTargets, startFeeder } from './feeder';
+import { cloudWatchPut, feedTargets, rdsDescribe, startFeeder } from './feeder';
+import { startRegionGate, type RegionGate } from './region-gate';
 import { sandboxConfigDoc, sandboxPeople } from './sandbox-config';
 import { seedSandbox } from './seed';
 
@@ -136,11 +141,14 @@ class Parts {
     else this.parts.push({ name, stop });
   }
 
-  /** Watches a child process: if it exits on its own, `onDeath` says so (with its last output unless that was echoed). */
-  watch(m: Managed, onDeath: (why: string) => void, echoed: boolean): void {
+  /**
+   * Watches a child process: if it exits on its own, `onDeath` says so (with its last output
+   * unless that was echoed). `expected` says whether an exit now is one the sandbox asked for.
+   */
+  watch(m: Managed, onDeath: (why: string) => void, echoed: boolean, expected: () => boolean = () => false, what = m.name): void {
     m.child.once('exit', (code, signal) => {
-      if (this.isStopping) return;
-      const why = `${m.name} exited unexpectedly (${signal ?? `code ${code}`})`;
+      if (this.isStopping || expected()) return;
+      const why = `${what} exited unexpectedly (${signal ?? `code ${code}`})`;
       onDeath(echoed ? why : `${why}; its last output:\n${m.output()}`);
     });
   }
@@ -186,14 +194,14 @@ async function buildConfig(settings: Settings, token: string, motoEndpoint: stri
   return writeConfig(settings, doc);
 }
 
-/** The worker's and the API's environment: the sandbox's Temporal and moto, never the machine's AWS or Temporal settings. */
-function childEnv(settings: Settings, configPath: string, motoEndpoint: string): NodeJS.ProcessEnv {
+/** The workers' and the API's environment: the sandbox's Temporal and AWS (the region gate), never the machine's AWS or Temporal settings. */
+function childEnv(settings: Settings, configPath: string, awsEndpoint: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(settings.env)) if (!/^(AWS|TEMPORAL)_/.test(k)) env[k] = v;
   return {
     ...env,
     BATON_CONFIG: configPath,
-    BATON_AWS_ENDPOINT_URL: motoEndpoint,
+    BATON_AWS_ENDPOINT_URL: awsEndpoint,
     BATON_API_PORT: String(settings.ports.api),
     AWS_ACCESS_KEY_ID: 'sandbox',
     AWS_SECRET_ACCESS_KEY: 'sandbox',
@@ -225,14 +233,21 @@ async function firstBackups(address: string, config: BatonConfig): Promise<void>
   }
 }
 
-/** Resolves once a worker polls the task queue (the worker has no port to wait for). */
+/** temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY (@temporalio/proto is no dependency of ours). */
+const ACTIVITY_TASK_QUEUE = 2;
+
+/** Resolves once a worker polls the activities of `taskQueue` (the worker has no port to wait for). */
 async function waitForWorker(address: string, taskQueue: string, worker: Managed, timeoutMs = 120_000): Promise<void> {
   const connection = await Connection.connect({ address });
   try {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (worker.child.exitCode !== null || worker.child.signalCode !== null) throw new Error(`the worker exited:\n${worker.output()}`);
-      const res = await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue } });
+      if (worker.child.exitCode !== null || worker.child.signalCode !== null) throw new Error(`${worker.name} exited:\n${worker.output()}`);
+      const res = await connection.workflowService.describeTaskQueue({
+        namespace: 'default',
+        taskQueue: { name: taskQueue },
+        taskQueueType: ACTIVITY_TASK_QUEUE,
+      });
       if ((res.pollers ?? []).length > 0) return;
       await new Promise((r) => setTimeout(r, 300));
     }
@@ -240,6 +255,88 @@ async function waitForWorker(address: string, taskQueue: string, worker: Managed
   } finally {
     await connection.close();
   }
+}
+
+/**
+ * One worker process per region of the config: `worker-<region>` with BATON_REGIONS=<region>
+ * serves that region's task queue and the main queue, as a team with workers in each region
+ * runs them. An outage stops a region's worker on purpose (its exit does not stop the sandbox)
+ * and the outage's end starts it again; any other exit stops the sandbox.
+ */
+class RegionWorkers {
+  private readonly running = new Map<string, Managed>();
+  /** Each region's outage changes, one after another. */
+  private readonly queue = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly regions: readonly string[],
+    private readonly spawn: (name: string, region: string) => Managed,
+    private readonly watch: (m: Managed, expected: () => boolean) => void,
+    /** Whether the sandbox is stopping: then nothing starts any more. */
+    private readonly stopping: () => boolean,
+  ) {}
+
+  static nameOf(region: string): string {
+    return `worker-${region}`;
+  }
+
+  isRunning(region: string): boolean {
+    return this.running.has(region);
+  }
+
+  /** Starts the region's worker unless it runs. */
+  start(region: string): Managed {
+    const running = this.running.get(region);
+    if (running) return running;
+    if (this.stopping()) throw new Error(`the sandbox is stopping: ${RegionWorkers.nameOf(region)} stays stopped`);
+    const m = this.spawn(RegionWorkers.nameOf(region), region);
+    this.running.set(region, m);
+    // An exit is expected once this process is no longer the region's running worker.
+    this.watch(m, () => this.running.get(region) !== m);
+    return m;
+  }
+
+  /** Stops the region's worker (SIGTERM: it finishes what it holds; killed after 8 s); done when it has exited. */
+  async stop(region: string): Promise<void> {
+    const m = this.running.get(region);
+    if (!m) return;
+    this.running.delete(region);
+    await m.stop();
+  }
+
+  /** Runs `fn` after the region's earlier changes, so a quick POST then DELETE act in that order. */
+  serially(region: string, fn: () => Promise<void>): Promise<void> {
+    const next = (this.queue.get(region) ?? Promise.resolve()).then(fn);
+    this.queue.set(region, next.catch(() => undefined));
+    return next;
+  }
+}
+
+/** The control server's regions: an outage is the gate refusing the region's AWS calls, and its worker stopped. */
+function regionControl(gate: RegionGate, workers: RegionWorkers): RegionControl {
+  return {
+    list: () => workers.regions.map((region) => {
+      const outage = gate.outages().find((o) => o.region === region);
+      return {
+        region,
+        worker: { name: RegionWorkers.nameOf(region), running: workers.isRunning(region) },
+        outage: outage ? { since: outage.since, refused: outage.refused } : null,
+      };
+    }),
+    startOutage: (region) => workers.serially(region, async () => {
+      const already = gate.isOut(region) && !workers.isRunning(region);
+      // The gate first: what the worker still holds fails as it would in a real outage.
+      gate.out(region);
+      await workers.stop(region);
+      if (!already) log(`${region} is out: every AWS call into it fails (Route 53 excepted); ${RegionWorkers.nameOf(region)} stopped`);
+    }),
+    endOutage: (region) => workers.serially(region, async () => {
+      const already = !gate.isOut(region) && workers.isRunning(region);
+      gate.restore(region);
+      workers.start(region);
+      if (!already) log(`${region} is back: AWS calls into it work again; ${RegionWorkers.nameOf(region)} starting`);
+    }),
+  };
 }
 
 async function liveColour(routerFor: TrafficRouterFactory, config: BatonConfig, service: string, environment: string): Promise<Colour> {
@@ -253,8 +350,11 @@ async function liveColour(routerFor: TrafficRouterFactory, config: BatonConfig, 
   }
 }
 
-function banner(settings: Settings, token: string, configPath: string, live: Colour, seconds: number): string {
+function banner(settings: Settings, token: string, configPath: string, live: Colour, seconds: number, gate: RegionGate, workers: RegionWorkers, outageExample: string): string {
   const { ports } = settings;
+  const served = workers.regions.map((r) => `${RegionWorkers.nameOf(r)} (${r})`).join(', ');
+  // The region to take out: where a service with a DR copy runs today.
+  const out = outageExample;
   const api = `http://127.0.0.1:${ports.api}`;
   const auth = `-H "Authorization: Bearer $TOKEN"`;
   const json = `-H 'content-type: application/json'`;
@@ -264,7 +364,9 @@ function banner(settings: Settings, token: string, configPath: string, live: Col
     `  Temporal UI    http://127.0.0.1:${ports.ui}     (gRPC 127.0.0.1:${ports.temporal})`,
     `  Baton API      ${api}`,
     `  moto (AWS)     http://127.0.0.1:${ports.moto}`,
-    `  control        http://127.0.0.1:${ports.control}   (smoke tests, faults)`,
+    `  region gate    ${gate.endpoint}   (the workers' and the API's AWS endpoint: moto, unless a region is out)`,
+    `  workers        ${served}`,
+    `  control        http://127.0.0.1:${ports.control}   (smoke tests, faults, region outages)`,
     `  config         ${configPath}`,
     `  admin token    ${token}`,
     '',
@@ -280,6 +382,10 @@ function banner(settings: Settings, token: string, configPath: string, live: Col
     `  curl -s -X POST ${api}/v1/sandbox/faults ${auth} ${json} -d '{"environment":"staging","database":"orders","damage":"delete-rows"}'`,
     'Disaster-recovery readiness of api in prod (README, "Disaster recovery: readiness"):',
     `  curl -s ${api}/v1/failovers/readiness ${auth}`,
+    `Take ${out} out (every AWS call into it fails, its worker stops), see the regions, and bring it back:`,
+    `  curl -s -X POST ${api}/v1/sandbox/regions/${out}/outage ${auth}`,
+    `  curl -s ${api}/v1/sandbox/regions ${auth}`,
+    `  curl -s -X DELETE ${api}/v1/sandbox/regions/${out}/outage ${auth}`,
     'Ctrl-C stops everything.',
     '',
   ].join('\n');
@@ -320,33 +426,55 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
 
   log('seeding moto with example infrastructure');
   const { configPath, config } = await buildConfig(settings, token, moto.endpoint, temporal.uiUrl ?? `http://127.0.0.1:${settings.ports.ui}`, pg);
+  // The workers and the API reach AWS through the gate, so a region can be taken out; the seed
+  // and the feeder talk to moto directly.
+  const gate = await startRegionGate({ target: moto.endpoint });
+  parts.add('region gate', gate.stop);
 
+  const env = childEnv(settings, configPath, gate.endpoint);
+  // Every region of the config has exactly one worker.
+  const workers = new RegionWorkers(
+    configRegions(config),
+    (name, region) => startTs(name, 'src/worker.ts', { ...env, BATON_REGIONS: region }),
+    (m, expected) => parts.watch(m, fail, true, expected, `${m.name}: the worker`),
+    () => parts.isStopping,
+  );
   const targets = feedTargets(config);
   const faults = new FaultStore({ known: targets });
-  const control = await startControlServer({ port: settings.ports.control, faults });
+  const control = await startControlServer({ port: settings.ports.control, faults, regions: regionControl(gate, workers) });
   parts.add('control server', control.stop);
   const { routerFor } = createProviders({ awsEndpoint: moto.endpoint, slack: {} });
-  const feeder = startFeeder({ targets, replicas: feedReplicas(config), routerFor, faults, put: cloudWatchPut({ endpoint: moto.endpoint }) });
+  const feeder = startFeeder({
+    targets,
+    replicas: { regions: configRegions(config), describe: rdsDescribe({ endpoint: moto.endpoint }), isOut: gate.isOut },
+    routerFor,
+    faults,
+    put: cloudWatchPut({ endpoint: moto.endpoint }),
+  });
   parts.add('metrics feeder', feeder.stop);
 
-  log('starting the worker and the API');
-  const env = childEnv(settings, configPath, moto.endpoint);
-  const worker = startTs('worker', 'src/worker.ts', env);
-  parts.add('worker', worker.stop);
-  parts.watch(worker, fail, true);
+  const mainQueue = config.temporal.taskQueue;
+  log(`starting the API and the workers: ${workers.regions.map((r) => `${RegionWorkers.nameOf(r)} serves ${r} ('${regionQueue(mainQueue, r)}')`).join(', ')}; each also serves '${mainQueue}'`);
   // The API logs every request at info; in the sandbox's shared terminal only its warnings
   // show unless BATON_LOG_LEVEL asks for more.
   const api = startTs('api', 'src/api/server.ts', { ...env, BATON_LOG_LEVEL: env.BATON_LOG_LEVEL ?? 'warn' });
   parts.add('API', api.stop);
   parts.watch(api, fail, true);
-  await Promise.all([
-    waitForHttp(`http://127.0.0.1:${settings.ports.api}/readyz`, 120_000, api),
-    waitForWorker(temporal.address, config.temporal.taskQueue, worker),
-  ]);
+  for (const region of workers.regions) parts.add(RegionWorkers.nameOf(region), () => workers.stop(region));
+  const apiReady = waitForHttp(`http://127.0.0.1:${settings.ports.api}/readyz`, 120_000, api);
+  apiReady.catch(() => undefined); // awaited below
+  // One after another: a starting worker creates the schedules (trains, drills, readiness) that
+  // are missing, and two doing it at once could both try to create one.
+  for (const region of workers.regions) {
+    if (parts.isStopping) return; // a signal arrived; its shutdown is under way
+    await waitForWorker(temporal.address, regionQueue(mainQueue, region), workers.start(region));
+  }
+  await apiReady;
 
   await firstBackups(temporal.address, config);
   const live = await liveColour(routerFor, config, 'web', 'prod');
-  console.log(banner(settings, token, configPath, live, (Date.now() - began) / 1000));
+  const outageExample = drSpecs(config)[0]?.primaryRegion ?? workers.regions[0];
+  console.log(banner(settings, token, configPath, live, (Date.now() - began) / 1000, gate, workers, outageExample));
 }
 
 function main(): void {

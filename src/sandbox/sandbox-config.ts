@@ -23,13 +23,13 @@ export function newToken(): string {
  * approve is not here: the gates' approval rules name roles (see SANDBOX_GATES).
  */
 export const SANDBOX_ROLES: Record<string, Permission[]> = {
-  'release-manager': ['read', 'deploy', 'release', 'freeze', 'restore'],
+  'release-manager': ['read', 'deploy', 'release', 'freeze', 'restore', 'failover'],
   qa: ['read'],
   product: ['read'],
   /** Starts releases and posts checks, but no gate names this role: approves nothing. */
   developer: ['read', 'release'],
-  /** Who is paged: an emergency failover (issue 11) is theirs to start; today the role reads. */
-  'on-call': ['read'],
+  /** Who is paged: starts an emergency failover alone, and confirms an unfenced promotion. */
+  'on-call': ['read', 'failover'],
 };
 
 /**
@@ -42,7 +42,7 @@ export function sandboxPeople(adminToken: string): SandboxPerson[] {
   return [
     { name: 'ada', roles: ['admin'], token: adminToken, slackUserId: 'U0ADA' },
     { name: 'rosa', roles: ['release-manager', 'on-call'], token: newToken(), slackUserId: 'U0ROSA' },
-    { name: 'remi', roles: ['release-manager'], token: newToken(), slackUserId: 'U0REMI' },
+    { name: 'remi', roles: ['release-manager', 'on-call'], token: newToken(), slackUserId: 'U0REMI' },
     { name: 'quinn', roles: ['qa'], token: newToken(), slackUserId: 'U0QUINN' },
     { name: 'pia', roles: ['product'], token: newToken(), slackUserId: 'U0PIA' },
     { name: 'dev', roles: ['developer'], token: newToken(), slackUserId: 'U0DEV' },
@@ -138,6 +138,10 @@ function sandboxDr(t: SeededTarget, controlUrl: string): Record<string, unknown>
     // The sandbox's fake application answers for the service wherever it runs.
     smokeTestUrl: `${controlUrl}/smoke/${t.service}/${t.environment}/blue`,
     objectives: { rpo: '30s', rto: '5m' },
+    // At the sandbox's scale: watch the DR region for 20 s after DNS moves; drills allowed.
+    monitor: { for: '20s', every: '5s' },
+    catchUp: '2m',
+    drills: { allowed: true },
   };
 }
 

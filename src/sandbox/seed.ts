@@ -29,9 +29,18 @@ import {
   ListResourceRecordSetsCommand,
   type Route53Client,
 } from '@aws-sdk/client-route-53';
-import { CreateDBInstanceCommand, CreateDBInstanceReadReplicaCommand, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
+import {
+  CreateDBInstanceCommand,
+  CreateDBInstanceReadReplicaCommand,
+  CreateDBParameterGroupCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBParameterGroupsCommand,
+  ModifyDBParameterGroupCommand,
+  type RDSClient,
+} from '@aws-sdk/client-rds';
 import { awsClientConfig, createAwsClients, type AwsClientConfig, type AwsClients } from '../providers/aws';
 import type { Colour } from '../domain/types';
+import { READ_ONLY_PARAMETER } from '../providers/dr-ops';
 
 /** The sandbox's weighted records' TTL: short, so a rollback of `api` drains in seconds, as the sandbox's minute-long calendar wants. */
 export const SANDBOX_RECORD_TTL = 5;
@@ -99,7 +108,7 @@ export async function seedTarget(opts: TargetOptions): Promise<SeededTarget> {
  * The sandbox: `web` (ALB) and `api` (Route 53, hosted zone `sandbox.baton.internal`, record
  * `api-<env>.sandbox.baton.internal` CNAMEs with set identifiers blue/green) in dev, staging and
  * prod, in SANDBOX_REGIONS.primary; plus a disaster-recovery copy of prod (cluster and services at
- * desiredCount 0, its own ALB / records) in SANDBOX_REGIONS.dr. For api in prod also an RDS
+ * their standby size, 0, its own ALB / records) in SANDBOX_REGIONS.dr. For api in prod also an RDS
  * primary with a cross-region read replica in the DR region, and Route 53 failover records
  * (seedDr). Returns the primary targets (6); api's prod target carries its `dr`.
  */
@@ -111,7 +120,7 @@ export async function seedSandbox(opts: SeedOptions): Promise<SeededTarget[]> {
     for (const environment of SANDBOX_ENVIRONMENTS) {
       primary.push(await seed(clients, { ...opts, region: SANDBOX_REGIONS.primary, service, environment, router }, 2));
     }
-    const drCopy = await seed(clients, { ...opts, region: SANDBOX_REGIONS.dr, service, environment: 'prod', router }, 0);
+    const drCopy = await seed(clients, { ...opts, region: SANDBOX_REGIONS.dr, service, environment: 'prod', router }, DR_STANDBY_COUNT);
     const prod = primary.find((t) => t.service === service && t.environment === 'prod')!;
     if (DR_SERVICES.has(service)) prod.dr = await seedDr(clients, prod, drCopy);
   }
@@ -331,10 +340,21 @@ async function ensureWeightedRecords(route53: Route53Client, zoneId: string, nam
 
 /** How many tasks the DR region runs after a failover: what prod runs (blue at 2). */
 const DR_PRODUCTION_COUNT = 2;
+/** How many tasks the DR copy's services run until a failover: none (a cold standby). */
+const DR_STANDBY_COUNT = 0;
+
+/** The engine the sandbox's RDS databases claim to run, and the parameter group family that goes with it. */
+const DB_ENGINE_VERSION = '16.3';
+const DB_PARAMETER_GROUP_FAMILY = 'postgres16';
+export { READ_ONLY_PARAMETER };
+
+/** A database's own parameter group: `<instance>-params`. Never the shared `default.*` group, which AWS refuses to change. */
+export const parameterGroupName = (instanceId: string): string => `${instanceId}-params`;
 
 /**
  * A target's DR posture: an RDS primary `<service>-<environment>-db` in the target's region with
- * a cross-region read replica `<service>-<environment>-db-replica` in the DR copy's region, and
+ * a cross-region read replica `<service>-<environment>-db-replica` in the DR copy's region, each
+ * on its own parameter group `<instance>-params` (`default_transaction_read_only` 0), and
  * Route 53 failover CNAMEs at `<service>.sandbox.baton.internal` (the name clients use): PRIMARY
  * (set identifier `primary`) → the primary region's blue/green name, SECONDARY (`secondary`) →
  * the DR copy's. Route 53 allows only one routing policy per name, so the failover records sit
@@ -344,8 +364,11 @@ async function seedDr(clients: AwsClients, primary: SeededTarget, drCopy: Seeded
   if (primary.traffic.type !== 'route53' || drCopy.traffic.type !== 'route53') throw new Error(`the sandbox's DR records need ${primary.service} to route by Route 53`);
   const name = `${primary.service}-${primary.environment}-db`;
   const database = { primary: { region: primary.region, instanceId: name }, replica: { region: drCopy.region, instanceId: `${name}-replica` } };
-  await ensurePrimaryDatabase(clients.rds(primary.region), database.primary.instanceId, primary.service);
-  await ensureReplica(clients.rds(drCopy.region), database.primary, database.replica.instanceId);
+  const parameterGroups = { primary: parameterGroupName(database.primary.instanceId), replica: parameterGroupName(database.replica.instanceId) };
+  await ensureParameterGroup(clients.rds(primary.region), parameterGroups.primary, `${name}: the primary's own parameters (a failover fences it here)`);
+  await ensureParameterGroup(clients.rds(drCopy.region), parameterGroups.replica, `${name}: the DR replica's own parameters`);
+  await ensurePrimaryDatabase(clients.rds(primary.region), database.primary.instanceId, primary.service, parameterGroups.primary);
+  await ensureReplica(clients.rds(drCopy.region), database.primary, database.replica.instanceId, parameterGroups.replica);
   const hostedZoneId = primary.traffic.hostedZoneId;
   const recordName = `${primary.service}.${ZONE}`;
   await ensureFailoverRecords(clients.route53(primary.region), hostedZoneId, recordName, { primary: primary.traffic.recordName, secondary: drCopy.traffic.recordName });
@@ -353,7 +376,7 @@ async function seedDr(clients: AwsClients, primary: SeededTarget, drCopy: Seeded
     region: drCopy.region,
     ecs: drCopy.ecs,
     productionCount: DR_PRODUCTION_COUNT,
-    standbyCount: 0,
+    standbyCount: DR_STANDBY_COUNT,
     database,
     dns: { hostedZoneId, recordName, recordType: 'CNAME', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
   };
@@ -370,12 +393,33 @@ async function dbExists(rds: RDSClient, instanceId: string): Promise<boolean> {
   }
 }
 
-async function ensurePrimaryDatabase(rds: RDSClient, instanceId: string, service: string): Promise<void> {
+/**
+ * Creates the parameter group with `default_transaction_read_only` present and 0 (a fresh group
+ * in moto has no parameters at all, so fencing would have nothing to read back). An existing
+ * group is left as it is: a fenced primary stays fenced.
+ */
+async function ensureParameterGroup(rds: RDSClient, name: string, description: string): Promise<void> {
+  try {
+    const out = await rds.send(new DescribeDBParameterGroupsCommand({ DBParameterGroupName: name }));
+    if ((out.DBParameterGroups ?? []).length > 0) return;
+  } catch (err) {
+    if (!['DBParameterGroupNotFoundFault', 'DBParameterGroupNotFound'].includes((err as Error).name)) throw err;
+  }
+  await rds.send(new CreateDBParameterGroupCommand({ DBParameterGroupName: name, DBParameterGroupFamily: DB_PARAMETER_GROUP_FAMILY, Description: description }));
+  await rds.send(new ModifyDBParameterGroupCommand({
+    DBParameterGroupName: name,
+    Parameters: [{ ParameterName: READ_ONLY_PARAMETER, ParameterValue: '0', ApplyMethod: 'immediate' }],
+  }));
+}
+
+async function ensurePrimaryDatabase(rds: RDSClient, instanceId: string, service: string, parameterGroup: string): Promise<void> {
   if (await dbExists(rds, instanceId)) return;
   await rds.send(new CreateDBInstanceCommand({
     DBInstanceIdentifier: instanceId,
     DBInstanceClass: 'db.t3.micro',
     Engine: 'postgres',
+    EngineVersion: DB_ENGINE_VERSION,
+    DBParameterGroupName: parameterGroup,
     AllocatedStorage: 20,
     MasterUsername: service,
     MasterUserPassword: 'sandbox-only-password',
@@ -384,13 +428,18 @@ async function ensurePrimaryDatabase(rds: RDSClient, instanceId: string, service
   }));
 }
 
-/** A cross-region replica names its source by ARN (a same-region id would be looked up in the replica's region). */
-async function ensureReplica(rds: RDSClient, source: { region: string; instanceId: string }, instanceId: string): Promise<void> {
+/**
+ * A cross-region replica names its source by ARN (a same-region id would be looked up in the
+ * replica's region), and its own parameter group by name: moto copies the source's settings
+ * into a replica, the source's group name included, which does not exist in the replica's region.
+ */
+async function ensureReplica(rds: RDSClient, source: { region: string; instanceId: string }, instanceId: string, parameterGroup: string): Promise<void> {
   if (await dbExists(rds, instanceId)) return;
   await rds.send(new CreateDBInstanceReadReplicaCommand({
     DBInstanceIdentifier: instanceId,
     SourceDBInstanceIdentifier: `arn:aws:rds:${source.region}:${ACCOUNT}:db:${source.instanceId}`,
     DBInstanceClass: 'db.t3.micro',
+    DBParameterGroupName: parameterGroup,
   }));
 }
 

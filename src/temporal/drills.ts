@@ -5,9 +5,9 @@
 // it took in the database's ledger. Only schedules named by config are touched.
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
-import type { BatonConfig } from '../config';
+import { drSpecs, type BatonConfig } from '../config';
 import type { DatabaseSpec } from '../domain/restore';
-import { BatonEnvironment, BatonKind, BatonService, BatonVersion, type RestoreInput } from '../../workflows/messages';
+import { BatonEnvironment, BatonKind, BatonService, BatonVersion, type FailoverInput, type RestoreInput } from '../../workflows/messages';
 
 export function drillScheduleId(database: string, environment: string): string {
   return `drill-${database}-${environment}`;
@@ -56,6 +56,58 @@ export async function syncDrillSchedules(client: Client, config: BatonConfig): P
       }
       ids.push(id);
     }
+  }
+  return ids;
+}
+
+// ---------------------------------------------------------------- DR drills
+
+export function failoverDrillScheduleId(service: string, environment: string): string {
+  return `failover-drill-${service}-${environment}`;
+}
+
+/**
+ * One `failover-drill-<service>-<environment>` schedule per DR posture whose config has
+ * `drills: {allowed: true, every}`: each run fails over to the DR region and back (mode drill,
+ * workflows/failover.ts). Answers the ids.
+ */
+export async function syncFailoverDrillSchedules(client: Client, config: BatonConfig): Promise<string[]> {
+  const ids: string[] = [];
+  for (const spec of drSpecs(config)) {
+    if (!spec.drills.allowed || spec.drills.everySeconds === null) continue;
+    const id = failoverDrillScheduleId(spec.service, spec.environment);
+    const input: FailoverInput = {
+      // Empty: each scheduled run takes its own workflow id (`failover:<service>:<environment>:drill-<time>`).
+      id: '',
+      mode: 'drill',
+      request: { service: spec.service, environment: spec.environment, fromRegion: spec.primaryRegion, toRegion: spec.region, reason: 'scheduled DR drill', requestedBy: 'schedule', detectedAt: null },
+      spec,
+      notify: config.notifications,
+    };
+    const action = {
+      type: 'startWorkflow' as const,
+      workflowType: 'failover',
+      workflowId: `failover:${spec.service}:${spec.environment}:drill`,
+      taskQueue: config.temporal.taskQueue,
+      args: [input],
+      staticSummary: `DR drill of ${spec.service} ${spec.environment}: ${spec.primaryRegion} → ${spec.region} and back`,
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: BatonKind, value: 'failover' },
+        { key: BatonService, value: spec.service },
+        { key: BatonEnvironment, value: spec.environment },
+        { key: BatonVersion, value: 'drill' },
+      ]),
+    };
+    const scheduleSpec = { intervals: [{ every: spec.drills.everySeconds * 1000 }] };
+    const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 3_600_000 };
+    const handle = client.schedule.getHandle(id);
+    try {
+      await handle.update((prev) => ({ ...prev, spec: scheduleSpec, action, policies }));
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+      await client.schedule.create({ scheduleId: id, spec: scheduleSpec, action, policies, state: { note: 'DR drill (config)' } });
+    }
+    ids.push(id);
   }
   return ids;
 }

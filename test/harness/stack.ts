@@ -1,7 +1,9 @@
 // A whole Baton on loopback for tests that need more than one server: the Temporal dev server,
 // moto seeded with the sandbox's infrastructure, the sandbox control server (smoke tests,
-// faults), optionally the metrics feeder, and Baton workers — in this process or as a real
-// child process a test can kill. stop() stops everything it started.
+// faults, region outages), optionally the metrics feeder, and Baton workers — in this process
+// or as a real child process a test can kill. With `regionWorkers`, as `npm start` runs it: AWS
+// through a region gate, and one in-process worker per region, so a test can take a region out.
+// stop() stops everything it started.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,11 +18,12 @@ import { createProviders, type Providers } from '../../src/providers/factory';
 import { createSlackNotifier } from '../../src/providers/slack';
 import type { TrafficRouter } from '../../src/providers/types';
 import type { MetricsSpec } from '../../src/domain/types';
-import { startControlServer } from '../../src/sandbox/control';
+import { startControlServer, type RegionControl, type RegionState } from '../../src/sandbox/control';
 import { FaultStore } from '../../src/sandbox/faults';
 import { sandboxDatabasesDoc, seedRdsInstance, startSandboxPostgres } from '../../src/sandbox/databases';
 import type { LocalPostgres } from '../../src/local/postgres';
-import { cloudWatchPut, feedReplicas, feedTargets, startFeeder } from '../../src/sandbox/feeder';
+import { cloudWatchPut, feedTargets, rdsDescribe, startFeeder } from '../../src/sandbox/feeder';
+import { startRegionGate, type RegionGate } from '../../src/sandbox/region-gate';
 import { newToken, sandboxConfigDoc, sandboxPeople, type SandboxPerson } from '../../src/sandbox/sandbox-config';
 import { seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
 import { createBatonWorker, type BatonWorker } from '../../src/worker';
@@ -58,8 +61,14 @@ export function tokensByRole(people: SandboxPerson[]): SandboxTokens {
 export interface StackOptions {
   /** Plan (YAML shape) for every service and environment; default: the sandbox plan. */
   plan?: Record<string, unknown>;
-  /** Write CloudWatch datapoints for whichever colours take traffic. */
+  /** Write CloudWatch datapoints for whichever colours take traffic, and every read replica's ReplicaLag. */
   feeder?: boolean;
+  /**
+   * As `npm start` runs: every AWS call of the workers (and of `providers`) goes through a region
+   * gate, and instead of one worker, one in-process worker per region of the config, each
+   * serving that region's queue and the main queue; `outage(region)` takes a region out.
+   */
+  regionWorkers?: boolean;
   /** Start an in-process worker at once (default true). */
   worker?: boolean;
   /** Post to this (fake) Slack Web API instead of the log, to `channel`, updating a run's message at most every `updateEvery`. */
@@ -94,21 +103,43 @@ export interface Stack {
   people: SandboxTokens;
   temporal: TemporalDevServer;
   moto: MotoServer;
+  /** What the workers use: through the region gate with `regionWorkers` (so an out region fails), else moto directly. */
   providers: Providers;
+  /** Providers that talk to moto directly, whatever is out: to set up and check what is really there. */
+  motoProviders: Providers;
+  /** The region gate in front of moto, with `regionWorkers`; else null. */
+  gate: RegionGate | null;
+  /** With `regionWorkers`: each region's in-process worker, to stop or start one. */
+  workers: RegionWorkers;
+  /** With `regionWorkers`: every AWS call into `region` fails (Route 53 excepted) and its worker stops. Safe to repeat. */
+  outage(region: string): Promise<void>;
+  /** Ends the outage: AWS calls into `region` work again and its worker starts. Safe to repeat. */
+  endOutage(region: string): Promise<void>;
   faults: FaultStore;
   targets: SeededTarget[];
   /** The sandbox's PostgreSQL, when `databases` was asked for. */
   postgres: LocalPostgres | null;
-  /** Starts the in-process worker, serving the config's regions (no-op when it runs). */
+  /** Starts the in-process worker, serving the config's regions (with `regionWorkers`: every region's worker); no-op when it runs. */
   startWorker(): Promise<void>;
-  /** Stops the in-process worker gracefully. */
+  /** Stops the in-process worker (with `regionWorkers`: every region's) gracefully. */
   stopWorker(): Promise<void>;
-  /** A worker in its own process (`tsx src/worker.ts`), as in production, with `env` added (e.g. BATON_REGIONS); kill it to simulate a crash. */
+  /** A worker in its own process (`tsx src/worker.ts`), as in production, with `env` added (e.g. BATON_REGIONS); kill it to simulate a crash. With `regionWorkers` its AWS goes through the gate. */
   spawnWorker(env?: Record<string, string>): Promise<Managed>;
   stop(): Promise<void>;
 }
 
-/** moto seeded with the sandbox, the control server (smoke tests, faults) and real providers. */
+/** One in-process worker per region of the config (startStack's `regionWorkers`). */
+export interface RegionWorkers {
+  /** The config's regions, each served by one worker; [] without `regionWorkers`. */
+  readonly regions: readonly string[];
+  /** Starts the region's worker (BATON_REGIONS=<region>, and the main queue) unless it runs. */
+  start(region: string): Promise<void>;
+  /** Stops the region's worker gracefully (it finishes what it holds). */
+  stop(region: string): Promise<void>;
+  isRunning(region: string): boolean;
+}
+
+/** moto seeded with the sandbox, the control server (smoke tests, faults, regions) and real providers. */
 export interface SandboxAws {
   moto: MotoServer;
   targets: SeededTarget[];
@@ -118,12 +149,13 @@ export interface SandboxAws {
   stop(): Promise<void>;
 }
 
-export async function startSandboxAws(): Promise<SandboxAws> {
+/** `regions`: what the control server's /regions act on (none without). */
+export async function startSandboxAws(opts: { regions?: RegionControl } = {}): Promise<SandboxAws> {
   const moto = await startMoto();
   try {
     const targets = await seedSandbox({ endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS });
     const faults = new FaultStore();
-    const control = await startControlServer({ faults });
+    const control = await startControlServer({ faults, regions: opts.regions });
     const providers = createProviders({ awsEndpoint: moto.endpoint, awsCredentials: MOTO_CREDENTIALS, slack: {}, log: () => undefined });
     return {
       moto,
@@ -192,7 +224,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   quietWorkerLogs();
   try {
-    const [temporal, aws] = await startTogether(startTemporalDevServer(), startSandboxAws());
+    // The control server starts before the workers it acts on: it reaches them through this.
+    let regionControl: RegionControl | null = null;
+    const lateRegions: RegionControl = {
+      list: () => regionControl?.list() ?? [],
+      startOutage: (region) => regionControl!.startOutage(region),
+      endOutage: (region) => regionControl!.endOutage(region),
+    };
+    const [temporal, aws] = await startTogether(startTemporalDevServer(), startSandboxAws(opts.regionWorkers ? { regions: lateRegions } : {}));
     cleanups.push(() => temporal.stop(), () => aws.stop());
     const slack = opts.slack;
     let postgres: LocalPostgres | null = null;
@@ -216,10 +255,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       postgres && pgDir ? () => withOverrides(sandboxDatabasesDoc(postgres!, pgDir!), overrides ?? {}) : undefined,
     );
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    const { moto, providers, faults, targets } = aws;
+    const { moto, faults, targets } = aws;
+    const motoProviders = aws.providers;
+    let gate: RegionGate | null = null;
+    if (opts.regionWorkers) {
+      const started = await startRegionGate({ target: moto.endpoint });
+      gate = started;
+      cleanups.push(() => started.stop());
+    }
+    const awsEndpoint = gate?.endpoint ?? moto.endpoint;
+    const providers = gate ? createProviders({ awsEndpoint, awsCredentials: MOTO_CREDENTIALS, slack: {}, log: () => undefined }) : motoProviders;
     if (opts.feeder) {
-      const put = cloudWatchPut({ endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS });
-      const feeder = startFeeder({ targets: feedTargets(config), replicas: feedReplicas(config), routerFor: providers.routerFor, put, faults, intervalMs: 1000, log: () => undefined });
+      // As in the sandbox, the feeder talks to moto directly and learns of outages from the gate.
+      const direct = { endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS };
+      const g = gate;
+      const replicas = { regions: configRegions(config), describe: rdsDescribe(direct), isOut: (region: string) => g?.isOut(region) ?? false };
+      const feeder = startFeeder({ targets: feedTargets(config), replicas, routerFor: motoProviders.routerFor, put: cloudWatchPut(direct), faults, intervalMs: 1000, log: () => undefined });
       cleanups.push(() => feeder.stop());
     }
 
@@ -227,23 +278,89 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => connection.close());
     const client = new Client({ connection });
 
-    let running: { worker: BatonWorker; done: Promise<void>; connection: NativeConnection } | null = null;
-    const stopWorker = async () => {
-      if (!running) return;
-      const r = running;
-      running = null;
+    /** In-process workers by the regions they serve: `*` for the one worker of every region. */
+    const running = new Map<string, Promise<InProcessWorker>>();
+    const startOne = (key: string, regions: string[]): Promise<void> => {
+      if (!running.has(key)) {
+        running.set(key, (async () => {
+          const nc = await NativeConnection.connect({ address: temporal.address });
+          const notifier = slack ? createSlackNotifier({ botToken: TEST_SLACK_TOKEN, apiUrl: slack.apiUrl, defaultChannel: slack.channel }) : providers.notifier;
+          let worker: BatonWorker;
+          try {
+            worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, regions, deps: { ...providers, notifier, stablePollMs: 200, temporal: client, freezes: config.freezes } });
+          } catch (err) {
+            await nc.close();
+            throw err;
+          }
+          const done = worker.run();
+          done.catch((err: unknown) => console.error(`stack: the worker of ${key} failed:`, err));
+          return { worker, connection: nc, done };
+        })());
+        // A worker that failed to start is not running: the next start tries again.
+        running.get(key)!.catch(() => running.delete(key));
+      }
+      return running.get(key)!.then(() => undefined);
+    };
+    const stopOne = async (key: string): Promise<void> => {
+      const starting = running.get(key);
+      if (!starting) return;
+      running.delete(key);
+      const r = await starting;
       r.worker.shutdown();
-      await r.done;
+      await r.done.catch(() => undefined); // reported when it failed
       await r.connection.close();
     };
+    const regions = opts.regionWorkers ? configRegions(config) : [];
+    const needRegionWorkers = (what: string) => {
+      if (!opts.regionWorkers) throw new Error(`${what} needs startStack({ regionWorkers: true })`);
+    };
+    const knownRegion = (region: string) => {
+      if (!regions.includes(region)) throw new Error(`no region '${region}' in the stack (its regions: ${regions.join(', ')})`);
+    };
+    const workers: RegionWorkers = {
+      regions,
+      async start(region) {
+        needRegionWorkers('workers.start');
+        knownRegion(region);
+        await startOne(region, [region]);
+      },
+      async stop(region) {
+        needRegionWorkers('workers.stop');
+        knownRegion(region);
+        await stopOne(region);
+      },
+      isRunning: (region) => running.has(region),
+    };
     const startWorker = async () => {
-      if (running) return;
-      const nc = await NativeConnection.connect({ address: temporal.address });
-      const notifier = slack ? createSlackNotifier({ botToken: TEST_SLACK_TOKEN, apiUrl: slack.apiUrl, defaultChannel: slack.channel }) : providers.notifier;
-      const worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, regions: configRegions(config), deps: { ...providers, notifier, stablePollMs: 200, temporal: client, freezes: config.freezes } });
-      running = { worker, connection: nc, done: worker.run() };
+      if (opts.regionWorkers) await Promise.all(regions.map((r) => workers.start(r)));
+      else await startOne('*', configRegions(config));
+    };
+    const stopWorker = async () => {
+      await Promise.all([...running.keys()].map(stopOne));
     };
     cleanups.push(stopWorker);
+
+    const outage = async (region: string) => {
+      needRegionWorkers('outage');
+      knownRegion(region);
+      // The gate first: what the worker still holds fails as it would in a real outage.
+      gate!.out(region);
+      await workers.stop(region);
+    };
+    const endOutage = async (region: string) => {
+      needRegionWorkers('endOutage');
+      knownRegion(region);
+      gate!.restore(region);
+      await workers.start(region);
+    };
+    regionControl = {
+      list: (): RegionState[] => regions.map((region) => {
+        const out = gate?.outages().find((o) => o.region === region);
+        return { region, worker: { name: `worker-${region}`, running: workers.isRunning(region) }, outage: out ? { since: out.since, refused: out.refused } : null };
+      }),
+      startOutage: outage,
+      endOutage,
+    };
     const spawned: Managed[] = [];
     cleanups.push(async () => {
       for (const m of spawned) await m.stop();
@@ -254,7 +371,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         env: {
           ...process.env,
           BATON_CONFIG: configFile,
-          BATON_AWS_ENDPOINT_URL: moto.endpoint,
+          BATON_AWS_ENDPOINT_URL: awsEndpoint,
           AWS_ACCESS_KEY_ID: MOTO_CREDENTIALS.accessKeyId,
           AWS_SECRET_ACCESS_KEY: MOTO_CREDENTIALS.secretAccessKey,
           AWS_REGION: 'us-east-1',
@@ -279,6 +396,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       temporal,
       moto,
       providers,
+      motoProviders,
+      gate,
+      workers,
+      outage,
+      endOutage,
       faults,
       targets,
       postgres,
@@ -291,6 +413,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await stopAll();
     throw err;
   }
+}
+
+interface InProcessWorker {
+  worker: BatonWorker;
+  connection: NativeConnection;
+  done: Promise<void>;
 }
 
 /** The sandbox's databases with every database's settings overridden. */

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DescribeServicesCommand, ListTaskDefinitionsCommand } from '@aws-sdk/client-ecs';
 import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ListHostedZonesCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { DescribeDBInstancesCommand, DescribeDBParametersCommand } from '@aws-sdk/client-rds';
 import { startMoto } from '../harness/servers';
 import { motoClients, TEST_CREDENTIALS, type MotoServer } from '../harness/aws';
-import { SANDBOX_REGIONS, seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
+import { parameterGroupName, READ_ONLY_PARAMETER, SANDBOX_REGIONS, seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
 import type { AwsClients } from '../../src/providers/aws';
 
 describe('the sandbox seed', () => {
@@ -37,9 +37,10 @@ describe('the sandbox seed', () => {
     expect({ desired: green.desiredCount, running: green.runningCount }).toEqual({ desired: 0, running: 0 });
   });
 
-  it('keeps a disaster-recovery copy of prod at 0 tasks in the DR region', async () => {
+  it('keeps a disaster-recovery copy of prod at its standby size (0 tasks) in the DR region', async () => {
     const out = await aws.ecs(SANDBOX_REGIONS.dr).send(new DescribeServicesCommand({ cluster: 'api-prod', services: ['api-prod-blue', 'api-prod-green'] }));
     expect(out.services?.map((s) => s.desiredCount)).toEqual([0, 0]);
+    expect(first.find((t) => t.dr)?.dr?.standbyCount).toBe(0);
     const lbs = await aws.elb(SANDBOX_REGIONS.dr).send(new DescribeLoadBalancersCommand({ Names: ['web-prod'] }));
     expect(lbs.LoadBalancers).toHaveLength(1);
   });
@@ -65,6 +66,20 @@ describe('the sandbox seed', () => {
       ['primary', 'PRIMARY', 5, 'api-prod.sandbox.baton.internal'],
       ['secondary', 'SECONDARY', 5, 'api-prod.us-west-2.sandbox.baton.internal'],
     ]);
+  });
+
+  it('gives the primary and the replica each a parameter group of its own, with default_transaction_read_only at 0', async () => {
+    expect([parameterGroupName('api-prod-db'), parameterGroupName('api-prod-db-replica')]).toEqual(['api-prod-db-params', 'api-prod-db-replica-params']);
+    for (const [region, instanceId, group] of [
+      [SANDBOX_REGIONS.primary, 'api-prod-db', 'api-prod-db-params'],
+      [SANDBOX_REGIONS.dr, 'api-prod-db-replica', 'api-prod-db-replica-params'],
+    ] as const) {
+      const rds = aws.rds(region);
+      const instance = (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: instanceId }))).DBInstances![0];
+      expect(instance.DBParameterGroups?.map((g) => g.DBParameterGroupName)).toEqual([group]);
+      const parameters = (await rds.send(new DescribeDBParametersCommand({ DBParameterGroupName: group }))).Parameters ?? [];
+      expect(parameters.filter((p) => p.ParameterName === READ_ONLY_PARAMETER).map((p) => p.ParameterValue)).toEqual(['0']);
+    }
   });
 
   it('changes nothing and returns the same values when run a second time', async () => {

@@ -70,7 +70,7 @@ describe('a release of web through the sandbox, by API calls alone', () => {
     const res = await apiAs(sb)<Array<{ name: string; roles: string[]; token: string }>>('GET', '/v1/sandbox/people');
     expect(res.status, JSON.stringify(res.json)).toBe(200);
     const roles = Object.fromEntries(res.json.map((p) => [p.name, p.roles]));
-    expect(roles).toMatchObject({ ada: ['admin'], rosa: ['release-manager', 'on-call'], remi: ['release-manager'], quinn: ['qa'], pia: ['product'], dev: ['developer'] });
+    expect(roles).toMatchObject({ ada: ['admin'], rosa: ['release-manager', 'on-call'], remi: ['release-manager', 'on-call'], quinn: ['qa'], pia: ['product'], dev: ['developer'] });
     for (const name of PEOPLE) as[name] = apiAs(sb, res.json.find((p) => p.name === name)!.token);
     expect(res.json.find((p) => p.name === 'ada')!.token).toBe(sb.token);
   });

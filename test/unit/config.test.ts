@@ -153,12 +153,13 @@ describe('config', () => {
       delete doc.trains;
       delete doc.hotfix;
       delete doc.services.web.gates;
+      delete doc.services.api.dr; // its emergency role, on-call, is a declared one
       const c = resolveConfig(doc);
       expect(c.roles).toEqual({ viewer: ['read'], deployer: ['read', 'deploy'], approver: ['read'], admin: ['admin'] });
       expect(perms(doc, 'viewer')).toEqual(['read']);
       expect(perms(doc, 'deployer')).toEqual(['deploy', 'read']);
       expect(perms(doc, 'approver')).toEqual(['read']);
-      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release', 'restore']);
+      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'failover', 'freeze', 'read', 'release', 'restore']);
     });
 
     it('resolves declared roles, unions a person\'s roles, and keeps admin all-powerful', () => {
@@ -169,9 +170,9 @@ describe('config', () => {
       doc.roles.admin = ['read'];
       doc.roles.viewer = ['read', 'release'];
       doc.roles.boss = ['admin'];
-      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release', 'restore']);
+      expect(perms(doc, 'admin')).toEqual(['admin', 'deploy', 'failover', 'freeze', 'read', 'release', 'restore']);
       expect(perms(doc, 'viewer')).toEqual(['read', 'release']);
-      expect(perms(doc, 'boss')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release', 'restore']);
+      expect(perms(doc, 'boss')).toEqual(['admin', 'deploy', 'failover', 'freeze', 'read', 'release', 'restore']);
     });
 
     it('refuses a person with a role that is neither built in nor declared', () => {
@@ -346,10 +347,10 @@ describe('config', () => {
     it('has the example people of issue 4, the admin keeping the admin token', () => {
       const roles = Object.fromEntries(people.map((p) => [p.name, p.roles]));
       expect(people.find((p) => p.token === 'the-admin-token')?.roles).toEqual(['admin']);
-      expect(Object.values(roles).flat().sort()).toEqual(['admin', 'deployer', 'developer', 'on-call', 'product', 'qa', 'release-manager', 'release-manager', 'viewer']);
+      expect(Object.values(roles).flat().sort()).toEqual(['admin', 'deployer', 'developer', 'on-call', 'on-call', 'product', 'qa', 'release-manager', 'release-manager', 'viewer']);
       expect(roles.rosa).toEqual(['release-manager', 'on-call']);
       expect(new Set(people.map((p) => p.token)).size).toBe(people.length);
-      expect(can('ada')).toEqual(['admin', 'deploy', 'freeze', 'read', 'release', 'restore']);
+      expect(can('ada')).toEqual(['admin', 'deploy', 'failover', 'freeze', 'read', 'release', 'restore']);
       expect(can('dev')).toEqual(['read', 'release']);
       expect(can('dan')).toEqual(['deploy', 'read']);
       expect(can('val')).toEqual(['read']);
@@ -430,7 +431,16 @@ describe('config: disaster recovery', () => {
       dns: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'api.global.example.com.', recordType: 'CNAME', primarySetIdentifier: 'us-east-1', secondarySetIdentifier: 'us-west-2' },
       smokeTestUrl: 'https://api.prod.us-west-2.internal.example.com/healthz',
       objectives: { rpoSeconds: 60, rtoSeconds: 900 },
+      primaryCompute: c.services.api.environments.prod.compute,
+      primarySmokeTestUrls: c.services.api.environments.prod.smokeTestUrls,
+      approvals: gateFor(c, 'api', 'prod')!.approvals,
+      approvalExpirySeconds: gateFor(c, 'api', 'prod')!.expirySeconds,
+      monitor: { seconds: 600, everySeconds: 30 },
+      catchUpSeconds: 600,
+      emergency: { role: 'on-call', allowUnfenced: false },
+      drills: { allowed: true, everySeconds: 30 * 86400 },
     });
+    expect(c.services.api.dr.prod.approvals.length).toBeGreaterThan(0);
     expect(c.services.web.dr).toEqual({});
     expect(c.readiness).toEqual({ everySeconds: 900 });
     const noReadiness = example();
@@ -451,6 +461,10 @@ describe('config: disaster recovery', () => {
     ['an RPO of 0', (d) => { d.services.api.dr.prod.objectives.rpo = '0s'; }, /^config field 'services\.api\.dr\.prod\.objectives\.rpo': must be at least 1s/],
     ['a bad region name', (d) => { d.services.api.dr.prod.region = 'west'; }, /^config field 'services\.api\.dr\.prod\.region'/],
     ['an unknown field', (d) => { d.services.api.dr.prod.quota = 10; }, /^config field 'services\.api\.dr\.prod\.quota'/],
+    ['an emergency role no one declared', (d) => { d.services.api.dr.prod.emergency = { role: 'pager' }; }, /^config field 'services\.api\.dr\.prod\.emergency\.role': 'pager' is not a role/],
+    ['a drill schedule where drills are not allowed', (d) => { d.services.api.dr.prod.drills = { allowed: false, every: '7d' }; }, /^config field 'services\.api\.dr\.prod\.drills\.every': a drill schedule needs 'drills\.allowed: true'/],
+    ['drills more often than hourly', (d) => { d.services.api.dr.prod.drills = { allowed: true, every: '10m' }; }, /^config field 'services\.api\.dr\.prod\.drills\.every': must be at least 1h/],
+    ['a bad monitor duration', (d) => { d.services.api.dr.prod.monitor = { for: 'a while' }; }, /^config field 'services\.api\.dr\.prod\.monitor\.for'/],
     ['readiness more often than every minute', (d) => { d.readiness.every = '30s'; }, /^config field 'readiness\.every': must be at least 1m/],
   ])('refuses %s, naming the field', (_what, breakIt, message) => {
     const doc = example();
@@ -493,7 +507,8 @@ describe('config: the sandbox\'s disaster recovery', () => {
       objectives: { rpoSeconds: 30, rtoSeconds: 300 },
     });
     expect(Object.keys(config.services.api.dr)).toEqual(['prod']);
-    expect(config.roles['on-call']).toEqual(['read']);
+    expect(config.roles['on-call']).toEqual(['read', 'failover']);
+    expect(config.services.api.dr.prod).toMatchObject({ drills: { allowed: true, everySeconds: null }, emergency: { role: 'on-call', allowUnfenced: false } });
     expect(config.people.find((p) => p.name === 'rosa')?.roles).toEqual(['release-manager', 'on-call']);
   });
 });

@@ -13,6 +13,14 @@ const spec: DrSpec = {
   dns: { hostedZoneId: 'Z1', recordName: 'api.example.com.', recordType: 'CNAME', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
   smokeTestUrl: 'http://dr.example.com/healthz',
   objectives: { rpoSeconds: 30, rtoSeconds: 300 },
+  primaryCompute: { region: 'us-east-1', cluster: 'api-prod', services: { blue: 'api-prod-blue', green: 'api-prod-green' } },
+  primarySmokeTestUrls: { blue: 'http://blue.example.com/healthz', green: 'http://green.example.com/healthz' },
+  approvals: [{ role: 'release-manager', count: 1 }],
+  approvalExpirySeconds: 3600,
+  monitor: { seconds: 60, everySeconds: 10 },
+  catchUpSeconds: 600,
+  emergency: { role: 'on-call', allowUnfenced: false },
+  drills: { allowed: true, everySeconds: null },
 };
 
 const service = (name: string) => ({ name, status: 'ACTIVE', taskDefinitionArn: `arn:aws:ecs:us-west-2:1:task-definition/${name}:1`, taskDefinitionActive: true, desiredCount: 0, runningCount: 0 });

@@ -485,10 +485,12 @@ describe('database restores on the production calendar (time-skipping server, re
       // Nothing waited on the 72 h expiry timer: the first long timer is the watch's sampling.
       const timers = (await historyFacts(h)).filter((f) => f.type === 'TIMER_STARTED').map((f) => f.timerSeconds ?? 0);
       expect(timers.every((t) => t < EXPIRY / 1000)).toBe(true);
-      // Cancelled in its watch: it switches back and resumes, leaving orders_prod as it was.
-      await executeUpdateOnce(h, restoreCancelUpdate, [{ reason: 'test over', by: 'ada' }]);
+      // It runs to its end (the watch, then the retention drops the set-aside original). Not
+      // cancelled here: the Java test server refuses a cancel of an activity that completed in the
+      // same instant (ACTIVITY_UNKNOWN) and the run's task then fails for good; the cancel paths
+      // are tested without that race above and on the dev server.
       const s = await until(`${h.workflowId} to end`, () => statusOf(h), (x) => x.outcome !== null, 60_000);
-      expect(s).toMatchObject({ outcome: 'cancelled', switchedBackAt: expect.any(String) });
+      expect(s).toMatchObject({ outcome: 'succeeded', switchedBackAt: null });
       expect(await databasesNow()).toEqual([database]);
       await replayAll(h);
     });

@@ -1,12 +1,25 @@
-// Failovers to a service's disaster-recovery region. For now, readiness: the latest result of
-// the `readiness` schedule's checks (src/temporal/readiness.ts) for every service environment
-// with `dr` config. The checks themselves run in the worker (workflows/readiness.ts).
+// Failovers to a service's disaster-recovery region, failbacks and drills: preview, start, read,
+// approve or confirm, cancel (src/temporal/failovers.ts; the run is workflows/failover.ts). And
+// readiness: the latest result of the `readiness` schedule's checks (src/temporal/readiness.ts)
+// for every service environment with `dr` config.
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { BatonConfig } from '../../config';
 import { latestReadiness } from '../../temporal/readiness';
-import { ReadinessReply, type ReadinessReplyT } from '../failover-schemas';
-import { withErrors } from '../schemas';
+import { cancelFailover, decideFailover, getFailoverStatus, previewFailover, startFailover } from '../../temporal/failovers';
+import { caller } from '../auth';
+import {
+  FailoverActionBody,
+  FailoverApprovalBody,
+  FailoverBody,
+  FailoverParams,
+  FailoverPreviewSchema,
+  FailoverStatusSchema,
+  ReadinessReply,
+  StartFailoverReply,
+  type ReadinessReplyT,
+} from '../failover-schemas';
+import { ErrorReply, withErrors } from '../schemas';
 
 export interface FailoverRoutesOptions {
   client: Client;
@@ -14,6 +27,87 @@ export interface FailoverRoutesOptions {
 }
 
 export const failoverRoutes: FastifyPluginAsyncTypebox<FailoverRoutesOptions> = async (app, { client, config }) => {
+  const links = (id: string) => {
+    const self = `/v1/failovers/${id}`;
+    const ui = config.api.temporalUiUrl;
+    return {
+      self,
+      approvals: `${self}/approvals`,
+      actions: `${self}/actions`,
+      ...(ui ? { temporalUi: `${ui}/namespaces/${encodeURIComponent(client.options.namespace)}/workflows/${encodeURIComponent(id)}` } : {}),
+    };
+  };
+
+  app.post('/failovers/plan', {
+    config: { permission: 'read' },
+    schema: {
+      summary: 'Preview a failover, failback or drill',
+      description: 'Changes nothing. The steps the run would take, the objectives, who must approve, and the latest readiness checks (the preflight the run repeats). A request the run would refuse is refused here the same way.',
+      tags: ['failovers'],
+      body: FailoverBody,
+      response: withErrors({ 200: FailoverPreviewSchema }),
+    },
+  }, async (request, reply) => {
+    return reply.code(200).send(await previewFailover(client, config, request.body, caller(request)));
+  });
+
+  app.post('/failovers', {
+    config: { permission: 'failover', does: 'request failovers, failbacks or drills' },
+    schema: {
+      summary: 'Fail over to the DR region, fail back, or run a drill',
+      description:
+        'planned: approval (the environment\'s release rules), preflight, fence, catch up, promote, scale, smoke-test, switch DNS, monitor. '
+        + 'emergency: at once, by someone with the emergency role; an unfenced primary needs a second person\'s confirmation. '
+        + 'failback: approval, rebuild replication home, the same fenced switch home, DR back to standby. drill: over and back, leaving nothing behind. '
+        + '409 with the running one\'s id while another failover of the service environment runs.',
+      tags: ['failovers'],
+      body: FailoverBody,
+      response: withErrors({ 201: StartFailoverReply, 409: ErrorReply }),
+    },
+  }, async (request, reply) => {
+    const person = caller(request);
+    const { id } = await startFailover(client, config, request.body, person, person.name);
+    const status = await getFailoverStatus(client, id);
+    const l = links(id);
+    return reply.code(201).header('location', l.self).send({ id, status, links: l });
+  });
+
+  app.get('/failovers/:id', {
+    config: { permission: 'read' },
+    schema: { summary: 'A failover\'s status and report', tags: ['failovers'], params: FailoverParams, response: withErrors({ 200: FailoverStatusSchema, 404: ErrorReply }) },
+  }, async (request, reply) => {
+    return reply.code(200).send(await getFailoverStatus(client, request.params.id));
+  });
+
+  app.post('/failovers/:id/approvals', {
+    config: { permission: 'read' },
+    schema: {
+      summary: 'Approve or reject a failover, or confirm an unfenced promotion',
+      description: 'While it waits for approval: the environment\'s release rules (a role they name, never the requester, each person once). While an emergency waits for confirmation: someone other than who started it, with the emergency role. 403 or 409 otherwise, changing nothing.',
+      tags: ['failovers'],
+      params: FailoverParams,
+      body: FailoverApprovalBody,
+      response: withErrors({ 200: FailoverStatusSchema, 404: ErrorReply, 409: ErrorReply }),
+    },
+  }, async (request, reply) => {
+    const person = caller(request);
+    return reply.code(200).send(await decideFailover(client, request.params.id, { decision: request.body.decision, comment: request.body.comment ?? null, by: person.name, roles: person.roles }));
+  });
+
+  app.post('/failovers/:id/actions', {
+    config: { permission: 'failover', does: 'request failovers, failbacks or drills' },
+    schema: {
+      summary: 'Cancel a failover',
+      description: 'Before DNS moves, what it changed is undone (the region left unfenced, a promoted replica rebuilt); a drill always converges back to where it started. After DNS moved, a failback is the way home. 409 once it has ended.',
+      tags: ['failovers'],
+      params: FailoverParams,
+      body: FailoverActionBody,
+      response: withErrors({ 200: FailoverStatusSchema, 404: ErrorReply, 409: ErrorReply }),
+    },
+  }, async (request, reply) => {
+    return reply.code(200).send(await cancelFailover(client, request.params.id, { reason: request.body.reason, by: caller(request).name }));
+  });
+
   app.get('/failovers/readiness', {
     config: { permission: 'read' },
     schema: {

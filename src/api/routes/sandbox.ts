@@ -1,13 +1,25 @@
-// Sandbox-only routes (registered when config.sandbox is set): fault injection, proxied to the
-// sandbox control server, and the example people with their tokens (admin only).
+// Sandbox-only routes (registered when config.sandbox is set): fault injection and region
+// outages, proxied to the sandbox control server, and the example people with their tokens
+// (admin only).
 import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { BatonConfig } from '../../config';
+import { configRegions, type BatonConfig } from '../../config';
 import { BadRequestError, serviceEnvironment } from '../../temporal/deployments';
 import { ApiError } from '../errors';
-import { DamageReply, ErrorReply, FaultBody, FaultOrDamageBody, FaultsReply, SandboxDatabasesReply, SandboxPeopleReply, withErrors } from '../schemas';
+import {
+  DamageReply,
+  ErrorReply,
+  FaultBody,
+  FaultOrDamageBody,
+  FaultsReply,
+  SandboxDatabasesReply,
+  SandboxPeopleReply,
+  SandboxRegionParams,
+  SandboxRegionsReply,
+  withErrors,
+} from '../schemas';
 import { damageDatabase, describeSandboxDatabases } from '../../sandbox/databases';
 import { databaseSpec } from '../../temporal/restores';
 
@@ -17,16 +29,26 @@ export interface SandboxRoutesOptions {
 }
 
 const CONTROL_TIMEOUT_MS = 5000;
+/** An outage waits for the region's worker to stop (gracefully, else killed after 8 s). */
+const REGION_TIMEOUT_MS = 30_000;
 
 export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = async (app, { config, sandbox }) => {
-  async function control(method: 'GET' | 'POST' | 'DELETE', body?: unknown): Promise<Static<typeof FaultsReply>> {
+  /** Asks the control server; its answer must match `schema` (`shape` names it in the error). */
+  async function ask<S extends TSchema>(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    schema: S,
+    shape: string,
+    body?: unknown,
+    timeoutMs = CONTROL_TIMEOUT_MS,
+  ): Promise<Static<S>> {
     let res: Response;
     try {
-      res = await fetch(`${sandbox.controlUrl}/faults`, {
+      res = await fetch(`${sandbox.controlUrl}${path}`, {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       app.log.warn({ err }, 'sandbox control server unreachable');
@@ -35,7 +57,7 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = as
     if (res.status === 400) {
       // Our schema checks first, so this is rare; the control server's message names the field.
       const refused = (await res.json().catch(() => null)) as { error?: { message?: unknown; field?: unknown } } | null;
-      const message = typeof refused?.error?.message === 'string' ? refused.error.message : 'the sandbox control server refused the fault';
+      const message = typeof refused?.error?.message === 'string' ? refused.error.message : 'the sandbox control server refused the request';
       throw new BadRequestError(typeof refused?.error?.field === 'string' ? refused.error.field : 'body', message);
     }
     if (!res.ok) {
@@ -43,9 +65,12 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = as
       throw new ApiError(502, 'bad_gateway', `the sandbox control server answered ${res.status}`);
     }
     const answer: unknown = await res.json().catch(() => null);
-    if (!Value.Check(FaultsReply, answer)) throw new ApiError(502, 'bad_gateway', 'the sandbox control server answered something other than {faults: [...]}');
+    if (!Value.Check(schema, answer)) throw new ApiError(502, 'bad_gateway', `the sandbox control server answered something other than ${shape}`);
     return answer;
   }
+
+  const control = (method: 'GET' | 'POST' | 'DELETE', body?: unknown) => ask(method, '/faults', FaultsReply, '{faults: [...]}', body);
+  const regions = (method: 'GET' | 'POST' | 'DELETE', path = '/regions') => ask(method, path, SandboxRegionsReply, '{regions: [...]}', undefined, REGION_TIMEOUT_MS);
 
   /** A fault names a configured service and environment (else 400, before the control server is asked). */
   const checkTarget = (body: { service: string; environment: string }): void => {
@@ -101,6 +126,48 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = as
     schema: { summary: 'The faults in force', tags: ['sandbox'], response: withErrors({ 200: FaultsReply, 502: ErrorReply }) },
   }, async (_request, reply) => {
     return reply.code(200).send(await control('GET'));
+  });
+
+  app.get('/sandbox/regions', {
+    config: { permission: 'read' },
+    schema: {
+      summary: 'The sandbox\'s regions: which worker serves each, whether it runs, and the outages in force',
+      tags: ['sandbox'],
+      response: withErrors({ 200: SandboxRegionsReply, 502: ErrorReply }),
+    },
+  }, async (_request, reply) => {
+    return reply.code(200).send(await regions('GET'));
+  });
+
+  /** A region of the config (else 400 naming them, before the control server is asked). */
+  const checkRegion = (region: string): void => {
+    const known = configRegions(config);
+    if (!known.includes(region)) throw new BadRequestError('region', `region: unknown region '${region}' (known: ${known.join(', ')})`);
+  };
+
+  const outageSchema = (summary: string) => ({
+    summary,
+    tags: ['sandbox'],
+    params: SandboxRegionParams,
+    response: withErrors({ 200: SandboxRegionsReply, 502: ErrorReply }),
+  });
+
+  // Idempotent, as every write: an outage already on stays on (its `since` unchanged); ending
+  // one that is not on changes nothing.
+  app.post('/sandbox/regions/:region/outage', {
+    config: { permission: 'deploy', does: 'take sandbox regions out' },
+    schema: outageSchema('Take a region out: every AWS call into it fails (503 ServiceUnavailable; Route 53, being global, still works) and its worker stops'),
+  }, async (request, reply) => {
+    checkRegion(request.params.region);
+    return reply.code(200).send(await regions('POST', `/regions/${encodeURIComponent(request.params.region)}/outage`));
+  });
+
+  app.delete('/sandbox/regions/:region/outage', {
+    config: { permission: 'deploy', does: 'bring sandbox regions back' },
+    schema: outageSchema('End a region\'s outage: AWS calls into it work again and its worker starts'),
+  }, async (request, reply) => {
+    checkRegion(request.params.region);
+    return reply.code(200).send(await regions('DELETE', `/regions/${encodeURIComponent(request.params.region)}/outage`));
   });
 
   app.get('/sandbox/people', {

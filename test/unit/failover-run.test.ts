@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import type { DrSpec } from '../../src/domain/failover';
+import { asideName, directionOf, failoverMeasures, planSteps, servingColour, whyFailoverDecisionRefused } from '../../src/domain/failover-run';
+
+const spec: DrSpec = {
+  service: 'api',
+  environment: 'prod',
+  primaryRegion: 'us-east-1',
+  region: 'us-west-2',
+  compute: { region: 'us-west-2', cluster: 'api-prod-dr', services: { blue: 'api-blue', green: 'api-green' } },
+  productionCount: 4,
+  standbyCount: 1,
+  database: { primary: { region: 'us-east-1', instanceId: 'api-prod-db' }, replica: { region: 'us-west-2', instanceId: 'api-prod-db-replica' } },
+  dns: { hostedZoneId: 'Z1', recordName: 'api.example.com.', recordType: 'CNAME', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
+  smokeTestUrl: 'http://dr.example.com/healthz',
+  objectives: { rpoSeconds: 30, rtoSeconds: 300 },
+  primaryCompute: { region: 'us-east-1', cluster: 'api-prod', services: { blue: 'api-blue', green: 'api-green' } },
+  primarySmokeTestUrls: { blue: 'http://blue/healthz', green: 'http://green/healthz' },
+  approvals: [{ role: 'release-manager', count: 1 }],
+  approvalExpirySeconds: 3600,
+  monitor: { seconds: 60, everySeconds: 10 },
+  catchUpSeconds: 600,
+  emergency: { role: 'on-call', allowUnfenced: false },
+  drills: { allowed: true, everySeconds: null },
+};
+
+describe('failover direction', () => {
+  it('goes from the environment\'s region to the DR region, and a failback comes home', () => {
+    for (const mode of ['planned', 'emergency', 'drill'] as const) {
+      const d = directionOf(spec, mode, 'us-east-1', 'us-west-2');
+      expect(d.ok && [d.direction.from.database.instanceId, d.direction.to.database.instanceId]).toEqual(['api-prod-db', 'api-prod-db-replica']);
+    }
+    const back = directionOf(spec, 'failback', 'us-west-2', 'us-east-1');
+    expect(back.ok && [back.direction.from.setIdentifier, back.direction.to.setIdentifier]).toEqual(['secondary', 'primary']);
+  });
+
+  it('refuses the wrong way round, naming the field and the right region', () => {
+    expect(directionOf(spec, 'planned', 'us-west-2', 'us-east-1')).toMatchObject({ ok: false, field: 'fromRegion', message: expect.stringMatching(/fromRegion must be us-east-1, not us-west-2/) });
+    expect(directionOf(spec, 'failback', 'us-west-2', 'eu-west-1')).toMatchObject({ ok: false, field: 'toRegion', message: expect.stringMatching(/toRegion must be us-east-1, not eu-west-1/) });
+  });
+});
+
+describe('failover plan', () => {
+  const names = (mode: Parameters<typeof planSteps>[1], from = 'us-east-1', to = 'us-west-2') => {
+    const d = directionOf(spec, mode, from, to);
+    if (!d.ok) throw new Error(d.message);
+    return planSteps(spec, mode, d.direction).map((s) => s.name);
+  };
+
+  it('fences before it promotes and moves DNS last but for monitoring', () => {
+    expect(names('planned')).toEqual(['approval', 'preflight', 'fence', 'catch-up', 'promote', 'scale', 'smoke', 'dns', 'monitor']);
+    expect(names('emergency')).toEqual(['preflight', 'fence', 'confirm', 'catch-up', 'promote', 'scale', 'smoke', 'dns', 'monitor']);
+  });
+
+  it('rebuilds replication before a failback\'s fenced switch, and a drill does both', () => {
+    expect(names('failback', 'us-west-2', 'us-east-1')).toEqual(['approval', 'preflight', 'rebuild', 'fence', 'catch-up', 'promote', 'scale', 'smoke', 'dns', 'rebuild-dr', 'clean-up', 'monitor']);
+    const drill = names('drill');
+    expect(drill.indexOf('rebuild')).toBeGreaterThan(drill.indexOf('dns'));
+    expect(drill.at(-1)).toBe('verify');
+    expect(drill).not.toContain('approval');
+  });
+
+  it('has no approval step where the environment has no release rules', () => {
+    const d = directionOf(spec, 'planned', 'us-east-1', 'us-west-2');
+    if (!d.ok) throw new Error(d.message);
+    expect(planSteps({ ...spec, approvals: [] }, 'planned', d.direction)[0].name).toBe('preflight');
+  });
+});
+
+describe('failover rules', () => {
+  const ctx = { rules: spec.approvals, emergencyRole: 'on-call', phase: 'awaiting_approval', requestedBy: 'rosa', decisions: [] };
+
+  it('takes approvals by the release rules, never the requester\'s own, each person once', () => {
+    expect(whyFailoverDecisionRefused({ decision: 'approve', by: 'remi', roles: ['release-manager'] }, { ...ctx, waitingFor: 'approval' })).toBeNull();
+    expect(whyFailoverDecisionRefused({ decision: 'approve', by: 'rosa', roles: ['release-manager'] }, { ...ctx, waitingFor: 'approval' })).toMatchObject({ status: 403, message: expect.stringMatching(/requested this failover/) });
+    expect(whyFailoverDecisionRefused({ decision: 'approve', by: 'val', roles: ['viewer'] }, { ...ctx, waitingFor: 'approval' })).toMatchObject({ status: 403, message: expect.stringMatching(/needs role release-manager/) });
+    const earlier = [{ environment: 'prod', decision: 'approve' as const, by: 'remi', roles: ['release-manager'], comment: null, at: '2026-11-29T10:00:00Z' }];
+    expect(whyFailoverDecisionRefused({ decision: 'reject', by: 'remi', roles: ['release-manager'] }, { ...ctx, waitingFor: 'approval', decisions: earlier })).toMatchObject({ status: 409 });
+  });
+
+  it('takes a confirmation only from a second person with the emergency role', () => {
+    const c = { ...ctx, waitingFor: 'confirmation' as const };
+    expect(whyFailoverDecisionRefused({ decision: 'approve', by: 'oscar', roles: ['on-call'] }, c)).toBeNull();
+    expect(whyFailoverDecisionRefused({ decision: 'approve', by: 'rosa', roles: ['on-call'] }, c)).toMatchObject({ status: 403, message: expect.stringMatching(/a second person must confirm/) });
+    expect(whyFailoverDecisionRefused({ decision: 'approve', by: 'remi', roles: ['release-manager'] }, c)).toMatchObject({ status: 403, message: expect.stringMatching(/needs role on-call/) });
+  });
+
+  it('refuses any decision while nothing waits for one', () => {
+    expect(whyFailoverDecisionRefused({ decision: 'approve', by: 'remi', roles: ['release-manager'] }, { ...ctx, waitingFor: null, phase: 'promoting' })).toMatchObject({ status: 409, message: expect.stringMatching(/phase promoting/) });
+  });
+
+  it('serves from the colour the primary ran, blue by default', () => {
+    expect(servingColour({ blue: 0, green: 3 })).toBe('green');
+    expect(servingColour({ blue: 2, green: 0 })).toBe('blue');
+    expect(servingColour(null)).toBe('blue');
+  });
+
+  it('measures RTO from the start, detection apart, against the objectives', () => {
+    const start = Date.parse('2026-11-29T10:00:00Z');
+    expect(failoverMeasures(start, start - 90_000, start + 240_000, 0, spec.objectives)).toEqual({ rtoSeconds: 240, detectionSeconds: 90, rpoSeconds: 0, rtoMet: true, rpoMet: true });
+    expect(failoverMeasures(start, null, start + 400_000, 45, spec.objectives)).toMatchObject({ rtoMet: false, rpoMet: false, detectionSeconds: null });
+    expect(failoverMeasures(start, null, null, null, spec.objectives)).toMatchObject({ rtoSeconds: null, rtoMet: null, rpoMet: null });
+  });
+
+  it('sets an instance aside under a valid RDS name', () => {
+    expect(asideName('api-prod-db', '20261129T100000Z')).toBe('api-prod-db-pre-20261129t100000z');
+    expect(asideName('a'.repeat(60), '20261129T100000Z').length).toBeLessThanOrEqual(63);
+  });
+});
