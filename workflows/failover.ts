@@ -27,6 +27,7 @@
  */
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
@@ -38,6 +39,7 @@ import {
   setCurrentDetails,
   setHandler,
   sleep,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
@@ -399,8 +401,14 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     } catch (err) {
       if (isCancellation(err)) throw err;
       s.report.fenced = false;
-      event('unfenced', `Could not fence ${from.region}: ${causeMessage(err)}; the primary is UNFENCED`);
-      thread.reply(`:warning: ${from.region} did not answer: the primary is UNFENCED (${causeMessage(err)})`);
+      // No worker in the region took the work in time, or AWS there refused it.
+      const words = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure
+        ? `no answer from ${from.region} within ${ATTEMPT.scheduleToCloseTimeout} (no worker took the work on ${regionQueue(mainQueue, from.region)})`
+        : causeMessage(err);
+      const rec = s.report.steps.at(-1);
+      if (rec?.name === 'fence') rec.detail = words;
+      event('unfenced', `Could not fence ${from.region}: ${words}; the primary is UNFENCED`);
+      thread.reply(`:warning: Could not fence ${from.region}: ${words}. The primary is UNFENCED`);
       if (spec.emergency.allowUnfenced) {
         event('unfenced_allowed', 'Config allows promoting while unfenced: no confirmation asked');
         return;
@@ -478,8 +486,9 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
 
   async function switchDns(t: FailoverSide): Promise<void> {
     await step('dns', 'switching_dns', () => at(t.region).quick.setDnsPrimary.executeWithOptions({ ...QUICK, summary: `Make '${t.setIdentifier}' PRIMARY for ${spec.dns.recordName}` }, [spec.dns, t.setIdentifier, t.region]), (records) => records.map((r) => `${r.setIdentifier} ${r.failover}`).join(', '));
-    s.dnsSwitchedAt = iso();
-    healthyMs = now();
+    // RTO is the way there: a drill's switch home later does not move it.
+    s.dnsSwitchedAt ??= iso();
+    healthyMs ??= now();
     const m = measured();
     event('dns_switched', `DNS answers ${t.region}: RTO ${formatDuration(m.rtoSeconds ?? 0)}${m.rpoSeconds !== null ? `, RPO ${formatDuration(m.rpoSeconds)}` : ''}`);
     thread.reply(`:globe_with_meridians: DNS switched to ${t.region}. RTO ${formatDuration(m.rtoSeconds ?? 0)} (objective ${formatDuration(spec.objectives.rtoSeconds)}), RPO ${m.rpoSeconds === null ? 'unknown' : formatDuration(m.rpoSeconds)}`);
