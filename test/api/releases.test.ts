@@ -248,7 +248,7 @@ describe('API: releases on a real worker', () => {
       expect(ended).toMatchObject({ outcome: 'rejected', phase: 'rejected', environment: null, endedAt: expect.any(String) });
       expect(ended.reason).toMatch(/rejected for prod by remi: error budget spent/);
       expect(gate(ended, 'prod').approvals).toEqual([
-        { environment: 'prod', decision: 'reject', by: 'remi', roles: ['release-manager'], comment: 'error budget spent', at: expect.any(String) },
+        { environment: 'prod', decision: 'reject', by: 'remi', roles: ['release-manager', 'on-call'], comment: 'error budget spent', at: expect.any(String) },
       ]);
       expect(stage(ended, 'prod').deployment).toBeNull();
       expect(gate(ended, 'prod')).toMatchObject({ state: 'rejected', pending: [] });
