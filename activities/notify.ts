@@ -11,6 +11,8 @@ export interface PostMessageRequest {
   /** A card to render, else `text` as a plain reply. */
   card?: Card;
   text?: string;
+  /** With `text`: the reply mentions @here (what `text` cannot do: it is escaped). */
+  alert?: boolean;
   threadTs?: string;
   /** Set on a run's parent message: tags it so a retried post finds it again. */
   runId?: string;
@@ -48,7 +50,7 @@ export function notifyActivities(deps: ActivityDeps) {
           });
           if (found) return found;
         }
-        const body = m.card ? renderCard(m.card, linksOf(m.card)) : renderReply(m.text ?? '');
+        const body = m.card ? renderCard(m.card, linksOf(m.card)) : renderReply(m.text ?? '', { alert: m.alert === true });
         return deps.notifier.post({ channel: m.channel, threadTs: m.threadTs, runId: m.runId, ...body });
       });
     },

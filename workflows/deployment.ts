@@ -55,7 +55,7 @@ import {
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { judge, providerErrorSample } from '../src/domain/analysis';
+import { judgedSample, providerErrorSample } from '../src/domain/analysis';
 import { leftMs } from '../src/domain/countdown';
 import { TERMINAL_PHASES, type ActionRequest, type DeploymentPhase, type DeploymentStatus, type RollbackInfo, type WaitKind } from '../src/domain/deployment';
 import { formatDuration } from '../src/domain/durations';
@@ -436,8 +436,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         },
         [spec.metrics, colour, plan.analysis.windowSeconds, end],
       );
-      const j = judge(m, spec.thresholds);
-      entry = { at: iso(), step, weight, verdict: j.verdict, reason: j.reason, requests: m.requests, errorRate: j.errorRate, latencyMs: m.latencyMs, evidence: j.evidence, message: j.message };
+      entry = judgedSample(m, spec.thresholds, { at: iso(), step, weight });
     } catch (err) {
       if (isCancellation(err)) throw err;
       // Retries are exhausted: a provider that cannot answer is not a breach.
@@ -625,7 +624,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
           setPhase('stuck');
           const failingFor = formatDuration((now() - safety.since) / 1000);
           event('stuck', `STUCK: the ${goal} has failed for ${failingFor}; still trying. Last error: ${safety.lastError}`);
-          thread.reply(`:rotating_light: <!here> ${title}: the ${goal} is STUCK after ${failingFor} and keeps trying. Last error: ${safety.lastError}`);
+          thread.reply(`:rotating_light: ${title}: the ${goal} is STUCK after ${failingFor} and keeps trying. Last error: ${safety.lastError}`, { alert: true });
         }
         await sleep(convergeBackoffMs(safety.attempts - 1));
         await maybeContinueAsNew();

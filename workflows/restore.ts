@@ -40,7 +40,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { judge, providerErrorSample, trailingFailures } from '../src/domain/analysis';
+import { addWatchSample } from '../src/domain/analysis';
 import type { DatabaseTarget, VerificationResult } from '../src/domain/database';
 import { formatDuration } from '../src/domain/durations';
 import { compactStamp } from '../src/domain/instants';
@@ -69,6 +69,7 @@ import {
 } from './messages';
 import { CONVERGE, convergeBackoffMs } from './converge';
 import { newThreadState, PARENT, runThread } from './thread';
+import { analyse } from './watch';
 
 /** The run's state: its status but for what is derived from it when asked (pending approvals, RPO, RTO). */
 type RestoreState = Omit<RestoreStatus, 'pending' | keyof RestoreMeasures>;
@@ -82,10 +83,7 @@ export interface RestoreResult {
 }
 
 const MAX_TIMELINE = 200;
-const MAX_SAMPLES = 60;
 const SLACK_CLOSE_MS = 30_000;
-/** Consecutive failing samples while watching that switch back (as a deployment's default). */
-const WATCH_FAILURE_LIMIT = 2;
 const TERMINAL: RestorePhase[] = ['completed', 'failed', 'rolled_back', 'rejected', 'expired', 'cancelled'];
 
 const QUICK: ActivityOptions = {
@@ -455,19 +453,12 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
       for (const [i, svc] of spec.services.entries()) {
         for (const colour of liveColours(i)) {
           const at = iso();
-          let sample;
-          try {
-            const m = await onRegion(svc.metrics.region).quick.measure.executeWithOptions({ ...QUICK, retry: { maximumAttempts: 3, initialInterval: '2s' }, summary: `Analyse ${svc.service} (${colour})` }, [svc.metrics, colour, spec.sampleSeconds, at]);
-            const j = judge(m, svc.thresholds);
-            sample = { at, step: i, weight: 100, verdict: j.verdict, reason: j.reason, requests: m.requests, errorRate: j.errorRate, latencyMs: m.latencyMs, ...(j.evidence ? { evidence: j.evidence } : {}), message: `${svc.service} ${colour}: ${j.message}` };
-          } catch (err) {
-            if (isCancellation(err)) throw err;
-            sample = providerErrorSample(at, i, 100, causeMessage(err));
-          }
-          s.samples = [...s.samples, sample].slice(-MAX_SAMPLES);
+          const measure = () => onRegion(svc.metrics.region).quick.measure.executeWithOptions({ ...QUICK, retry: { maximumAttempts: 3, initialInterval: '2s' }, summary: `Analyse ${svc.service} (${colour})` }, [svc.metrics, colour, spec.sampleSeconds, at]);
+          const sample = await analyse(measure, svc.thresholds, { at, step: i, weight: 100, label: `${svc.service} ${colour}` });
+          const watched = addWatchSample(s.samples, sample);
+          s.samples = watched.samples;
           refresh();
-          const mine = s.samples.filter((x) => x.step === i);
-          if (trailingFailures(mine) >= WATCH_FAILURE_LIMIT) {
+          if (watched.failed) {
             throw new Stop('rolled_back', 'rolled_back', `${svc.service} unhealthy on the restored database: ${sample.message}`);
           }
         }
@@ -516,7 +507,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
         event('compensation_retry', `${what} not done yet (round ${round + 1}): ${causeMessage(err)}; trying again`);
         if (!escalated && now() - since >= ESCALATE_AFTER_MS) {
           escalated = true;
-          thread.reply(`:rotating_light: <!here> ${title}: ${what} is STUCK and keeps trying. Last error: ${causeMessage(err)}`);
+          thread.reply(`:rotating_light: ${title}: ${what} is STUCK and keeps trying. Last error: ${causeMessage(err)}`, { alert: true });
         }
         await sleep(convergeBackoffMs(round));
       }

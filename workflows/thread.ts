@@ -20,7 +20,8 @@ import { CancellationScope, condition, log, proxyActivities, workflowInfo } from
 import type { Activities } from '../activities';
 import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
 
-type Item = { kind: 'reply'; text: string } | { kind: 'card'; key: string };
+/** `alert`: the reply calls the channel's attention (@here); its text stays escaped. */
+type Item = { kind: 'reply'; text: string; alert?: boolean } | { kind: 'card'; key: string };
 
 export interface ThreadState {
   parent: MessageRef | null;
@@ -42,8 +43,8 @@ export const PARENT = 'run';
 export interface RunThread {
   /** A card changed; `urgent` sends it without waiting out the update interval (outcomes, decisions). */
   touch(key?: string, urgent?: boolean): void;
-  /** Queues a reply in the thread (mrkdwn). */
-  reply(text: string): void;
+  /** Queues a reply in the thread (mrkdwn); `alert` mentions @here (a stuck safety action). */
+  reply(text: string, opts?: { alert?: boolean }): void;
   /** Posts a keyed card in the thread (once), then keeps it current on touch(key). */
   open(key: string): void;
   /**
@@ -86,7 +87,7 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
     state.dirty = state.dirty.filter((k) => k !== key);
   };
 
-  async function post(args: { card?: Card; text?: string; threadTs?: string; runId?: string }, what: string): Promise<MessageRef | null> {
+  async function post(args: { card?: Card; text?: string; alert?: boolean; threadTs?: string; runId?: string }, what: string): Promise<MessageRef | null> {
     try {
       return await slack.postMessage.executeWithOptions({ summary: `Slack: ${what}` }, [{ channel: notify.channel, ...args }]);
     } catch (err) {
@@ -116,7 +117,7 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
     if (item) {
       if (item.kind === 'card') undirty(item.key);
       const ref = item.kind === 'reply'
-        ? await post({ text: item.text, threadTs: state.parent.ts }, 'reply in the thread')
+        ? await post({ text: item.text, ...(item.alert ? { alert: true } : {}), threadTs: state.parent.ts }, 'reply in the thread')
         : await post({ card: opts.card(item.key), threadTs: state.parent.ts }, `post ${item.key}`);
       if (ref && item.kind === 'card') state.cards[item.key] = ref;
       state.queue.shift(); // sent, or dropped: a reply is news only when it is timely
@@ -154,8 +155,8 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
       if (!state.dirty.includes(key)) state.dirty.push(key);
       if (isUrgent) urgent = true;
     },
-    reply(text) {
-      state.queue.push({ kind: 'reply', text });
+    reply(text, replyOpts) {
+      state.queue.push(replyOpts?.alert ? { kind: 'reply', text, alert: true } : { kind: 'reply', text });
       if (state.queue.length > MAX_QUEUED) {
         const [dropped] = state.queue.splice(state.queue.findIndex((i) => i.kind === 'reply'), 1);
         log.warn('Slack unreachable for a while: dropped the oldest queued reply', { dropped });

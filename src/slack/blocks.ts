@@ -99,10 +99,11 @@ export function renderCard(card: Card, links: CardLinks): { text: string; blocks
 /**
  * A thread reply, as one section; the same text is the fallback. The text is escaped: replies
  * carry people's comments and reasons, which must not mention a channel or forge a link
- * (emoji codes like :rocket: still work).
+ * (emoji codes like :rocket: still work). An `alert` mentions @here before it.
  */
-export function renderReply(text: string): { text: string; blocks: KnownBlock[] } {
-  const clipped = clip(escapeMrkdwn(text), LIMITS.text);
+export function renderReply(text: string, opts: { alert?: boolean } = {}): { text: string; blocks: KnownBlock[] } {
+  // An alert's @here is Baton's own markup, added after the escaping.
+  const clipped = clip(`${opts.alert ? '<!here> ' : ''}${escapeMrkdwn(text)}`, LIMITS.text);
   // Slack refuses a section with empty text.
   return { text: clipped, blocks: clipped.trim() === '' ? [] : [section(clipped)] };
 }

@@ -253,6 +253,12 @@ describe('renderReply', () => {
     expect((blocks[0] as SectionBlock).text?.text).toBe(text);
   });
 
+  it('mentions @here for an alert, the alert\'s own text still escaped', () => {
+    const { text } = renderReply(':rotating_light: rollback is STUCK: <!channel> AccessDenied', { alert: true });
+    expect(text).toBe('<!here> :rotating_light: rollback is STUCK: &lt;!channel&gt; AccessDenied');
+    expect(renderReply('no alert').text).toBe('no alert');
+  });
+
   it('shortens a reply longer than a section may hold', () => {
     const { blocks } = renderReply('y'.repeat(5000));
     expect(((blocks[0] as SectionBlock).text?.text ?? '').length).toBe(3000);

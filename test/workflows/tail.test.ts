@@ -157,7 +157,7 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
       const stuck = await skipUntil(d, 'the escalation', '1m', (s) => s.phase === 'stuck', 30);
       expect(stuck.stuck?.lastError).toMatch(/AccessDenied/);
       expect(stuck.error).toMatch(/AccessDenied/);
-      expect(rec.messages.some((m) => /STUCK/.test(m) && /AccessDenied/.test(m))).toBe(true);
+      expect(rec.messages.some((m) => m.startsWith('<!here> ') && /STUCK/.test(m) && /AccessDenied/.test(m))).toBe(true);
       // Still 10 % on green: nothing was half-done, and it keeps trying.
       expect(await weightsOf('api', 'staging')).toEqual({ blue: 90, green: 10 });
       rec.failWrites = null;
