@@ -242,6 +242,11 @@ const DrFile = Type.Object({
   objectives: Type.Object({ rpo: DurationText, rto: DurationText }, { additionalProperties: false }),
   /** After DNS moves: how long the DR region is watched, and how often it is sampled. */
   monitor: Type.Optional(Type.Object({ for: Type.Optional(DurationText), every: Type.Optional(DurationText) }, { additionalProperties: false })),
+  /**
+   * The DR region's CloudWatch dimensions per colour, read with the environment's queries and
+   * judged by its thresholds while the DR region is monitored; without them, smoke tests only.
+   */
+  metrics: Type.Optional(Type.Object({ blueDimensions: Dimensions, greenDimensions: Dimensions }, { additionalProperties: false })),
   /** How long a fenced switch waits for the replica to catch up (ReplicaLag 0) before it gives up and unfences. */
   catchUp: Type.Optional(DurationText),
   emergency: Type.Optional(Type.Object({
@@ -686,6 +691,7 @@ function resolveDr(service: string, env: string, d: DrFileT, envs: Record<string
   const monitorSeconds = duration(d.monitor?.for, DEFAULT_DR_MONITOR_SECONDS, `${at}.monitor.for`);
   const monitorEverySeconds = duration(d.monitor?.every, DEFAULT_DR_MONITOR_EVERY_SECONDS, `${at}.monitor.every`);
   if (monitorEverySeconds < 1) throw new ConfigError(`config field '${at}.monitor.every': must be at least 1s`);
+  const metrics = d.metrics ? drMetrics(home.metrics, d.region, d.metrics, `${at}.metrics`) : null;
   const drillEvery = d.drills?.every === undefined ? null : duration(d.drills.every, 0, `${at}.drills.every`);
   if (drillEvery !== null && !d.drills?.allowed) throw new ConfigError(`config field '${at}.drills.every': a drill schedule needs 'drills.allowed: true'`);
   if (drillEvery !== null && drillEvery < 3600) throw new ConfigError(`config field '${at}.drills.every': must be at least 1h (a drill fails over and back)`);
@@ -717,10 +723,29 @@ function resolveDr(service: string, env: string, d: DrFileT, envs: Record<string
     approvals: (ctx.gate?.approvals ?? []).map((r) => ({ ...r })),
     approvalExpirySeconds: ctx.gate?.expirySeconds ?? DEFAULT_EXPIRY_SECONDS,
     monitor: { seconds: monitorSeconds, everySeconds: monitorEverySeconds },
+    metrics,
+    primaryMetrics: home.metrics,
+    thresholds: { ...home.thresholds },
     catchUpSeconds: duration(d.catchUp, DEFAULT_DR_CATCH_UP_SECONDS, `${at}.catchUp`),
     emergency: { role: emergencyRole, allowUnfenced: d.emergency?.allowUnfenced ?? false },
     drills: { allowed: d.drills?.allowed ?? false, everySeconds: drillEvery },
   };
+}
+
+/**
+ * The DR region's metrics: the environment's queries (namespace, metrics, extra errors) in the DR
+ * region, with its own dimensions. They must name the same dimensions as the environment's: a
+ * misspelt one would read no data, and monitoring would never see a breach.
+ */
+function drMetrics(home: MetricsSpec, region: string, m: NonNullable<DrFileT['metrics']>, at: string): MetricsSpec {
+  const names = (d: Record<string, string>) => Object.keys(d).sort().join(', ');
+  for (const colour of ['blue', 'green'] as const) {
+    const given = m[`${colour}Dimensions`];
+    if (names(given) !== names(home.dimensions[colour])) {
+      throw new ConfigError(`config field '${at}.${colour}Dimensions': names ${names(given) || 'no dimensions'}, but the environment's metrics name ${names(home.dimensions[colour])}: the DR region is read with the environment's queries, so give the same dimensions with the DR region's values`);
+    }
+  }
+  return { ...home, region, extraErrors: home.extraErrors.map((x) => ({ ...x })), dimensions: { blue: { ...m.blueDimensions }, green: { ...m.greenDimensions } } };
 }
 
 function readinessEvery(value: string | number | undefined): number {

@@ -18,6 +18,9 @@
  *   for a cancellation that region cannot acknowledge.
  * - DNS moves last, only after the new region is promoted, scaled, stable and smoke-tested; a
  *   failure before that leaves DNS where it was and says what state the new region is in.
+ * - Once DNS has moved, only a drill moves it back by itself: a run that fails while monitoring
+ *   (smoke tests, and the deployment analysis where the region has metrics) leaves DNS on the
+ *   new region and says so in its error and state.
  * - Every write is set-to-value (providers read back), so a worker that dies mid-run and retries
  *   a step finds it done: a promotion or a DNS change is never repeated in effect.
  * - Compensation (failure or cancel before DNS moved; any time in a drill) converges from what it
@@ -45,6 +48,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { addWatchSample, WATCH_FAILURE_LIMIT, watchSleepMs } from '../src/domain/analysis';
 import { formatDuration } from '../src/domain/durations';
 import { causeMessage, ErrorType } from '../src/domain/errors';
 import { REPLICA_LAG_WINDOW_SECONDS, type InstanceFacts } from '../src/domain/failover';
@@ -53,6 +57,8 @@ import {
   directionOf,
   drSide,
   failoverMeasures,
+  MONITOR_SMOKE_FAILURE_LIMIT,
+  monitorDetail,
   planSteps,
   primarySide,
   servingColour,
@@ -66,7 +72,7 @@ import { compactStamp } from '../src/domain/instants';
 import type { RunCard } from '../src/domain/notices';
 import { regionQueue } from '../src/domain/regions';
 import { appendEvent } from '../src/domain/timeline';
-import type { Colour, Outcome } from '../src/domain/types';
+import type { Colour, Outcome, Sample } from '../src/domain/types';
 import { CONVERGE, convergeBackoffMs } from './converge';
 import {
   BatonEnvironment,
@@ -86,6 +92,7 @@ import {
 } from './messages';
 import { checkOne } from './readiness';
 import { newThreadState, PARENT, runThread } from './thread';
+import { analyse } from './watch';
 
 export interface FailoverResult {
   id: string;
@@ -98,8 +105,6 @@ export interface FailoverResult {
 
 const MAX_TIMELINE = 300;
 const SLACK_CLOSE_MS = 30_000;
-/** Consecutive failed smoke tests while monitoring that fail the run. */
-const MONITOR_FAILURE_LIMIT = 2;
 /** How often a fenced switch reads ReplicaLag while it waits for 0. */
 const CATCH_UP_POLL_MS = 5_000;
 /** After this long failing, compensation alerts the channel (and keeps trying). */
@@ -182,6 +187,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     preflight: [],
     risks: [],
     dnsSwitchedAt: null,
+    samples: [],
     report: { steps: [], objectives: spec.objectives, fenced: null, confirmedBy: null, cleanup: [], state: null },
     timeline: [],
   };
@@ -218,6 +224,8 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     for (const st of s.report.steps.slice(-6)) lines.push(`${st.outcome === 'ok' ? 'OK' : st.outcome === 'running' ? '…' : st.outcome.toUpperCase()} ${st.name}${st.durationSeconds !== null ? ` (${formatDuration(st.durationSeconds)})` : ''}${st.detail ? `: ${st.detail}` : ''}`);
     if (m.rtoSeconds !== null) lines.push(`RTO ${formatDuration(m.rtoSeconds)} (objective ${formatDuration(spec.objectives.rtoSeconds)})${m.rtoMet === false ? ' MISSED' : ''}${m.detectionSeconds !== null ? `; detection ${formatDuration(m.detectionSeconds)} before` : ''}`);
     if (m.rpoSeconds !== null) lines.push(`RPO ${formatDuration(m.rpoSeconds)} (objective ${formatDuration(spec.objectives.rpoSeconds)})${m.rpoMet === false ? ' MISSED' : ''}`);
+    const sample = s.samples.at(-1);
+    if (sample) lines.push(`Analysis at ${sample.at}: ${sample.verdict.toUpperCase()} ${sample.message}`);
     if (s.report.state) lines.push(`State: ${s.report.state}`);
     return lines;
   }
@@ -494,20 +502,46 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     thread.reply(`:globe_with_meridians: DNS switched to ${t.region}. RTO ${formatDuration(m.rtoSeconds ?? 0)} (objective ${formatDuration(spec.objectives.rtoSeconds)}), RPO ${m.rpoSeconds === null ? 'unknown' : formatDuration(m.rpoSeconds)}`);
   }
 
+  /**
+   * Watches side `t`, where DNS now sends clients, for spec.monitor.seconds: every interval a smoke
+   * test of `colour` and, when the side has metrics, the deployment analysis of it (samples in the
+   * status). MONITOR_SMOKE_FAILURE_LIMIT failed smoke tests or WATCH_FAILURE_LIMIT failing samples
+   * in a row fail the run, and DNS stays on `t`: moving it again is another run's decision.
+   */
   async function monitor(t: FailoverSide, colour: Colour): Promise<void> {
+    const { metrics } = t;
+    const each = formatDuration(spec.monitor.everySeconds);
+    event('monitoring', metrics
+      ? `Monitoring ${t.region} (${colour}) for ${formatDuration(spec.monitor.seconds)}: a smoke test and the analysis every ${each}`
+      : `Monitoring ${t.region} for ${formatDuration(spec.monitor.seconds)}: a smoke test every ${each}, no analysis (no dr.metrics for ${t.region})`);
+    // The samples' step: the monitor step's record, pushed next.
+    const index = s.report.steps.length;
     await step('monitor', 'monitoring', async () => {
-      const until = now() + spec.monitor.seconds * 1000;
+      const on = at(t.region).quick;
+      const started = now();
+      const until = started + spec.monitor.seconds * 1000;
+      const smoke = { passed: 0, run: 0 };
       let failures = 0;
-      let samples = 0;
+      const mine: Sample[] = [];
       while (now() < until) {
-        await sleep(Math.min(spec.monitor.everySeconds * 1000, Math.max(1, until - now())));
-        const r = await at(t.region).quick.smokeTest.executeWithOptions({ ...QUICK, startToCloseTimeout: '30s', retry: { maximumAttempts: 2, initialInterval: '2s' }, summary: `Monitor ${t.region}` }, [t.smokeTestUrls[colour]]);
-        samples++;
+        await sleep(watchSleepMs(started, spec.monitor.everySeconds * 1000, until, now()));
+        const when = iso();
+        const r = await on.smokeTest.executeWithOptions({ ...QUICK, startToCloseTimeout: '30s', retry: { maximumAttempts: 2, initialInterval: '2s' }, summary: `Monitor ${t.region}` }, [t.smokeTestUrls[colour]]);
+        smoke.run++;
+        if (r.ok) smoke.passed++;
         failures = r.ok ? 0 : failures + 1;
-        if (failures >= MONITOR_FAILURE_LIMIT) throw new Stop('failed', 'failed', `${t.region} failed ${failures} smoke tests in a row after DNS moved: ${r.detail}`);
+        if (failures >= MONITOR_SMOKE_FAILURE_LIMIT) throw new Stop('failed', 'failed', `${t.region} failed ${failures} smoke tests in a row after DNS moved: ${r.detail}; DNS stays on ${t.region}`);
+        if (!metrics) continue;
+        const measure = () => on.measure.executeWithOptions({ ...QUICK, startToCloseTimeout: '30s', retry: { maximumAttempts: 3, initialInterval: '2s' }, summary: `Analyse ${t.region} (${colour})` }, [metrics, colour, spec.monitor.everySeconds, when]);
+        const sample = await analyse(measure, spec.thresholds, { at: when, step: index, weight: 100, label: `${t.region} ${colour}` });
+        mine.push(sample);
+        const watched = addWatchSample(s.samples, sample);
+        s.samples = watched.samples;
+        refresh();
+        if (watched.failed) throw new Stop('failed', 'failed', `${t.region} failed the analysis ${WATCH_FAILURE_LIMIT} times in a row after DNS moved (${sample.message}); DNS stays on ${t.region}`);
       }
-      return samples;
-    }, (n) => `${n} smoke tests passed`);
+      return monitorDetail(t.region, smoke, metrics ? mine : null);
+    }, (detail) => detail);
   }
 
   /**
@@ -534,8 +568,11 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     await on.quick.unfenceDatabase.executeWithOptions({ ...QUICK, summary: `${t.database.instanceId}'s parameter group writable again (a replica is read-only anyway)` }, [t.database]);
   }
 
-  /** Back home from the DR region: rebuild, fenced switch, DR replica again, DR to standby, set-asides deleted. */
-  async function comeHome(drCounts: Counts | null): Promise<void> {
+  /**
+   * Back home from the DR region: rebuild, fenced switch, DR replica again, DR to standby,
+   * set-asides deleted. Returns the colour home serves from (the one with the most tasks).
+   */
+  async function comeHome(drCounts: Counts | null): Promise<Colour> {
     await step('rebuild', 'rebuilding', () => rebuildReplica(home, away), () => `${home.database.instanceId} replicates ${away.database.instanceId}`);
     await step('fence', 'fencing', () => fence(away, 'quick'), () => `${away.region}: services to 0; ${away.database.instanceId} read-only`);
     if (mode === 'failback') s.report.fenced = true;
@@ -553,6 +590,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
       await at(away.region).quick.unfenceServices.executeWithOptions({ ...QUICK, summary: `DR services to standby (blue ${target.blue}, green ${target.green})` }, [away.compute, target]);
     }, () => `${away.database.instanceId} replicates ${home.database.instanceId}; DR at standby`);
     await cleanUpAsides('quick');
+    return servingColour({ blue: counts.services.blue.desiredCount, green: counts.services.green.desiredCount });
   }
 
   async function cleanUpAsides(a: 'quick' | 'converge'): Promise<void> {
@@ -664,7 +702,8 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   /** Where things stand, in words, read from AWS (what answers). */
   async function describeState(): Promise<string> {
     const parts: string[] = [];
-    parts.push(s.dnsSwitchedAt ? `DNS answers ${to.region} since ${s.dnsSwitchedAt}` : `DNS still answers ${from.region}`);
+    // Only a drill moves DNS back by itself (its compensation comes home).
+    parts.push(s.dnsSwitchedAt ? `DNS answers ${to.region} since ${s.dnsSwitchedAt}${mode === 'drill' ? '' : ' and stays there'}` : `DNS still answers ${from.region}`);
     try {
       const t = await at(to.region).attempt.describeDbInstance.executeWithOptions({ ...ATTEMPT, summary: `Read ${to.database.instanceId}` }, [to.database]);
       parts.push(t.status === null ? `${to.database.instanceId} does not exist` : `${to.database.instanceId} in ${to.region} is ${t.status}, ${t.sourceIdentifier ? 'still a replica' : 'promoted (standalone)'}${t.readOnly ? ', read-only' : ''}`);
@@ -694,8 +733,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
         if (needsApproval) await step('approval', null, () => decide('approval', 'awaiting_approval'), () => `approved by ${s.approvals.filter((a) => a.decision === 'approve').map((a) => a.by).join(', ')}`);
         await preflight();
         if (mode === 'failback') {
-          await comeHome(null);
-          await monitor(home, 'blue');
+          await monitor(home, await comeHome(null));
           return;
         }
         if (mode === 'drill') before = await readPosture('quick');

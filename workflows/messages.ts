@@ -540,6 +540,8 @@ export interface FailoverStatus {
   /** Preflight failures an emergency went ahead despite. */
   risks: string[];
   dnsSwitchedAt: string | null;
+  /** Analysis samples while the region DNS moved to is monitored (none when it has no metrics). */
+  samples: Sample[];
   report: FailoverReport;
   timeline: TimelineEvent[];
 }

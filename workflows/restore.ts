@@ -40,7 +40,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { addWatchSample } from '../src/domain/analysis';
+import { addWatchSample, watchSleepMs } from '../src/domain/analysis';
 import type { DatabaseTarget, VerificationResult } from '../src/domain/database';
 import { formatDuration } from '../src/domain/durations';
 import { compactStamp } from '../src/domain/instants';
@@ -447,9 +447,10 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   async function watch(): Promise<void> {
     if (drill || spec.services.length === 0 || spec.watchSeconds <= 0) return;
     setPhase('watching');
-    const until = now() + spec.watchSeconds * 1000;
+    const started = now();
+    const until = started + spec.watchSeconds * 1000;
     while (now() < until) {
-      await sleep(Math.min(spec.sampleSeconds * 1000, Math.max(1, until - now())));
+      await sleep(watchSleepMs(started, spec.sampleSeconds * 1000, until, now()));
       for (const [i, svc] of spec.services.entries()) {
         for (const colour of liveColours(i)) {
           const at = iso();

@@ -89,6 +89,7 @@ export const FailoverStatusSchema = Type.Object({
   preflight: Type.Array(ReadinessCheckSchema),
   risks: Type.Array(Type.String(), { description: 'preflight failures an emergency went ahead despite' }),
   dnsSwitchedAt: Nullable(Type.String()),
+  samples: Type.Array(Facts('an analysis sample while the region DNS moved to was monitored: at, verdict, reason, requests, errorRate, latencyMs, message')),
   report: Type.Object({
     steps: Type.Array(Type.Object({ name: Type.String(), startedAt: Type.String(), durationSeconds: Nullable(Type.Number()), outcome: Type.String(), detail: Nullable(Type.String()) })),
     rtoSeconds: Nullable(Type.Number({ description: 'start to DNS switched (read back) with the new region smoke-tested' })),

@@ -48,6 +48,13 @@ export function judge(m: Measurement, t: Thresholds): Judgement {
   return { verdict: 'pass', reason: 'healthy', errorRate, message: `error rate ${pct(errorRate)}, ${latency}, ${fmt(m.requests)} requests` };
 }
 
+/** A measurement judged against thresholds, as a sample; `label` (what was measured) leads its message. */
+export function judgedSample(m: Measurement, t: Thresholds, where: { at: string; step: number; weight: number; label?: string }): Sample {
+  const j = judge(m, t);
+  const message = where.label ? `${where.label}: ${j.message}` : j.message;
+  return { at: where.at, step: where.step, weight: where.weight, verdict: j.verdict, reason: j.reason, requests: m.requests, errorRate: j.errorRate, latencyMs: m.latencyMs, ...(j.evidence ? { evidence: j.evidence } : {}), message };
+}
+
 export function providerErrorSample(at: string, step: number, weight: number, detail: string): Sample {
   return {
     at,
@@ -71,6 +78,33 @@ export function trailingFailures(samples: readonly Sample[]): number {
     else if (s.verdict === 'pass') break;
   }
   return n;
+}
+
+/**
+ * Watching after a switch (a restore's services, a failover's new region): the failing samples in
+ * a row that end the watch, as a deployment's default failure limit; and how many samples the
+ * status keeps.
+ */
+export const WATCH_FAILURE_LIMIT = 2;
+export const WATCH_SAMPLES_KEPT = 60;
+
+/**
+ * How long a watch that runs from `startedMs` until `untilMs` sleeps before its next sample: until
+ * the next multiple of `everyMs` from the start (the last sample at the end), so the time a sample
+ * takes does not push the later ones back; a tick that passed while a sample ran is skipped.
+ */
+export function watchSleepMs(startedMs: number, everyMs: number, untilMs: number, nowMs: number): number {
+  const next = startedMs + (Math.floor((nowMs - startedMs) / everyMs) + 1) * everyMs;
+  return Math.max(1, Math.min(next, untilMs) - nowMs);
+}
+
+/**
+ * A watch's samples with `sample` added (the newest WATCH_SAMPLES_KEPT), and whether the samples of
+ * its step (one service, one monitored region) now end in WATCH_FAILURE_LIMIT failures.
+ */
+export function addWatchSample(samples: readonly Sample[], sample: Sample): { samples: Sample[]; failed: boolean } {
+  const kept = [...samples, sample].slice(-WATCH_SAMPLES_KEPT);
+  return { samples: kept, failed: trailingFailures(kept.filter((x) => x.step === sample.step)) >= WATCH_FAILURE_LIMIT };
 }
 
 export function pct(ratio: number): string {

@@ -4,7 +4,8 @@
 // (workflows/failover.ts) carries these out; the API checks a request with the same functions.
 import type { ApprovalRecord, Decision, ApprovalRule } from './release';
 import type { DrSpec, FailoverDns, RdsInstanceRef } from './failover';
-import type { Colour, ComputeTarget } from './types';
+import { WATCH_FAILURE_LIMIT } from './analysis';
+import type { Colour, ComputeTarget, MetricsSpec, Sample, Verdict } from './types';
 
 export const FAILOVER_MODES = ['planned', 'emergency', 'failback', 'drill'] as const;
 export type FailoverMode = (typeof FAILOVER_MODES)[number];
@@ -19,6 +20,8 @@ export interface FailoverSide {
   setIdentifier: string;
   /** What a smoke test calls here, per colour. */
   smokeTestUrls: Record<Colour, string>;
+  /** What the analysis reads here while the side is monitored; null: smoke tests only. */
+  metrics: MetricsSpec | null;
 }
 
 /** Which way a run goes: away from `from`, onto `to`. */
@@ -27,12 +30,13 @@ export interface FailoverDirection {
   to: FailoverSide;
 }
 
+// A run started before specs carried metrics has none in its input: it monitors with smoke tests only, as it did.
 export function primarySide(spec: DrSpec): FailoverSide {
-  return { region: spec.primaryRegion, compute: spec.primaryCompute, database: spec.database.primary, setIdentifier: spec.dns.primarySetIdentifier, smokeTestUrls: spec.primarySmokeTestUrls };
+  return { region: spec.primaryRegion, compute: spec.primaryCompute, database: spec.database.primary, setIdentifier: spec.dns.primarySetIdentifier, smokeTestUrls: spec.primarySmokeTestUrls, metrics: spec.primaryMetrics ?? null };
 }
 
 export function drSide(spec: DrSpec): FailoverSide {
-  return { region: spec.region, compute: spec.compute, database: spec.database.replica, setIdentifier: spec.dns.secondarySetIdentifier, smokeTestUrls: { blue: spec.smokeTestUrl, green: spec.smokeTestUrl } };
+  return { region: spec.region, compute: spec.compute, database: spec.database.replica, setIdentifier: spec.dns.secondarySetIdentifier, smokeTestUrls: { blue: spec.smokeTestUrl, green: spec.smokeTestUrl }, metrics: spec.metrics ?? null };
 }
 
 /**
@@ -75,7 +79,7 @@ export function planSteps(spec: DrSpec, mode: FailoverMode, d: FailoverDirection
     s('scale', scale),
     s('smoke', `smoke-test ${to.region} before any client is sent there`),
     s('dns', `make '${to.setIdentifier}' the PRIMARY record of ${spec.dns.recordName} and read it back`),
-    s('monitor', `watch ${to.region} for ${spec.monitor.seconds} s (a smoke test every ${spec.monitor.everySeconds} s)`),
+    s('monitor', monitorPlan(spec, to)),
   ];
   const upDr = `scale the DR services in ${spec.region} to ${spec.productionCount} tasks and wait until stable`;
   const failback = (): PlannedStep[] => [
@@ -97,7 +101,7 @@ export function planSteps(spec: DrSpec, mode: FailoverMode, d: FailoverDirection
         ...switchTo(d.to, upDr),
       ];
     case 'failback':
-      return [...approval, s('preflight', `check that ${spec.database.replica.instanceId} is the standalone primary and ${spec.primaryRegion} answers`), ...failback(), s('monitor', `watch ${spec.primaryRegion} for ${spec.monitor.seconds} s`)];
+      return [...approval, s('preflight', `check that ${spec.database.replica.instanceId} is the standalone primary and ${spec.primaryRegion} answers`), ...failback(), s('monitor', monitorPlan(spec, primarySide(spec)))];
     case 'drill':
       return [
         s('preflight', 'check the DR posture; a failing check stops the drill before anything changes'),
@@ -111,6 +115,31 @@ export function planSteps(spec: DrSpec, mode: FailoverMode, d: FailoverDirection
       throw new Error(`unknown failover mode ${String(unknown)}`);
     }
   }
+}
+
+/** What monitoring a side does after DNS moves there, in words (a side without metrics: smoke tests only, said so). */
+function monitorPlan(spec: DrSpec, to: FailoverSide): string {
+  const each = `every ${spec.monitor.everySeconds} s`;
+  const what = to.metrics
+    ? `a smoke test and the deployment analysis (error rate, latency) ${each}; ${WATCH_FAILURE_LIMIT} failing analyses or ${MONITOR_SMOKE_FAILURE_LIMIT} failed smoke tests in a row fail the run, DNS left there`
+    : `a smoke test ${each}; no analysis: no \`dr.metrics\` for ${to.region}`;
+  return `watch ${to.region} for ${spec.monitor.seconds} s (${what})`;
+}
+
+/** Consecutive failed smoke tests while monitoring that fail the run. */
+export const MONITOR_SMOKE_FAILURE_LIMIT = 2;
+
+/**
+ * The monitor step's detail once it has run: how many samples, and what the smoke tests and the
+ * analysis said; `analysis` null: the side had no metrics, which the words say (no silent pass).
+ */
+export function monitorDetail(region: string, smoke: { passed: number; run: number }, analysis: readonly Sample[] | null): string {
+  const smoked = smoke.passed === smoke.run ? `${smoke.run} smoke tests passed` : `${smoke.passed} of ${smoke.run} smoke tests passed`;
+  if (analysis === null) return `${smoked}; no analysis: no \`dr.metrics\` for ${region}`;
+  const of = (v: Verdict) => analysis.filter((x) => x.verdict === v);
+  if (smoke.passed === smoke.run && of('pass').length === analysis.length) return `${analysis.length} samples passed (analysis and smoke)`;
+  const why = [...new Set(of('inconclusive').map((x) => x.reason.replace('_', ' ')))];
+  return `${smoke.run} samples: ${smoked}; analysis ${of('pass').length} passed, ${of('inconclusive').length} inconclusive${why.length ? ` (${why.join(', ')})` : ''}, ${of('fail').length} failed`;
 }
 
 /**

@@ -7,7 +7,7 @@
 // Fail-closed: a read that failed, a resource that is missing, and a metric with no datapoint
 // all fail their check. Readiness never reports ready on the strength of silence.
 import type { ApprovalRule } from './release';
-import type { Colour, ComputeTarget } from './types';
+import type { Colour, ComputeTarget, MetricsSpec, Thresholds } from './types';
 
 /** An RDS instance in a region. */
 export interface RdsInstanceRef {
@@ -54,6 +54,16 @@ export interface DrSpec {
   approvalExpirySeconds: number;
   /** After DNS moves: how long the new region is watched, sampled how often. */
   monitor: { seconds: number; everySeconds: number };
+  /**
+   * The DR region's metrics, for the deployment analysis while it is monitored: the environment's
+   * queries in `region`, with `dr.metrics`' dimensions. null: no `dr.metrics`, so monitoring the
+   * DR region is smoke tests only (and says so).
+   */
+  metrics: MetricsSpec | null;
+  /** The environment's own metrics: what the analysis reads after DNS moves home. */
+  primaryMetrics: MetricsSpec;
+  /** The environment's thresholds: what the analysis judges either region by. */
+  thresholds: Thresholds;
   /** How long a fenced switch waits for the replica to catch up (ReplicaLag 0). */
   catchUpSeconds: number;
   /** Who starts an emergency failover alone and confirms an unfenced promotion; whether unfenced needs no confirmation. */

@@ -1,7 +1,9 @@
 // The sandbox's stand-in for real traffic: every interval it reads each target's traffic
 // weights (from moto, as a deployment left them) and writes CloudWatch datapoints for every
 // colour that takes traffic — requests, 5xx and latency, shaped by the injected faults — so
-// the deployment's analysis reads the same metrics it would on AWS. It also publishes the
+// the deployment's analysis reads the same metrics it would on AWS. A DR copy with metrics takes
+// traffic while its failover record is PRIMARY, on the colours its services run tasks of, so a
+// failover's monitoring analyses it as it would on AWS. It also publishes the
 // ReplicaLag of every RDS read replica it finds (as RDS does every minute), so readiness and
 // failovers read it: about a second, 0 once the source is fenced (writes stopped, the replica
 // caught up), and frozen at its last value while the source's region is out (replication stopped).
@@ -10,27 +12,46 @@ import { PutMetricDataCommand, type MetricDatum, type PutMetricDataCommandInput 
 import { DescribeDBInstancesCommand, type DBInstance } from '@aws-sdk/client-rds';
 import type { Fault, FaultStore } from './faults';
 import type { BatonConfig } from '../config';
-import type { RdsInstanceRef } from '../domain/failover';
+import type { FailoverDns, RdsInstanceRef } from '../domain/failover';
 import { createAwsClients, type AwsOptions } from '../providers/aws';
-import type { TrafficRouterFactory } from '../providers/types';
-import { COLOURS, type Colour, type MetricsSpec, type TrafficRouterSpec } from '../domain/types';
+import type { DrInspector, TrafficRouterFactory } from '../providers/types';
+import { COLOURS, type Colour, type ComputeTarget, type MetricsSpec, type TrafficRouterSpec } from '../domain/types';
 import { FENCED_TAG, PROMOTED_FROM_TAG } from '../providers/dr-ops';
+
+/** A DR copy's traffic: none unless its failover record is PRIMARY, then its colours' share of the tasks running. */
+export interface FailoverTraffic {
+  type: 'failover';
+  dns: FailoverDns;
+  /** The DR region's record. */
+  setIdentifier: string;
+  compute: ComputeTarget;
+}
 
 export interface FeedTarget {
   service: string;
   environment: string;
-  traffic: TrafficRouterSpec;
+  /** Where the colours' shares of traffic are read: the environment's router, or a DR copy's failover record and services. */
+  traffic: TrafficRouterSpec | FailoverTraffic;
   metrics: MetricsSpec;
 }
 
 /** Writes one PutMetricData request in `region`. */
 export type PutMetricData = (region: string, input: PutMetricDataCommandInput) => Promise<void>;
 
-/** Every service and environment of a config, as the feeder needs them. */
+/** Every service and environment of a config, and every DR copy with metrics, as the feeder needs them. */
 export function feedTargets(config: BatonConfig): FeedTarget[] {
-  return Object.values(config.services).flatMap((s) =>
-    Object.entries(s.environments).map(([environment, e]) => ({ service: s.name, environment, traffic: e.traffic, metrics: e.metrics })),
-  );
+  return Object.values(config.services).flatMap((s) => [
+    ...Object.entries(s.environments).map(([environment, e]) => ({ service: s.name, environment, traffic: e.traffic, metrics: e.metrics })),
+    ...Object.values(s.dr ?? {}).flatMap((d) => d.metrics
+      ? [{ service: s.name, environment: d.environment, traffic: { type: 'failover' as const, dns: d.dns, setIdentifier: d.dns.secondarySetIdentifier, compute: d.compute }, metrics: d.metrics }]
+      : []),
+  ]);
+}
+
+/** Each colour's share of the tasks running, in percent (none running: no share). */
+function taskShares(running: Record<Colour, number>): Record<Colour, number> {
+  const total = running.blue + running.green;
+  return total === 0 ? { blue: 0, green: 0 } : { blue: (100 * running.blue) / total, green: (100 * running.green) / total };
 }
 
 /** A healthy replica in the sandbox lags about a second behind its primary. */
@@ -207,6 +228,8 @@ export function metricData(spec: MetricsSpec, colour: Colour, sample: TrafficSam
 export interface FeederOptions {
   targets: FeedTarget[];
   routerFor: TrafficRouterFactory;
+  /** Reads a DR copy's failover records and services (targets with failover traffic). */
+  dr?: Pick<DrInspector, 'compute' | 'failoverRecords'>;
   put: PutMetricData;
   faults: FaultStore;
   /** Where to find the read replicas whose ReplicaLag to publish, as RDS would; none when absent. */
@@ -240,8 +263,17 @@ export function startFeeder(opts: FeederOptions): Feeder {
     log(`${name}: cannot feed metrics (${(err as Error).message ?? String(err)}); retrying every ${intervalMs} ms`);
   }
 
+  async function weightsOf(traffic: FeedTarget['traffic']): Promise<Record<Colour, number>> {
+    if (traffic.type !== 'failover') return opts.routerFor(traffic).getWeights();
+    if (!opts.dr) throw new Error('no DR reader to tell whether the DR copy takes traffic');
+    const records = await opts.dr.failoverRecords(traffic.dns, traffic.compute.region);
+    if (!records.some((r) => r.setIdentifier === traffic.setIdentifier && r.failover === 'PRIMARY')) return { blue: 0, green: 0 };
+    const { services } = await opts.dr.compute(traffic.compute);
+    return taskShares({ blue: services.blue.runningCount, green: services.green.runningCount });
+  }
+
   async function feed(target: FeedTarget, at: Date): Promise<void> {
-    const weights = await opts.routerFor(target.traffic).getWeights();
+    const weights = await weightsOf(target.traffic);
     const data = COLOURS.filter((c) => weights[c] > 0).flatMap((colour) => {
       const fault = opts.faults.get(target.service, target.environment, colour);
       const sample = trafficSample({ weight: weights[colour], intervalMs, totalRps: opts.totalRps ?? 50, fault, random: opts.random ?? Math.random });
@@ -277,7 +309,7 @@ export function startFeeder(opts: FeederOptions): Feeder {
   async function tick(): Promise<void> {
     const at = new Date();
     await Promise.all([
-      ...opts.targets.map((t) => outcome(`${t.service}/${t.environment}`, feed(t, at))),
+      ...opts.targets.map((t) => outcome(`${t.service}/${t.environment}${t.traffic.type === 'failover' ? ` (DR, ${t.metrics.region})` : ''}`, feed(t, at))),
       ...(opts.replicas ? [feedReplicas(opts.replicas, at)] : []),
     ]);
   }

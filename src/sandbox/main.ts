@@ -443,11 +443,12 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   const faults = new FaultStore({ known: targets });
   const control = await startControlServer({ port: settings.ports.control, faults, regions: regionControl(gate, workers) });
   parts.add('control server', control.stop);
-  const { routerFor } = createProviders({ awsEndpoint: moto.endpoint, slack: {} });
+  const { routerFor, dr } = createProviders({ awsEndpoint: moto.endpoint, slack: {} });
   const feeder = startFeeder({
     targets,
     replicas: { regions: configRegions(config), describe: rdsDescribe({ endpoint: moto.endpoint }), isOut: gate.isOut },
     routerFor,
+    dr,
     faults,
     put: cloudWatchPut({ endpoint: moto.endpoint }),
   });

@@ -122,9 +122,11 @@ export interface SandboxConfigOptions {
 }
 
 /**
- * The `dr` config of a seeded target (YAML shape): the DR copy, database and failover records the
- * seed made, the sandbox's smoke test, and objectives at the sandbox's scale (RPO 30 s: the
- * feeder publishes a ReplicaLag of about 1 s; RTO 5 min: the records' TTL is 5 s).
+ * The `dr` config of a seeded target (YAML shape): the DR copy, database, failover records and
+ * metrics dimensions the seed made, the sandbox's smoke test, and objectives at the sandbox's
+ * scale (RPO 30 s: the feeder publishes a ReplicaLag of about 1 s; RTO 5 min: the records' TTL is
+ * 5 s). The feeder publishes the DR copy's metrics while its failover record is PRIMARY, so
+ * monitoring after a failover runs the analysis on them.
  */
 function sandboxDr(t: SeededTarget, controlUrl: string): Record<string, unknown> {
   const dr = t.dr!;
@@ -140,6 +142,7 @@ function sandboxDr(t: SeededTarget, controlUrl: string): Record<string, unknown>
     objectives: { rpo: '30s', rto: '5m' },
     // At the sandbox's scale: watch the DR region for 20 s after DNS moves; drills allowed.
     monitor: { for: '20s', every: '5s' },
+    metrics: dr.metrics,
     catchUp: '2m',
     drills: { allowed: true },
   };

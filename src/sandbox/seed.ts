@@ -78,6 +78,8 @@ export interface SeededDr {
   standbyCount: number;
   database: { primary: { region: string; instanceId: string }; replica: { region: string; instanceId: string } };
   dns: { hostedZoneId: string; recordName: string; recordType: 'CNAME'; primarySetIdentifier: string; secondarySetIdentifier: string };
+  /** The DR copy's metrics dimensions per colour (what the feeder publishes there while it takes traffic). */
+  metrics: { blueDimensions: Record<string, string>; greenDimensions: Record<string, string> };
 }
 
 /** The services that keep a DR copy with a database and failover records (the others only a DR copy of their compute). */
@@ -379,6 +381,7 @@ async function seedDr(clients: AwsClients, primary: SeededTarget, drCopy: Seeded
     standbyCount: DR_STANDBY_COUNT,
     database,
     dns: { hostedZoneId, recordName, recordType: 'CNAME', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
+    metrics: { blueDimensions: drCopy.metrics.blueDimensions, greenDimensions: drCopy.metrics.greenDimensions },
   };
 }
 

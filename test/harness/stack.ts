@@ -270,7 +270,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       const direct = { endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS };
       const g = gate;
       const replicas = { regions: configRegions(config), describe: rdsDescribe(direct), isOut: (region: string) => g?.isOut(region) ?? false };
-      const feeder = startFeeder({ targets: feedTargets(config), replicas, routerFor: motoProviders.routerFor, put: cloudWatchPut(direct), faults, intervalMs: 1000, log: () => undefined });
+      const feeder = startFeeder({ targets: feedTargets(config), replicas, routerFor: motoProviders.routerFor, dr: motoProviders.dr, put: cloudWatchPut(direct), faults, intervalMs: 1000, log: () => undefined });
       cleanups.push(() => feeder.stop());
     }
 

@@ -1,7 +1,9 @@
-// Unit tests for the sandbox's fault store and the feeder's arithmetic: no servers.
+// Unit tests for the sandbox's fault store and the feeder's arithmetic (a DR copy's traffic included): no servers.
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfigFile } from '../../src/config';
 import { FaultError, FaultStore } from '../../src/sandbox/faults';
-import { BASELINE, metricData, startFeeder, trafficSample, type FeedTarget, type PutMetricData } from '../../src/sandbox/feeder';
+import { BASELINE, feedTargets, metricData, startFeeder, trafficSample, type FeedTarget, type PutMetricData } from '../../src/sandbox/feeder';
 import type { MetricsSpec } from '../../src/domain/types';
 import type { TrafficRouter } from '../../src/providers/types';
 
@@ -157,5 +159,79 @@ describe('startFeeder', () => {
       ['tg/green', 'HTTPCode_Target_5XX_Count', 0],
       ['tg/green', 'TargetResponseTime', 0.08],
     ]);
+  });
+});
+
+describe('the feeder and a DR copy', () => {
+  const dns = { hostedZoneId: 'Z1', recordName: 'api.sandbox.baton.internal.', recordType: 'CNAME' as const, primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' };
+  const compute = { region: 'us-west-2', cluster: 'api-prod', services: { blue: 'api-prod-blue', green: 'api-prod-green' } };
+  const dr: FeedTarget = {
+    service: 'api',
+    environment: 'prod',
+    traffic: { type: 'failover', dns, setIdentifier: 'secondary', compute },
+    metrics: { ...spec, region: 'us-west-2', namespace: 'Baton/Sandbox', dimensions: { blue: { Colour: 'blue' }, green: { Colour: 'green' } } },
+  };
+
+  /** Route 53 and ECS as the failover leaves them: which record is PRIMARY, how many tasks each DR colour runs. */
+  function world(primary: 'primary' | 'secondary', running: Record<'blue' | 'green', number>) {
+    const service = (name: string, n: number) => ({ name, status: 'ACTIVE', taskDefinitionArn: 'td', taskDefinitionActive: true, desiredCount: n, runningCount: n });
+    return {
+      failoverRecords: async () => (['primary', 'secondary'] as const).map((id) => ({ setIdentifier: id, type: 'CNAME', failover: id === primary ? 'PRIMARY' : 'SECONDARY', ttl: 5, values: [] })),
+      compute: async () => ({ cluster: 'api-prod', clusterStatus: 'ACTIVE', services: { blue: service('api-prod-blue', running.blue), green: service('api-prod-green', running.green) } }),
+    };
+  }
+
+  async function fed(reader: ReturnType<typeof world> | undefined, faults = new FaultStore(), lines: string[] = []) {
+    const calls: Parameters<PutMetricData>[] = [];
+    const feeder = startFeeder({
+      targets: [dr],
+      routerFor: () => { throw new Error('a DR copy has no router to read'); },
+      dr: reader,
+      put: async (region, input) => { calls.push([region, input]); },
+      faults,
+      intervalMs: 2000,
+      log: (l) => lines.push(l),
+      random: half,
+    });
+    await feeder.stop(); // the first tick, which starts with the feeder
+    return calls;
+  }
+
+  it('lists a DR copy with metrics among the targets, read in the DR region', () => {
+    const c = loadConfigFile(resolve(__dirname, '../../config/example.yaml'));
+    const targets = feedTargets(c).filter((t) => t.traffic.type === 'failover');
+    expect(targets).toEqual([{ service: 'api', environment: 'prod', traffic: { type: 'failover', dns: c.services.api.dr.prod.dns, setIdentifier: 'us-west-2', compute: c.services.api.dr.prod.compute }, metrics: c.services.api.dr.prod.metrics }]);
+    expect(targets[0].metrics.region).toBe('us-west-2');
+    // Without `dr.metrics`, nothing to publish there.
+    const smokeOnly = { ...c, services: { ...c.services, api: { ...c.services.api, dr: { prod: { ...c.services.api.dr.prod, metrics: null } } } } };
+    expect(feedTargets(smokeOnly).some((t) => t.traffic.type === 'failover')).toBe(false);
+  });
+
+  it('publishes nothing while the DR record is SECONDARY, even with tasks running, nor while no task runs', async () => {
+    const lines: string[] = [];
+    expect(await fed(world('primary', { blue: 2, green: 0 }), new FaultStore(), lines)).toEqual([]);
+    expect(await fed(world('secondary', { blue: 0, green: 0 }), new FaultStore(), lines)).toEqual([]);
+    expect(lines).toEqual([]);
+  });
+
+  it('publishes the running colour in the DR region once its record is PRIMARY, with the colour\'s fault', async () => {
+    const faults = new FaultStore();
+    faults.set({ service: 'api', environment: 'prod', colour: 'blue', errorRate: 0.2 });
+    const calls = await fed(world('secondary', { blue: 2, green: 0 }), faults);
+    expect(calls).toHaveLength(1);
+    const [region, input] = calls[0];
+    expect(region).toBe('us-west-2');
+    expect(input.Namespace).toBe('Baton/Sandbox');
+    expect(input.MetricData?.map((d) => [d.Dimensions?.[0].Value, d.MetricName, d.Value])).toEqual([
+      ['blue', 'RequestCount', 100],
+      ['blue', 'HTTPCode_Target_5XX_Count', 20],
+      ['blue', 'TargetResponseTime', 0.08],
+    ]);
+  });
+
+  it('says once that it cannot tell whether a DR copy takes traffic without a DR reader', async () => {
+    const lines: string[] = [];
+    expect(await fed(undefined, new FaultStore(), lines)).toEqual([]);
+    expect(lines).toEqual([expect.stringMatching(/^api\/prod \(DR, us-west-2\): cannot feed metrics \(no DR reader/)]);
   });
 });

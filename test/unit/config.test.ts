@@ -436,16 +436,28 @@ describe('config: disaster recovery', () => {
       approvals: gateFor(c, 'api', 'prod')!.approvals,
       approvalExpirySeconds: gateFor(c, 'api', 'prod')!.expirySeconds,
       monitor: { seconds: 600, everySeconds: 30 },
+      metrics: { ...c.services.api.environments.prod.metrics, region: 'us-west-2', dimensions: { blue: { Service: 'api-dr', Colour: 'blue' }, green: { Service: 'api-dr', Colour: 'green' } } },
+      primaryMetrics: c.services.api.environments.prod.metrics,
+      thresholds: { maxErrorRate: 0.005, maxLatencyMs: 300, minRequests: 200 },
       catchUpSeconds: 600,
       emergency: { role: 'on-call', allowUnfenced: false },
       drills: { allowed: true, everySeconds: 30 * 86400 },
     });
+    expect(c.services.api.dr.prod.metrics).toMatchObject({ namespace: 'Api/Service', requests: { metricName: 'Requests' }, latency: { statistic: 'p95', unit: 'milliseconds' } });
     expect(c.services.api.dr.prod.approvals.length).toBeGreaterThan(0);
     expect(c.services.web.dr).toEqual({});
     expect(c.readiness).toEqual({ everySeconds: 900 });
     const noReadiness = example();
     delete noReadiness.readiness;
     expect(resolveConfig(noReadiness).readiness).toEqual({ everySeconds: 900 });
+  });
+
+  it('without `dr.metrics`, gives the DR region no analysis (smoke tests only); home keeps the environment\'s metrics', () => {
+    const doc = example();
+    delete doc.services.api.dr.prod.metrics;
+    const dr = resolveConfig(doc).services.api.dr.prod;
+    expect(dr.metrics).toBeNull();
+    expect(dr.primaryMetrics).toMatchObject({ region: 'us-east-1', dimensions: { blue: { Service: 'api', Colour: 'blue' } } });
   });
 
   it.each<[string, (d: Doc) => void, RegExp]>([
@@ -465,6 +477,8 @@ describe('config: disaster recovery', () => {
     ['a drill schedule where drills are not allowed', (d) => { d.services.api.dr.prod.drills = { allowed: false, every: '7d' }; }, /^config field 'services\.api\.dr\.prod\.drills\.every': a drill schedule needs 'drills\.allowed: true'/],
     ['drills more often than hourly', (d) => { d.services.api.dr.prod.drills = { allowed: true, every: '10m' }; }, /^config field 'services\.api\.dr\.prod\.drills\.every': must be at least 1h/],
     ['a bad monitor duration', (d) => { d.services.api.dr.prod.monitor = { for: 'a while' }; }, /^config field 'services\.api\.dr\.prod\.monitor\.for'/],
+    ['DR metrics without green dimensions', (d) => { delete d.services.api.dr.prod.metrics.greenDimensions; }, /^config field 'services\.api\.dr\.prod\.metrics\.greenDimensions'/],
+    ['DR metrics naming other dimensions than the environment\'s', (d) => { d.services.api.dr.prod.metrics.blueDimensions = { Service: 'api-dr', Color: 'blue' }; }, /^config field 'services\.api\.dr\.prod\.metrics\.blueDimensions': names Color, Service, but the environment's metrics name Colour, Service/],
     ['readiness more often than every minute', (d) => { d.readiness.every = '30s'; }, /^config field 'readiness\.every': must be at least 1m/],
   ])('refuses %s, naming the field', (_what, breakIt, message) => {
     const doc = example();
@@ -496,6 +510,7 @@ describe('config: the sandbox\'s disaster recovery', () => {
       standbyCount: 0,
       database: { primary: { region: 'us-east-1', instanceId: 'api-prod-db' }, replica: { region: 'us-west-2', instanceId: 'api-prod-db-replica' } },
       dns: { hostedZoneId: 'Z1', recordName: 'api.sandbox.baton.internal', recordType: 'CNAME', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
+      metrics: { blueDimensions: { Colour: 'blue' }, greenDimensions: { Colour: 'green' } },
     };
     const people = sandboxPeople('t');
     const config = resolveConfig(sandboxConfigDoc({ targets: [target('api', 'dev'), prod, target('web', 'prod')], people, controlUrl: 'http://127.0.0.1:9', peopleFile: '/tmp/p.json', apiPort: 0 }));
@@ -505,6 +520,9 @@ describe('config: the sandbox\'s disaster recovery', () => {
       dns: { recordName: 'api.sandbox.baton.internal.', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
       smokeTestUrl: 'http://127.0.0.1:9/smoke/api/prod/blue',
       objectives: { rpoSeconds: 30, rtoSeconds: 300 },
+      // The DR copy's metrics: prod's queries, read in the DR region; prod's thresholds.
+      metrics: { namespace: 'Baton/Sandbox', region: 'us-west-2', dimensions: { blue: { Colour: 'blue' }, green: { Colour: 'green' } } },
+      thresholds: config.services.api.environments.prod.thresholds,
     });
     expect(Object.keys(config.services.api.dr)).toEqual(['prod']);
     expect(config.roles['on-call']).toEqual(['read', 'failover']);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DrSpec } from '../../src/domain/failover';
-import { asideName, directionOf, failoverMeasures, planSteps, servingColour, whyFailoverDecisionRefused } from '../../src/domain/failover-run';
+import { asideName, directionOf, failoverMeasures, monitorDetail, planSteps, servingColour, whyFailoverDecisionRefused } from '../../src/domain/failover-run';
+import type { Sample } from '../../src/domain/types';
 
 const spec: DrSpec = {
   service: 'api',
@@ -19,6 +20,9 @@ const spec: DrSpec = {
   approvals: [{ role: 'release-manager', count: 1 }],
   approvalExpirySeconds: 3600,
   monitor: { seconds: 60, everySeconds: 10 },
+  metrics: null,
+  primaryMetrics: { type: 'cloudwatch', region: 'us-east-1', namespace: 'Api', requests: { metricName: 'Requests', statistic: 'Sum' }, errors: { metricName: 'Errors', statistic: 'Sum' }, latency: { metricName: 'LatencyMs', statistic: 'Average', unit: 'milliseconds' }, extraErrors: [], dimensions: { blue: { Colour: 'blue' }, green: { Colour: 'green' } } },
+  thresholds: { maxErrorRate: 0.01, maxLatencyMs: 500, minRequests: 10 },
   catchUpSeconds: 600,
   emergency: { role: 'on-call', allowUnfenced: false },
   drills: { allowed: true, everySeconds: null },
@@ -58,6 +62,19 @@ describe('failover plan', () => {
     expect(drill.indexOf('rebuild')).toBeGreaterThan(drill.indexOf('dns'));
     expect(drill.at(-1)).toBe('verify');
     expect(drill).not.toContain('approval');
+  });
+
+  it('monitors with the analysis where the side has metrics, and says when the DR region has none', () => {
+    const monitorOf = (dr: DrSpec, mode: Parameters<typeof planSteps>[1], from: string, to: string) => {
+      const d = directionOf(dr, mode, from, to);
+      if (!d.ok) throw new Error(d.message);
+      return planSteps(dr, mode, d.direction).find((s) => s.name === 'monitor')!.description;
+    };
+    expect(monitorOf(spec, 'planned', 'us-east-1', 'us-west-2')).toBe('watch us-west-2 for 60 s (a smoke test every 10 s; no analysis: no `dr.metrics` for us-west-2)');
+    const withMetrics = { ...spec, metrics: { ...spec.primaryMetrics, region: 'us-west-2' } };
+    expect(monitorOf(withMetrics, 'planned', 'us-east-1', 'us-west-2')).toMatch(/^watch us-west-2 for 60 s \(a smoke test and the deployment analysis \(error rate, latency\) every 10 s; 2 failing analyses or 2 failed smoke tests in a row fail the run, DNS left there\)$/);
+    // Home is analysed with the environment's own metrics.
+    expect(monitorOf(spec, 'failback', 'us-west-2', 'us-east-1')).toMatch(/^watch us-east-1 for 60 s \(a smoke test and the deployment analysis/);
   });
 
   it('has no approval step where the environment has no release rules', () => {
@@ -100,6 +117,15 @@ describe('failover rules', () => {
     expect(failoverMeasures(start, start - 90_000, start + 240_000, 0, spec.objectives)).toEqual({ rtoSeconds: 240, detectionSeconds: 90, rpoSeconds: 0, rtoMet: true, rpoMet: true });
     expect(failoverMeasures(start, null, start + 400_000, 45, spec.objectives)).toMatchObject({ rtoMet: false, rpoMet: false, detectionSeconds: null });
     expect(failoverMeasures(start, null, null, null, spec.objectives)).toMatchObject({ rtoSeconds: null, rtoMet: null, rpoMet: null });
+  });
+
+  it('says what monitoring saw: all passed, what was inconclusive or failed, or that there was no analysis', () => {
+    const sample = (verdict: Sample['verdict'], reason: Sample['reason']): Sample => ({ at: '2026-11-29T10:00:00Z', step: 8, weight: 100, verdict, reason, requests: null, errorRate: null, latencyMs: null, message: '' });
+    const passed = Array.from({ length: 12 }, () => sample('pass', 'healthy'));
+    expect(monitorDetail('us-west-2', { passed: 12, run: 12 }, passed)).toBe('12 samples passed (analysis and smoke)');
+    expect(monitorDetail('us-west-2', { passed: 4, run: 4 }, null)).toBe('4 smoke tests passed; no analysis: no `dr.metrics` for us-west-2');
+    const mixed = [sample('pass', 'healthy'), sample('inconclusive', 'no_data'), sample('fail', 'error_rate'), sample('inconclusive', 'low_traffic')];
+    expect(monitorDetail('us-west-2', { passed: 3, run: 4 }, mixed)).toBe('4 samples: 3 of 4 smoke tests passed; analysis 1 passed, 2 inconclusive (no data, low traffic), 1 failed');
   });
 
   it('sets an instance aside under a valid RDS name', () => {

@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { buildApp } from '../../src/api/app';
 import type { DrSpec } from '../../src/domain/failover';
+import { servingColour } from '../../src/domain/failover-run';
 import { createAwsClients } from '../../src/providers/aws';
 import type { FailoverStatus } from '../../workflows/messages';
 import { authed, errorOf, type ApiCaller } from '../harness/api';
@@ -228,5 +229,47 @@ describe('DR failover, failback and drills (dev server, moto, two regions, two w
       await worker.stop();
       for (const r of stack.workers.regions) await stack.workers.start(r);
     }
+  }, 420_000);
+
+  it('fails a planned failover whose DR colour breaches the analysis while monitored, leaving DNS on us-west-2; a failback brings both regions home', async () => {
+    const before = await posture();
+    // The colour the DR region serves from: the one prod runs. 20 % 5xx breaches prod's 1 % but passes the smoke test (under 50 %).
+    const colour = servingColour(before.primaryServices);
+    const fault = { service: 'api', environment: 'prod', colour };
+    stack.faults.set({ ...fault, errorRate: 0.2 });
+    let s: FailoverStatus;
+    try {
+      const id = await start(rosa, 'planned');
+      await phaseIs(id, ['awaiting_approval']);
+      expect((await remi.post(`/v1/failovers/${id}/approvals`, { decision: 'approve' })).status).toBe(200);
+      s = await ended(id);
+    } finally {
+      stack.faults.clear(fault);
+    }
+    expect(s.outcome).toBe('failed');
+    expect(s.error).toMatch(new RegExp(`^us-west-2 failed the analysis 2 times in a row after DNS moved \\(us-west-2 ${colour}: error rate [\\d.]+ % > 1 % over \\d+ requests\\); DNS stays on us-west-2$`));
+    expect(s.report.steps.find((x) => x.name === 'smoke')).toMatchObject({ outcome: 'ok' });
+    expect(s.report.steps.find((x) => x.name === 'monitor')).toMatchObject({ outcome: 'failed', detail: s.error });
+    // The samples were taken in us-west-2 after DNS moved, and the last two failed on the error rate.
+    expect(s.dnsSwitchedAt).not.toBeNull();
+    expect(s.samples.length).toBeGreaterThanOrEqual(2);
+    expect(s.samples.every((x) => Date.parse(x.at) >= Date.parse(s.dnsSwitchedAt!))).toBe(true);
+    expect(s.samples.slice(-2).map((x) => [x.verdict, x.reason, x.message.startsWith(`us-west-2 ${colour}: `)])).toEqual([['fail', 'error_rate', true], ['fail', 'error_rate', true]]);
+    expect(s.report.state).toMatch(/^DNS answers us-west-2 since \S+ and stays there; api-prod-db-replica in us-west-2 is available, promoted \(standalone\)/);
+    expect(s.report.cleanup).toEqual([]);
+    const during = await posture();
+    expect(during.dns).toEqual({ [spec.dns.primarySetIdentifier]: 'SECONDARY', [spec.dns.secondarySetIdentifier]: 'PRIMARY' });
+    expect(during.replica).toMatchObject({ status: 'available', replicates: null });
+    expect(during.primaryServices).toEqual({ blue: 0, green: 0 });
+
+    // The fault ended: a failback, monitored with prod's own metrics in us-east-1, brings both regions home.
+    const back = await start(rosa, 'failback');
+    await phaseIs(back, ['awaiting_approval']);
+    expect((await remi.post(`/v1/failovers/${back}/approvals`, { decision: 'approve' })).status).toBe(200);
+    const b = await ended(back);
+    expect(b.outcome, b.error ?? '').toBe('succeeded');
+    expect(b.report.steps.find((x) => x.name === 'monitor')?.detail).toMatch(/^\d+ samples passed \(analysis and smoke\)$/);
+    expect(b.samples.every((x) => x.message.startsWith(`us-east-1 ${colour}`))).toBe(true);
+    expect(await posture()).toEqual(before);
   }, 420_000);
 });
