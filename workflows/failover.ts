@@ -109,6 +109,7 @@ const SLACK_CLOSE_MS = 30_000;
 const CATCH_UP_POLL_MS = 5_000;
 /** After this long failing, compensation alerts the channel (and keeps trying). */
 const ESCALATE_AFTER_MS = 5 * 60_000;
+const STARTED_EMOJI = { planned: ':twisted_rightwards_arrows:', emergency: ':rotating_light:', failback: ':leftwards_arrow_with_hook:', drill: ':test_tube:' } as const;
 const TERMINAL: FailoverPhase[] = ['completed', 'failed', 'rejected', 'expired', 'cancelled'];
 
 /** Calls into a region that is up (the one moved to; the one left in a planned run). */
@@ -197,6 +198,8 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   let healthyMs: number | null = null;
   let waitingFor: 'approval' | 'confirmation' | null = null;
   let cancelRequest: (CancelInput & { at: string }) | null = null;
+  /** Set when the forward flow has stopped: the run only undoes, describes and finishes after it. */
+  let ending = false;
   let before: Posture | null = null;
   const asides: Array<{ region: string; instanceId: string }> = [];
   const shield = new CancellationScope({ cancellable: false });
@@ -280,8 +283,9 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
       rec.detail = detail ? detail(result) : null;
       return result;
     } catch (err) {
-      rec.outcome = 'failed';
-      rec.detail = causeMessage(err);
+      const cancelled = cancelRequest !== null && isCancellation(err);
+      rec.outcome = cancelled ? 'cancelled' : 'failed';
+      rec.detail = cancelled ? `cancelled by ${cancelRequest!.by}` : causeMessage(err);
       throw err;
     } finally {
       rec.durationSeconds = Math.round((now() - started) / 1000);
@@ -303,7 +307,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     },
     {
       validator: (a: FailoverDecisionInput) => {
-        if (s.outcome !== null || cancelRequest !== null) refuse(`the failover has ended (${s.outcome ?? 'cancelling'})`);
+        if (s.outcome !== null || cancelRequest !== null || ending) refuse(`the failover has ended (${s.outcome ?? (cancelRequest ? 'cancelling' : 'ending')})`);
         // Before the run reaches its approval wait the release rules already apply: a decision then counts.
         const early = needsApproval && s.phase === 'planning' ? 'approval' : null;
         const why = whyFailoverDecisionRefused(a, { waitingFor: waitingFor ?? early, rules: spec.approvals, emergencyRole: spec.emergency.role, phase: s.phase, requestedBy: request.requestedBy, decisions: s.approvals });
@@ -321,6 +325,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     {
       validator: (_c: CancelInput) => {
         if (s.outcome !== null) refuse(`the failover has ended (${s.outcome})`);
+        if (ending && cancelRequest === null) refuse(`the failover is ending (phase ${s.phase}): it has stopped and reads where things stand`);
         if (cancelRequest !== null) refuse(`already cancelled by ${cancelRequest.by} at ${cancelRequest.at}`);
         if (s.phase === 'compensating') refuse('the failover is already undoing what it did');
       },
@@ -341,6 +346,15 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   /** Waits for the approvals (or a confirmation); a rejection or the expiry ends the run. */
   async function decide(kind: 'approval' | 'confirmation', phase: FailoverPhase): Promise<void> {
     waitingFor = kind;
+    try {
+      await waitForDecision(kind, phase);
+    } finally {
+      // A cancel (or an expiry) ends the wait: the run waits for no one any more.
+      waitingFor = null;
+    }
+  }
+
+  async function waitForDecision(kind: 'approval' | 'confirmation', phase: FailoverPhase): Promise<void> {
     const decidedBefore = s.approvals.length;
     setPhase(phase);
     const rejected = () => s.approvals.slice(kind === 'confirmation' ? decidedBefore : 0).find((a) => a.decision === 'reject');
@@ -348,7 +362,6 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     const done = () => rejected() !== undefined || (kind === 'approval' ? pending().length === 0 : confirmed() !== undefined);
     thread.reply(`:raised_hand: ${kind === 'approval' ? 'Needs approval' : 'Needs confirmation'}: ${pending().join('; ')} (POST /v1/failovers/${input.id}/approvals)`);
     const decided = await condition(done, spec.approvalExpirySeconds * 1000);
-    waitingFor = null;
     if (!decided) throw new Stop('expired', 'expired', `no ${kind} within ${formatDuration(spec.approvalExpirySeconds)}`);
     const r = rejected();
     if (r) throw new Stop('rejected', 'rejected', `${kind === 'approval' ? 'rejected' : 'promotion refused'} by ${r.by}${r.comment ? `: ${r.comment}` : ''}`);
@@ -495,8 +508,13 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   async function switchDns(t: FailoverSide): Promise<void> {
     await step('dns', 'switching_dns', () => at(t.region).quick.setDnsPrimary.executeWithOptions({ ...QUICK, summary: `Make '${t.setIdentifier}' PRIMARY for ${spec.dns.recordName}` }, [spec.dns, t.setIdentifier, t.region]), (records) => records.map((r) => `${r.setIdentifier} ${r.failover}`).join(', '));
     // RTO is the way there: a drill's switch home later does not move it.
-    s.dnsSwitchedAt ??= iso();
-    healthyMs ??= now();
+    if (healthyMs !== null) {
+      event('dns_switched', `DNS answers ${t.region} again`);
+      thread.reply(`:globe_with_meridians: DNS switched back to ${t.region}`);
+      return;
+    }
+    s.dnsSwitchedAt = iso();
+    healthyMs = now();
     const m = measured();
     event('dns_switched', `DNS answers ${t.region}: RTO ${formatDuration(m.rtoSeconds ?? 0)}${m.rpoSeconds !== null ? `, RPO ${formatDuration(m.rpoSeconds)}` : ''}`);
     thread.reply(`:globe_with_meridians: DNS switched to ${t.region}. RTO ${formatDuration(m.rtoSeconds ?? 0)} (objective ${formatDuration(spec.objectives.rtoSeconds)}), RPO ${m.rpoSeconds === null ? 'unknown' : formatDuration(m.rpoSeconds)}`);
@@ -644,7 +662,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
         event('compensation_retry', `${what} not done yet (round ${round + 1}): ${causeMessage(err)}; trying again`);
         if (!escalated && now() - since >= ESCALATE_AFTER_MS) {
           escalated = true;
-          thread.reply(`:rotating_light: <!here> ${title}: ${what} is STUCK and keeps trying. Last error: ${causeMessage(err)}`);
+          thread.reply(`:rotating_light: ${title}: ${what} is STUCK and keeps trying. Last error: ${causeMessage(err)}`, { alert: true });
         }
         await sleep(convergeBackoffMs(round));
       }
@@ -725,7 +743,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     { key: BatonPhase, value: s.phase },
   ]);
   event('started', `${title} requested by ${request.requestedBy}: ${request.reason}`);
-  thread.reply(`:rotating_light: ${title}, requested by ${request.requestedBy}: ${request.reason}`);
+  thread.reply(`${STARTED_EMOJI[mode]} ${title}, requested by ${request.requestedBy}: ${request.reason}`);
 
   await shield.run(async () => {
     try {
@@ -755,15 +773,18 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
         }
       });
     } catch (err) {
+      // From here on the run ends: a decision or a cancel could no longer change that.
+      ending = true;
       const stop = err instanceof Stop ? err : null;
-      const cancelled = !stop && cancelRequest !== null && isCancellation(err);
-      const reason = stop ? stop.message : cancelled ? `cancelled by ${cancelRequest!.by}: ${cancelRequest!.reason}` : `error: ${causeMessage(err)}`;
-      event(stop?.phase ?? (cancelled ? 'cancelled' : 'error'), reason);
+      // A cancel accepted just before the run stopped waiting (expired, rejected) still ends it cancelled.
+      const cancelled = cancelRequest !== null && (stop ? stop.outcome === 'expired' || stop.outcome === 'rejected' : isCancellation(err));
+      const reason = cancelled ? `cancelled by ${cancelRequest!.by}: ${cancelRequest!.reason}` : stop ? stop.message : `error: ${causeMessage(err)}`;
+      event(cancelled ? 'cancelled' : stop?.phase ?? 'error', reason);
       const undo = mode === 'drill' || (s.dnsSwitchedAt === null && s.report.fenced !== null);
       if (undo) await compensate();
       s.report.state ??= await describeState();
-      if (stop && ['rejected', 'expired'].includes(stop.outcome)) finish(stop.outcome, stop.phase, reason);
-      else if (cancelled) finish('cancelled', 'cancelled', reason);
+      if (cancelled) finish('cancelled', 'cancelled', reason);
+      else if (stop && ['rejected', 'expired'].includes(stop.outcome)) finish(stop.outcome, stop.phase, reason);
       else finish('failed', 'failed', reason);
       thread.reply(`:x: ${title} ${s.outcome}: ${reason}. ${s.report.state}${s.report.cleanup.length ? ` (${s.report.cleanup.join('; ')})` : ''}`);
       return;

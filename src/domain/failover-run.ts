@@ -156,7 +156,7 @@ export interface StepRecord {
   name: string;
   startedAt: string;
   durationSeconds: number | null;
-  outcome: 'running' | 'ok' | 'failed' | 'skipped';
+  outcome: 'running' | 'ok' | 'failed' | 'cancelled';
   detail: string | null;
 }
 

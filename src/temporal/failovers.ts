@@ -118,7 +118,8 @@ export async function previewFailover(client: Client, config: BatonConfig, body:
 
 /** The running failover of a service environment, or null (visibility: two starts in the same instant are not excluded). */
 async function runningFailover(client: Client, service: string, environment: string): Promise<string | null> {
-  const query = `BatonKind = 'failover' AND BatonService = '${service}' AND BatonEnvironment = '${environment}' AND ExecutionStatus = 'Running'`;
+  // A run that has ended (outcome set) but still flushes its Slack thread does not count.
+  const query = `BatonKind = 'failover' AND BatonService = '${service}' AND BatonEnvironment = '${environment}' AND ExecutionStatus = 'Running' AND BatonOutcome IS NULL`;
   for await (const wf of client.workflow.list({ query })) return wf.workflowId;
   return null;
 }

@@ -56,7 +56,12 @@ describe('DR failover, failback and drills (dev server, moto, two regions, two w
 
   const status = async (id: string) => (await rosa.get<FailoverStatus>(`/v1/failovers/${id}`)).body;
   const phaseIs = (id: string, phases: string[], timeoutMs = 240_000) => until(`failover ${id} in ${phases.join('/')}`, () => status(id), (s) => phases.includes(s.phase), timeoutMs);
-  const ended = (id: string) => until(`failover ${id} ended`, () => status(id), (s) => s.outcome !== null, 300_000);
+  /** The run's outcome, once its workflow has closed too (its Slack thread flushed). */
+  const ended = async (id: string) => {
+    const s = await until(`failover ${id} ended`, () => status(id), (x) => x.outcome !== null, 300_000);
+    await until(`failover ${id} closed`, () => stack.client.workflow.getHandle(id).describe(), (d) => d.status.name !== 'RUNNING', 60_000);
+    return s;
+  };
 
   /** What a describe of both regions shows, as moto holds it (not through the gate). */
   async function posture() {
