@@ -3,11 +3,12 @@
 // start-up. Each run is a restore workflow in drill mode (workflows/restore.ts): it restores the
 // newest point into a scratch copy, verifies it, never switches, cleans up and records how long
 // it took in the database's ledger. Only schedules named by config are touched.
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { drSpecs, type BatonConfig } from '../config';
 import type { DatabaseSpec } from '../domain/restore';
 import { BatonEnvironment, BatonKind, BatonService, BatonVersion, type FailoverInput, type RestoreInput } from '../../workflows/messages';
+import { upsertSchedule } from './upsert-schedule';
 
 export function drillScheduleId(database: string, environment: string): string {
   return `drill-${database}-${environment}`;
@@ -47,13 +48,7 @@ export async function syncDrillSchedules(client: Client, config: BatonConfig): P
       };
       const scheduleSpec = { cronExpressions: [spec.drill.cron], timezone: spec.drill.timeZone };
       const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 3_600_000 };
-      const handle = client.schedule.getHandle(id);
-      try {
-        await handle.update((prev) => ({ ...prev, spec: scheduleSpec, action, policies }));
-      } catch (err) {
-        if (!(err instanceof ScheduleNotFoundError)) throw err;
-        await client.schedule.create({ scheduleId: id, spec: scheduleSpec, action, policies, state: { note: 'restore drill (config)' } });
-      }
+      await upsertSchedule(client, id, { spec: scheduleSpec, action, policies }, { note: 'restore drill (config)' });
       ids.push(id);
     }
   }
@@ -100,13 +95,7 @@ export async function syncFailoverDrillSchedules(client: Client, config: BatonCo
     };
     const scheduleSpec = { intervals: [{ every: spec.drills.everySeconds * 1000 }] };
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 3_600_000 };
-    const handle = client.schedule.getHandle(id);
-    try {
-      await handle.update((prev) => ({ ...prev, spec: scheduleSpec, action, policies }));
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw err;
-      await client.schedule.create({ scheduleId: id, spec: scheduleSpec, action, policies, state: { note: 'DR drill (config)' } });
-    }
+    await upsertSchedule(client, id, { spec: scheduleSpec, action, policies }, { note: 'DR drill (config)' });
     ids.push(id);
   }
   return ids;

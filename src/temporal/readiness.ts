@@ -8,6 +8,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { drSpecs, type BatonConfig } from '../config';
 import type { ReadinessReport } from '../domain/failover';
 import { BatonKind, READINESS_REGISTRY_ID, readinessQuery, type ReadinessInput } from '../../workflows/messages';
+import { upsertSchedule } from './upsert-schedule';
 
 export const READINESS_SCHEDULE_ID = 'readiness';
 
@@ -35,12 +36,7 @@ export async function syncReadinessSchedule(client: Client, config: BatonConfig)
   };
   const spec = { intervals: [{ every: config.readiness.everySeconds * 1000 }] };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 60_000 };
-  try {
-    await handle.update((prev) => ({ ...prev, spec, action, policies }));
-  } catch (err) {
-    if (!(err instanceof ScheduleNotFoundError)) throw err;
-    await client.schedule.create({ scheduleId: READINESS_SCHEDULE_ID, spec, action, policies, state: { note: 'disaster-recovery readiness (config)', triggerImmediately: true } });
-  }
+  await upsertSchedule(client, READINESS_SCHEDULE_ID, { spec, action, policies }, { note: 'disaster-recovery readiness (config)', triggerImmediately: true });
   return true;
 }
 

@@ -2,30 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { DrSpec } from '../../src/domain/failover';
 import { asideName, directionOf, failoverMeasures, monitorDetail, planSteps, servingColour, whyFailoverDecisionRefused } from '../../src/domain/failover-run';
 import type { Sample } from '../../src/domain/types';
+import { DR_SPEC } from '../harness/fixtures';
 
 const spec: DrSpec = {
-  service: 'api',
-  environment: 'prod',
-  primaryRegion: 'us-east-1',
-  region: 'us-west-2',
+  ...DR_SPEC,
   compute: { region: 'us-west-2', cluster: 'api-prod-dr', services: { blue: 'api-blue', green: 'api-green' } },
   productionCount: 4,
   standbyCount: 1,
-  database: { primary: { region: 'us-east-1', instanceId: 'api-prod-db' }, replica: { region: 'us-west-2', instanceId: 'api-prod-db-replica' } },
-  dns: { hostedZoneId: 'Z1', recordName: 'api.example.com.', recordType: 'CNAME', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
-  smokeTestUrl: 'http://dr.example.com/healthz',
-  objectives: { rpoSeconds: 30, rtoSeconds: 300 },
   primaryCompute: { region: 'us-east-1', cluster: 'api-prod', services: { blue: 'api-blue', green: 'api-green' } },
-  primarySmokeTestUrls: { blue: 'http://blue/healthz', green: 'http://green/healthz' },
-  approvals: [{ role: 'release-manager', count: 1 }],
-  approvalExpirySeconds: 3600,
-  monitor: { seconds: 60, everySeconds: 10 },
-  metrics: null,
-  primaryMetrics: { type: 'cloudwatch', region: 'us-east-1', namespace: 'Api', requests: { metricName: 'Requests', statistic: 'Sum' }, errors: { metricName: 'Errors', statistic: 'Sum' }, latency: { metricName: 'LatencyMs', statistic: 'Average', unit: 'milliseconds' }, extraErrors: [], dimensions: { blue: { Colour: 'blue' }, green: { Colour: 'green' } } },
-  thresholds: { maxErrorRate: 0.01, maxLatencyMs: 500, minRequests: 10 },
-  catchUpSeconds: 600,
-  emergency: { role: 'on-call', allowUnfenced: false },
-  drills: { allowed: true, everySeconds: null },
 };
 
 describe('failover direction', () => {

@@ -1,30 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateReadiness, readinessNotice, type DrComputeFacts, type DrSpec, type FailoverRecordFacts, type ReadinessFacts, type ReadinessReport } from '../../src/domain/failover';
+import { evaluateReadiness, readinessNotice, type DrComputeFacts, type FailoverRecordFacts, type ReadinessFacts, type ReadinessReport } from '../../src/domain/failover';
+import { DR_SPEC } from '../harness/fixtures';
 
-const spec: DrSpec = {
-  service: 'api',
-  environment: 'prod',
-  primaryRegion: 'us-east-1',
-  region: 'us-west-2',
-  compute: { region: 'us-west-2', cluster: 'api-prod', services: { blue: 'api-prod-blue', green: 'api-prod-green' } },
-  productionCount: 2,
-  standbyCount: 0,
-  database: { primary: { region: 'us-east-1', instanceId: 'api-prod-db' }, replica: { region: 'us-west-2', instanceId: 'api-prod-db-replica' } },
-  dns: { hostedZoneId: 'Z1', recordName: 'api.example.com.', recordType: 'CNAME', primarySetIdentifier: 'primary', secondarySetIdentifier: 'secondary' },
-  smokeTestUrl: 'http://dr.example.com/healthz',
-  objectives: { rpoSeconds: 30, rtoSeconds: 300 },
-  primaryCompute: { region: 'us-east-1', cluster: 'api-prod', services: { blue: 'api-prod-blue', green: 'api-prod-green' } },
-  primarySmokeTestUrls: { blue: 'http://blue.example.com/healthz', green: 'http://green.example.com/healthz' },
-  approvals: [{ role: 'release-manager', count: 1 }],
-  approvalExpirySeconds: 3600,
-  monitor: { seconds: 60, everySeconds: 10 },
-  metrics: null,
-  primaryMetrics: { type: 'cloudwatch', region: 'us-east-1', namespace: 'Api', requests: { metricName: 'Requests', statistic: 'Sum' }, errors: { metricName: 'Errors', statistic: 'Sum' }, latency: { metricName: 'LatencyMs', statistic: 'Average', unit: 'milliseconds' }, extraErrors: [], dimensions: { blue: { Colour: 'blue' }, green: { Colour: 'green' } } },
-  thresholds: { maxErrorRate: 0.01, maxLatencyMs: 500, minRequests: 10 },
-  catchUpSeconds: 600,
-  emergency: { role: 'on-call', allowUnfenced: false },
-  drills: { allowed: true, everySeconds: null },
-};
+const spec = DR_SPEC;
 
 const service = (name: string) => ({ name, status: 'ACTIVE', taskDefinitionArn: `arn:aws:ecs:us-west-2:1:task-definition/${name}:1`, taskDefinitionActive: true, desiredCount: 0, runningCount: 0 });
 const compute = (): DrComputeFacts => ({ cluster: 'api-prod', clusterStatus: 'ACTIVE', services: { blue: service('api-prod-blue'), green: service('api-prod-green') } });

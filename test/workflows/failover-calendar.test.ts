@@ -22,7 +22,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type Duration, type UpdateDefinition } from '@temporalio/common';
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { configRegions, resolveConfig } from '../../src/config';
 import type { DrSpec, RdsInstanceRef } from '../../src/domain/failover';
 import { failoverId, type FailoverMode } from '../../src/domain/failover-run';
@@ -47,6 +46,7 @@ import { historyFacts, replayAll, scheduled, type HistoryFact } from '../harness
 import { MOTO_CREDENTIALS } from '../harness/stack';
 import { useTimeSkippingSandbox } from '../harness/time-skipping';
 import { executeUpdateOnce, until } from '../harness/wait';
+import { drPosture } from '../harness/dr';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -99,33 +99,7 @@ describe('DR failovers on the production calendar (time-skipping server, moto in
   // ---------------------------------------------------------------- both regions, as moto holds them
 
   /** DNS roles, every RDS instance, the two databases' state, both regions' service counts and the fencing tags. */
-  async function posture() {
-    const ops = sb.aws.providers.drOps;
-    const aws = motoClients(sb.aws.moto);
-    const instances: string[] = [];
-    for (const region of [spec.primaryRegion, spec.region]) {
-      const out = await aws.rds(region).send(new DescribeDBInstancesCommand({}));
-      for (const db of out.DBInstances ?? []) instances.push(`${region}/${db.DBInstanceIdentifier} ${db.DBInstanceStatus}`);
-    }
-    const db = async (ref: RdsInstanceRef) => {
-      const f = await ops.describeInstance(ref);
-      return { status: f.status, replicates: f.sourceIdentifier?.replace(/^arn:.*:db:/, '') ?? null, readOnly: f.readOnly, fencedBy: f.fencedBy };
-    };
-    const counts = async (c: DrSpec['compute']) => {
-      const f = await sb.aws.providers.dr.compute(c);
-      return { blue: f.services.blue.desiredCount, green: f.services.green.desiredCount };
-    };
-    const records = await sb.aws.providers.dr.failoverRecords(spec.dns, spec.region);
-    return {
-      instances: instances.sort(),
-      primary: await db(spec.database.primary),
-      replica: await db(spec.database.replica),
-      primaryServices: await counts(spec.primaryCompute),
-      drServices: await counts(spec.compute),
-      fencedTags: { primary: await ops.fencedCounts(spec.primaryCompute), dr: await ops.fencedCounts(spec.compute) },
-      dns: Object.fromEntries(records.map((r) => [r.setIdentifier, r.failover])),
-    };
-  }
+  const posture = () => drPosture(spec, sb.aws.providers, motoClients(sb.aws.moto));
 
   // ---------------------------------------------------------------- the worker
 

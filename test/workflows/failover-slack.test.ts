@@ -13,19 +13,19 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { WorkflowFailedError } from '@temporalio/client';
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { buildApp } from '../../src/api/app';
 import { resolveConfig, type BatonConfig } from '../../src/config';
 import { formatDuration } from '../../src/domain/durations';
 import type { DrSpec } from '../../src/domain/failover';
-import { createAwsClients } from '../../src/providers/aws';
 import type { FailoverStatus } from '../../workflows/messages';
 import { authed, type ApiCaller } from '../harness/api';
 import { startFakeSlack, type FakeMessage, type FakeSlack, type SlackCall } from '../harness/fake-slack';
 import { historyFacts, scheduled } from '../harness/history';
-import { MOTO_CREDENTIALS, startStack, type Stack } from '../harness/stack';
+import { startStack, type Stack } from '../harness/stack';
 import { until } from '../harness/wait';
+import { drPosture } from '../harness/dr';
+import { motoClients } from '../harness/aws';
 
 const CHANNEL = 'C0FAILOVERS';
 const UI = 'http://127.0.0.1:8233';
@@ -108,35 +108,7 @@ describe('Slack threads of DR failovers and drills (dev server, moto, two region
   const repliesTo = (ts: string): FakeMessage[] => [...slack.messages.values()].filter((m) => m.threadTs === ts);
   const posts = (calls: SlackCall[]) => calls.filter((c) => c.method === 'chat.postMessage');
 
-  /** What a describe of both regions shows, as moto holds it (not through the gate). */
-  async function posture() {
-    const ops = stack.motoProviders.drOps;
-    const inspect = stack.motoProviders.dr;
-    const aws = createAwsClients({ endpoint: stack.moto.endpoint, credentials: MOTO_CREDENTIALS });
-    const instances: string[] = [];
-    for (const region of ['us-east-1', 'us-west-2']) {
-      const out = await aws.rds(region).send(new DescribeDBInstancesCommand({}));
-      for (const db of out.DBInstances ?? []) instances.push(`${region}/${db.DBInstanceIdentifier}`);
-    }
-    const db = async (ref: { region: string; instanceId: string }) => {
-      const f = await ops.describeInstance(ref);
-      return { status: f.status, replicates: f.sourceIdentifier?.replace(/^arn:.*:db:/, '') ?? null, readOnly: f.readOnly, fencedBy: f.fencedBy };
-    };
-    const counts = async (c: DrSpec['compute']) => {
-      const f = await inspect.compute(c);
-      return { blue: f.services.blue.desiredCount, green: f.services.green.desiredCount };
-    };
-    const records = await inspect.failoverRecords(spec.dns, 'us-west-2');
-    return {
-      instances: instances.sort(),
-      primary: await db(spec.database.primary),
-      replica: await db(spec.database.replica),
-      primaryServices: await counts(spec.primaryCompute),
-      drServices: await counts(spec.compute),
-      fencedTags: await ops.fencedCounts(spec.primaryCompute),
-      dns: Object.fromEntries(records.map((r) => [r.setIdentifier, r.failover])),
-    };
-  }
+  const posture = () => drPosture(spec, stack.motoProviders, motoClients(stack.moto));
 
   it('tells a drill in its own thread: one message updated to SUCCEEDED with RTO and RPO; the start, both DNS switches and the success with steps and clean-up as replies', async () => {
     const before = await posture();

@@ -8,16 +8,16 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { buildApp } from '../../src/api/app';
 import type { DrSpec } from '../../src/domain/failover';
 import { servingColour } from '../../src/domain/failover-run';
-import { createAwsClients } from '../../src/providers/aws';
 import type { FailoverStatus } from '../../workflows/messages';
 import { authed, errorOf, type ApiCaller } from '../harness/api';
 import { historyFacts, scheduled } from '../harness/history';
-import { MOTO_CREDENTIALS, startStack, type Stack } from '../harness/stack';
+import { startStack, type Stack } from '../harness/stack';
 import { until } from '../harness/wait';
+import { drPosture } from '../harness/dr';
+import { motoClients } from '../harness/aws';
 
 describe('DR failover, failback and drills (dev server, moto, two regions, two workers)', () => {
   let stack: Stack;
@@ -63,35 +63,7 @@ describe('DR failover, failback and drills (dev server, moto, two regions, two w
     return s;
   };
 
-  /** What a describe of both regions shows, as moto holds it (not through the gate). */
-  async function posture() {
-    const ops = stack.motoProviders.drOps;
-    const inspect = stack.motoProviders.dr;
-    const aws = createAwsClients({ endpoint: stack.moto.endpoint, credentials: MOTO_CREDENTIALS });
-    const instances: string[] = [];
-    for (const region of ['us-east-1', 'us-west-2']) {
-      const out = await aws.rds(region).send(new DescribeDBInstancesCommand({}));
-      for (const db of out.DBInstances ?? []) instances.push(`${region}/${db.DBInstanceIdentifier}`);
-    }
-    const db = async (ref: { region: string; instanceId: string }) => {
-      const f = await ops.describeInstance(ref);
-      return { status: f.status, replicates: f.sourceIdentifier?.replace(/^arn:.*:db:/, '') ?? null, readOnly: f.readOnly, fencedBy: f.fencedBy };
-    };
-    const counts = async (c: DrSpec['compute']) => {
-      const f = await inspect.compute(c);
-      return { blue: f.services.blue.desiredCount, green: f.services.green.desiredCount };
-    };
-    const records = await inspect.failoverRecords(spec.dns, 'us-west-2');
-    return {
-      instances: instances.sort(),
-      primary: await db(spec.database.primary),
-      replica: await db(spec.database.replica),
-      primaryServices: await counts(spec.primaryCompute),
-      drServices: await counts(spec.compute),
-      fencedTags: await ops.fencedCounts(spec.primaryCompute),
-      dns: Object.fromEntries(records.map((r) => [r.setIdentifier, r.failover])),
-    };
-  }
+  const posture = () => drPosture(spec, stack.motoProviders, motoClients(stack.moto));
 
   it('runs a drill: over to us-west-2 and back, per-step durations, RTO and RPO 0, both regions as found', async () => {
     const before = await posture();
@@ -128,7 +100,7 @@ describe('DR failover, failback and drills (dev server, moto, two regions, two w
     expect(during.replica).toMatchObject({ status: 'available', replicates: null });
     expect(during.primary).toMatchObject({ readOnly: true });
     expect(during.primaryServices).toEqual({ blue: 0, green: 0 });
-    expect(during.fencedTags).toEqual(before.primaryServices);
+    expect(during.fencedTags.primary).toEqual(before.primaryServices);
     expect(Math.max(during.drServices.blue, during.drServices.green)).toBe(spec.productionCount);
     const s = await ended(id);
     expect(s.outcome, s.error ?? '').toBe('succeeded');

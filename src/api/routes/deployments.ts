@@ -20,6 +20,7 @@ import {
   StartDeploymentReply,
   withErrors,
 } from '../schemas';
+import { runLinksOf } from '../run-links';
 
 export interface DeploymentRoutesOptions {
   client: Client;
@@ -27,15 +28,7 @@ export interface DeploymentRoutesOptions {
 }
 
 export const deploymentRoutes: FastifyPluginAsyncTypebox<DeploymentRoutesOptions> = async (app, { client, config }) => {
-  const links = (id: string) => {
-    const self = `/v1/deployments/${id}`;
-    const ui = config.api.temporalUiUrl;
-    return {
-      self,
-      actions: `${self}/actions`,
-      ...(ui ? { temporalUi: `${ui}/namespaces/${encodeURIComponent(client.options.namespace)}/workflows/${encodeURIComponent(id)}` } : {}),
-    };
-  };
+  const links = runLinksOf('deployments', ['actions'] as const, config, client);
 
   app.post('/deployments', {
     config: { permission: 'deploy', does: 'start deployments' },

@@ -20,6 +20,7 @@ import {
   type ReadinessReplyT,
 } from '../failover-schemas';
 import { ErrorReply, withErrors } from '../schemas';
+import { runLinksOf } from '../run-links';
 
 export interface FailoverRoutesOptions {
   client: Client;
@@ -27,16 +28,7 @@ export interface FailoverRoutesOptions {
 }
 
 export const failoverRoutes: FastifyPluginAsyncTypebox<FailoverRoutesOptions> = async (app, { client, config }) => {
-  const links = (id: string) => {
-    const self = `/v1/failovers/${id}`;
-    const ui = config.api.temporalUiUrl;
-    return {
-      self,
-      approvals: `${self}/approvals`,
-      actions: `${self}/actions`,
-      ...(ui ? { temporalUi: `${ui}/namespaces/${encodeURIComponent(client.options.namespace)}/workflows/${encodeURIComponent(id)}` } : {}),
-    };
-  };
+  const links = runLinksOf('failovers', ['approvals', 'actions'] as const, config, client);
 
   app.post('/failovers/plan', {
     config: { permission: 'read' },

@@ -16,6 +16,7 @@ import {
   StartReleaseReply,
 } from '../release-schemas';
 import { ErrorReply, withErrors } from '../schemas';
+import { runLinksOf } from '../run-links';
 
 export interface ReleaseRoutesOptions {
   client: Client;
@@ -23,17 +24,7 @@ export interface ReleaseRoutesOptions {
 }
 
 export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = async (app, { client, config }) => {
-  const links = (id: string) => {
-    const self = `/v1/releases/${id}`;
-    const ui = config.api.temporalUiUrl;
-    return {
-      self,
-      checks: `${self}/checks`,
-      approvals: `${self}/approvals`,
-      actions: `${self}/actions`,
-      ...(ui ? { temporalUi: `${ui}/namespaces/${encodeURIComponent(client.options.namespace)}/workflows/${encodeURIComponent(id)}` } : {}),
-    };
-  };
+  const links = runLinksOf('releases', ['checks', 'approvals', 'actions'] as const, config, client);
 
   app.post('/releases', {
     config: { permission: 'release', does: 'start releases' },

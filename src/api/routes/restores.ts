@@ -22,6 +22,7 @@ import {
   StartRestoreReply,
 } from '../restore-schemas';
 import { ErrorReply, withErrors } from '../schemas';
+import { runLinksOf } from '../run-links';
 
 export interface RestoreRoutesOptions {
   client: Client;
@@ -29,16 +30,7 @@ export interface RestoreRoutesOptions {
 }
 
 export const restoreRoutes: FastifyPluginAsyncTypebox<RestoreRoutesOptions> = async (app, { client, config }) => {
-  const links = (id: string) => {
-    const self = `/v1/restores/${id}`;
-    const ui = config.api.temporalUiUrl;
-    return {
-      self,
-      approvals: `${self}/approvals`,
-      actions: `${self}/actions`,
-      ...(ui ? { temporalUi: `${ui}/namespaces/${encodeURIComponent(client.options.namespace)}/workflows/${encodeURIComponent(id)}` } : {}),
-    };
-  };
+  const links = runLinksOf('restores', ['approvals', 'actions'] as const, config, client);
 
   app.post('/restores/plan', {
     config: { permission: 'read' },
