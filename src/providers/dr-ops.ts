@@ -56,7 +56,7 @@ import { COLOURS, type Colour, type ComputeTarget } from '../domain/types';
 import { currentAbortSignal, infrastructureMismatch, orMismatch, send, type AwsClients } from './aws';
 import { createAwsDrInspector } from './dr';
 import { createEcsCompute } from './ecs';
-import { DEFAULT_POLL_MS, DEFAULT_WAIT_TIMEOUT_MS } from './rds';
+import { DEFAULT_POLL_MS, DEFAULT_WAIT_TIMEOUT_MS, isInstanceId, isInstanceNotFound, STUCK_STATUSES } from './rds';
 import { listRecords } from './route53';
 import type { DrOperator } from './types';
 
@@ -71,21 +71,6 @@ export const READ_ONLY_PARAMETER = 'default_transaction_read_only';
 
 /** Parameter changes and Route 53 changes take seconds, and a failover's RTO is counting. */
 const QUICK_POLL_MS = 2_000;
-const RDS_NOT_FOUND = new Set(['DBInstanceNotFound', 'DBInstanceNotFoundFault']);
-/** An instance identifier RDS accepts: a letter, then letters, digits and single hyphens, at most 63 (RDS keeps them lower case). */
-const INSTANCE_ID = /^[a-z](?:[a-z0-9]|-(?!-))*$/;
-/** Statuses an instance does not leave by itself: waiting for 'available' is pointless. */
-const STUCK_STATUSES = new Set([
-  'failed',
-  'incompatible-restore',
-  'incompatible-parameters',
-  'incompatible-network',
-  'incompatible-option-group',
-  'inaccessible-encryption-credentials',
-  'restore-error',
-  'storage-full',
-  'stopped',
-]);
 
 export interface AwsDrOperatorOptions {
   pollMs?: number;
@@ -121,7 +106,7 @@ export function createAwsDrOperator(aws: AwsClients, opts: AwsDrOperatorOptions 
       const out = await send(aws.rds(ref.region), new DescribeDBInstancesCommand({ DBInstanceIdentifier: ref.instanceId }));
       return out.DBInstances?.find((i) => sameId(i.DBInstanceIdentifier, ref.instanceId)) ?? null;
     } catch (err) {
-      if (RDS_NOT_FOUND.has((err as Error).name)) return null;
+      if (isInstanceNotFound(err)) return null;
       throw err;
     }
   }
@@ -316,7 +301,7 @@ export function createAwsDrOperator(aws: AwsClients, opts: AwsDrOperatorOptions 
   async function renameInstance(ref: RdsInstanceRef, newId: string): Promise<InstanceFacts> {
     const to = newId.toLowerCase();
     const from = ref.instanceId.toLowerCase();
-    if (!INSTANCE_ID.test(to) || to.endsWith('-') || to.length > 63) {
+    if (!isInstanceId(to)) {
       throw new RangeError(`'${newId}' is not an RDS instance identifier (a letter, then letters, digits and single hyphens, at most 63)`);
     }
     if (to === from) throw new RangeError(`RDS instance '${ref.instanceId}' cannot be renamed to its own name`);
@@ -364,7 +349,7 @@ export function createAwsDrOperator(aws: AwsClients, opts: AwsDrOperatorOptions 
         await send(rds, new DeleteDBInstanceCommand({ DBInstanceIdentifier: db.DBInstanceIdentifier, ...input }));
       } catch (err) {
         const e = err as Error;
-        if (RDS_NOT_FOUND.has(e.name)) return;
+        if (isInstanceNotFound(e)) return;
         // A read replica takes no final snapshot; deletion protection refuses any delete.
         if (e.name === 'InvalidParameterCombination' || e.name === 'InvalidParameterCombinationException') throw infrastructureMismatch(`RDS refused to delete ${where}: ${e.message}`);
         if (e.name === 'DBSnapshotAlreadyExistsFault') throw infrastructureMismatch(`cannot delete ${where} with final snapshot '${finalSnapshotId}': ${e.message}`);

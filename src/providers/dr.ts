@@ -8,11 +8,10 @@ import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import type { Colour, ComputeTarget } from '../domain/types';
 import type { DrComputeFacts, DrServiceFacts, FailoverDns, FailoverRecordFacts, RdsInstanceRef, ReplicaFacts, ReplicaLagFacts } from '../domain/failover';
 import { send, type AwsClients } from './aws';
+import { isInstanceNotFound } from './rds';
 import { listRecords } from './route53';
 import type { DrInspector } from './types';
 
-// The SDK names RDS's (and moto's) "not found" either way.
-const NOT_FOUND = new Set(['DBInstanceNotFound', 'DBInstanceNotFoundFault']);
 
 export function createAwsDrInspector(aws: AwsClients): DrInspector {
   return {
@@ -50,7 +49,7 @@ export function createAwsDrInspector(aws: AwsClients): DrInspector {
         const db = out.DBInstances?.[0];
         return { instanceId: instance.instanceId, status: db?.DBInstanceStatus ?? null, sourceIdentifier: db?.ReadReplicaSourceDBInstanceIdentifier ?? null };
       } catch (err) {
-        if (NOT_FOUND.has((err as Error).name)) return { instanceId: instance.instanceId, status: null, sourceIdentifier: null };
+        if (isInstanceNotFound(err)) return { instanceId: instance.instanceId, status: null, sourceIdentifier: null };
         throw err;
       }
     },

@@ -89,10 +89,21 @@ export interface RdsDatabaseOptions {
 /** An instance identifier RDS accepts: a letter, then letters, digits and single hyphens, at most 63 (RDS keeps them lower case). */
 const INSTANCE_ID = /^[a-z](?:[a-z0-9]|-(?!-))*$/;
 const MAX_INSTANCE_ID = 63;
+
+/** Whether RDS accepts `id` as an instance identifier. */
+export function isInstanceId(id: string): boolean {
+  return INSTANCE_ID.test(id) && !id.endsWith('-') && id.length <= MAX_INSTANCE_ID;
+}
+
+/** RDS's "no such instance" (the SDK's name, and moto's). */
+export function isInstanceNotFound(err: unknown): boolean {
+  const name = (err as Error | null)?.name;
+  return name === 'DBInstanceNotFoundFault' || name === 'DBInstanceNotFound';
+}
 /** A snapshot identifier CreateDBSnapshot accepts and keeps as written: the same rule, at most 255. */
 const MAX_SNAPSHOT_ID = 255;
 /** Statuses an instance does not leave by itself: waiting for 'available' is pointless. */
-const STUCK_STATUSES = new Set([
+export const STUCK_STATUSES: ReadonlySet<string> = new Set([
   'failed',
   'incompatible-restore',
   'incompatible-parameters',
@@ -406,7 +417,7 @@ export function createRdsDatabases(aws: AwsClients, opts: RdsDatabaseOptions = {
     if (ctx.target.switch.type === 'route53') return switchRecordTo(ctx, ctx.target.switch, restoreId);
     const aside = setAside.toLowerCase();
     const copyId = copyInstanceId(ctx.name, restoreId);
-    if (!INSTANCE_ID.test(aside) || aside.length > MAX_INSTANCE_ID || aside.endsWith('-')) {
+    if (!isInstanceId(aside)) {
       throw new RangeError(`'${setAside}' is not an RDS instance identifier (a letter, then letters, digits and single hyphens, at most 63)`);
     }
     if (aside === ctx.name || aside === copyId) throw new RangeError(`the original cannot be set aside as '${setAside}': that is the services' name or the copy's`);
@@ -539,7 +550,7 @@ export function createRdsDatabases(aws: AwsClients, opts: RdsDatabaseOptions = {
         const out = await send(ctx.rds, new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
         return out.DBInstances?.find((i) => idOf(i) === id.toLowerCase()) ?? null;
       } catch (err) {
-        if (hasName(err, 'DBInstanceNotFoundFault')) return null;
+        if (isInstanceNotFound(err)) return null;
         throw err;
       }
     });
@@ -638,7 +649,7 @@ export function createRdsDatabases(aws: AwsClients, opts: RdsDatabaseOptions = {
           ),
         );
       } catch (err) {
-        if (hasName(err, 'DBInstanceNotFoundFault')) return;
+        if (isInstanceNotFound(err)) return;
         if (!hasName(err, 'InvalidDBInstanceStateFault')) throw err;
         const now = await findInstance(ctx, id); // refused while already deleting: done
         if (now && now.DBInstanceStatus !== 'deleting') throw err;
