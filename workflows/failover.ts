@@ -73,7 +73,7 @@ import type { RunCard } from '../src/domain/notices';
 import { regionQueue } from '../src/domain/regions';
 import { appendEvent } from '../src/domain/timeline';
 import type { Colour, Outcome, Sample } from '../src/domain/types';
-import { CONVERGE, convergeBackoffMs } from './converge';
+import { CONVERGE, untilConverged } from './converge';
 import {
   BatonEnvironment,
   BatonKind,
@@ -107,8 +107,6 @@ const MAX_TIMELINE = 300;
 const SLACK_CLOSE_MS = 30_000;
 /** How often a fenced switch reads ReplicaLag while it waits for 0. */
 const CATCH_UP_POLL_MS = 5_000;
-/** After this long failing, compensation alerts the channel (and keeps trying). */
-const ESCALATE_AFTER_MS = 5 * 60_000;
 const STARTED_EMOJI = { planned: ':twisted_rightwards_arrows:', emergency: ':rotating_light:', failback: ':leftwards_arrow_with_hook:', drill: ':test_tube:' } as const;
 const TERMINAL: FailoverPhase[] = ['completed', 'failed', 'rejected', 'expired', 'cancelled'];
 
@@ -651,22 +649,12 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   }
 
   // ---------------------------------------------------------------- compensation
-  async function untilDone(what: string, fn: () => Promise<void>): Promise<void> {
-    const since = now();
-    let escalated = false;
-    for (let round = 0; ; round++) {
-      try {
-        await fn();
-        return;
-      } catch (err) {
-        event('compensation_retry', `${what} not done yet (round ${round + 1}): ${causeMessage(err)}; trying again`);
-        if (!escalated && now() - since >= ESCALATE_AFTER_MS) {
-          escalated = true;
-          thread.reply(`:rotating_light: ${title}: ${what} is STUCK and keeps trying. Last error: ${causeMessage(err)}`, { alert: true });
-        }
-        await sleep(convergeBackoffMs(round));
-      }
-    }
+  /** Runs a compensation step until it succeeds (workflows/converge.ts), telling the timeline and, when stuck, the channel. */
+  function untilDone(what: string, step: () => Promise<void>): Promise<void> {
+    return untilConverged(what, step, {
+      retried: (message) => event('compensation_retry', message),
+      stuck: (message) => thread.reply(`:rotating_light: ${title}: ${message}`, { alert: true }),
+    });
   }
 
   /**

@@ -67,7 +67,7 @@ import {
   type RestorePhase,
   type RestoreStatus,
 } from './messages';
-import { CONVERGE, convergeBackoffMs } from './converge';
+import { CONVERGE, untilConverged } from './converge';
 import { newThreadState, PARENT, runThread } from './thread';
 import { analyse } from './watch';
 
@@ -94,8 +94,6 @@ const QUICK: ActivityOptions = {
 };
 /** Restoring and verifying a large database takes long; the heartbeat (every 5 s while a call runs) notices a dead worker. */
 const LONG: ActivityOptions = { ...QUICK, startToCloseTimeout: '6h', heartbeatTimeout: '30s', retry: { ...QUICK.retry, maximumAttempts: 3 } };
-/** After this long failing, compensation alerts the channel (and keeps trying). */
-const ESCALATE_AFTER_MS = 5 * 60_000;
 
 /** The activity proxies on one task queue (default: the workflow's own, the main queue). */
 function proxies(taskQueue?: string) {
@@ -496,23 +494,12 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   }
 
   // ---------------------------------------------------------------- compensation
-  /** Runs `step` until it succeeds, reporting failures and alerting once it has failed for ESCALATE_AFTER_MS. */
-  async function untilDone(what: string, step: () => Promise<void>): Promise<void> {
-    const since = now();
-    let escalated = false;
-    for (let round = 0; ; round++) {
-      try {
-        await step();
-        return;
-      } catch (err) {
-        event('compensation_retry', `${what} not done yet (round ${round + 1}): ${causeMessage(err)}; trying again`);
-        if (!escalated && now() - since >= ESCALATE_AFTER_MS) {
-          escalated = true;
-          thread.reply(`:rotating_light: ${title}: ${what} is STUCK and keeps trying. Last error: ${causeMessage(err)}`, { alert: true });
-        }
-        await sleep(convergeBackoffMs(round));
-      }
-    }
+  /** Runs a compensation step until it succeeds (workflows/converge.ts), telling the timeline and, when stuck, the channel. */
+  function untilDone(what: string, step: () => Promise<void>): Promise<void> {
+    return untilConverged(what, step, {
+      retried: (message) => event('compensation_retry', message),
+      stuck: (message) => thread.reply(`:rotating_light: ${title}: ${message}`, { alert: true }),
+    });
   }
 
   /**

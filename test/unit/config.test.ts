@@ -9,6 +9,28 @@ import type { SeededTarget } from '../../src/sandbox/seed';
 const examplePath = resolve(__dirname, '../../config/example.yaml');
 const example = () => parse(readFileSync(examplePath, 'utf8'));
 
+
+/** A target as the sandbox seeds it (us-east-1, blue live at 1.0.0), routed by `traffic`. */
+function seededTarget(service: string, environment: string, traffic: SeededTarget['traffic']): SeededTarget {
+  return {
+    service,
+    environment,
+    region: 'us-east-1',
+    image: `sandbox/${service}`,
+    liveVersion: '1.0.0',
+    ecs: { cluster: `${service}-${environment}`, blueService: 'b', greenService: 'g' },
+    traffic,
+    metrics: {
+      namespace: 'Baton/Sandbox',
+      requests: { metricName: 'Requests', statistic: 'Sum' },
+      errors: { metricName: 'Errors5xx', statistic: 'Sum' },
+      latency: { metricName: 'LatencyMs', statistic: 'Average', unit: 'milliseconds' },
+      blueDimensions: { Colour: 'blue' },
+      greenDimensions: { Colour: 'green' },
+    },
+  };
+}
+
 function errorOf(doc: unknown): string {
   try {
     resolveConfig(doc);
@@ -322,23 +344,7 @@ describe('config', () => {
   });
 
   describe('the sandbox config', () => {
-    const target = (service: string, environment: string): SeededTarget => ({
-      service,
-      environment,
-      region: 'us-east-1',
-      image: `sandbox/${service}`,
-      liveVersion: '1.0.0',
-      ecs: { cluster: `${service}-${environment}`, blueService: 'b', greenService: 'g' },
-      traffic: { type: 'alb', listenerArn: 'arn:l', blueTargetGroupArn: 'arn:b', greenTargetGroupArn: 'arn:g' },
-      metrics: {
-        namespace: 'Baton/Sandbox',
-        requests: { metricName: 'Requests', statistic: 'Sum' },
-        errors: { metricName: 'Errors5xx', statistic: 'Sum' },
-        latency: { metricName: 'LatencyMs', statistic: 'Average', unit: 'milliseconds' },
-        blueDimensions: { Colour: 'blue' },
-        greenDimensions: { Colour: 'green' },
-      },
-    });
+    const target = (service: string, environment: string) => seededTarget(service, environment, { type: 'alb', listenerArn: 'arn:l', blueTargetGroupArn: 'arn:b', greenTargetGroupArn: 'arn:g' });
     const targets = ['web', 'api'].flatMap((svc) => ['dev', 'staging', 'prod'].map((env) => target(svc, env)));
     const people = sandboxPeople('the-admin-token');
     const config = resolveConfig(sandboxConfigDoc({ targets, people, controlUrl: 'http://127.0.0.1:9', peopleFile: '/tmp/p.json', apiPort: 0 }));
@@ -489,19 +495,8 @@ describe('config: disaster recovery', () => {
 
 describe('config: the sandbox\'s disaster recovery', () => {
   it('emits the seeded `dr` of api in prod, and rosa is on call', () => {
-    const target = (service: string, environment: string): SeededTarget => ({
-      service, environment, region: 'us-east-1', image: `img/${service}`, liveVersion: '1.0.0',
-      ecs: { cluster: `${service}-${environment}`, blueService: 'b', greenService: 'g' },
-      traffic: { type: 'route53', hostedZoneId: 'Z1', recordName: `${service}-${environment}.sandbox.baton.internal`, recordType: 'CNAME', blueSetIdentifier: 'blue', greenSetIdentifier: 'green' },
-      metrics: {
-        namespace: 'Baton/Sandbox',
-        requests: { metricName: 'Requests', statistic: 'Sum' },
-        errors: { metricName: 'Errors5xx', statistic: 'Sum' },
-        latency: { metricName: 'LatencyMs', statistic: 'Average', unit: 'milliseconds' },
-        blueDimensions: { Colour: 'blue' },
-        greenDimensions: { Colour: 'green' },
-      },
-    });
+    const target = (service: string, environment: string) =>
+      seededTarget(service, environment, { type: 'route53', hostedZoneId: 'Z1', recordName: `${service}-${environment}.sandbox.baton.internal`, recordType: 'CNAME', blueSetIdentifier: 'blue', greenSetIdentifier: 'green' });
     const prod = target('api', 'prod');
     prod.dr = {
       region: 'us-west-2',
