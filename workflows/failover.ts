@@ -24,7 +24,7 @@
  * - Every write is set-to-value (providers read back), so a worker that dies mid-run and retries
  *   a step finds it done: a promotion or a DNS change is never repeated in effect.
  * - Compensation (failure or cancel before DNS moved; any time in a drill) converges from what it
- *   reads: which instance replicates what, which record is PRIMARY, what the services were
+ *   reads: which instance replicates what, which record serves, what the services were
  *   fenced from. It runs when cancelled and keeps trying, escalating, until done.
  * - State and scopes exist before any handler; time is workflow time.
  */
@@ -51,10 +51,11 @@ import type { Activities } from '../activities';
 import { addWatchSample, WATCH_FAILURE_LIMIT, watchSleepMs } from '../src/domain/analysis';
 import { formatDuration } from '../src/domain/durations';
 import { causeMessage, ErrorType } from '../src/domain/errors';
-import { REPLICA_LAG_WINDOW_SECONDS, type InstanceFacts } from '../src/domain/failover';
+import { REPLICA_LAG_WINDOW_SECONDS, servingSetIdentifier, type InstanceFacts } from '../src/domain/failover';
 import {
   asideName,
   directionOf,
+  dnsDetail,
   drSide,
   failoverMeasures,
   MONITOR_SMOKE_FAILURE_LIMIT,
@@ -142,6 +143,7 @@ type Counts = Record<Colour, number>;
 /** What a drill reads of both regions before it starts, to compare at the end. */
 interface Posture {
   counts: { from: Counts; to: Counts };
+  /** The record that serves: the PRIMARY failover record, or the only weighted record above 0. */
   primarySet: string | null;
   instances: Array<Pick<InstanceFacts, 'region' | 'instanceId' | 'status' | 'sourceIdentifier' | 'readOnly'>>;
 }
@@ -504,7 +506,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   }
 
   async function switchDns(t: FailoverSide): Promise<void> {
-    await step('dns', 'switching_dns', () => at(t.region).quick.setDnsPrimary.executeWithOptions({ ...QUICK, summary: `Make '${t.setIdentifier}' PRIMARY for ${spec.dns.recordName}` }, [spec.dns, t.setIdentifier, t.region]), (records) => records.map((r) => `${r.setIdentifier} ${r.failover}`).join(', '));
+    await step('dns', 'switching_dns', () => at(t.region).quick.setDnsPrimary.executeWithOptions({ ...QUICK, summary: `Make '${t.setIdentifier}' PRIMARY for ${spec.dns.recordName}` }, [spec.dns, t.setIdentifier, t.region]), (records) => dnsDetail(spec.dns, records, t.region));
     // RTO is the way there: a drill's switch home later does not move it.
     if (healthyMs !== null) {
       event('dns_switched', `DNS answers ${t.region} again`);
@@ -632,7 +634,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
       instances.push({ region: f.region, instanceId: f.instanceId, status: f.status, sourceIdentifier: f.sourceIdentifier === null ? null : f.sourceIdentifier.replace(/^arn:[^:]+:rds:[^:]+:[^:]*:db:/, ''), readOnly: f.readOnly });
     }
     const count = (c: typeof fromCompute): Counts => ({ blue: c.services.blue.desiredCount, green: c.services.green.desiredCount });
-    return { counts: { from: count(fromCompute), to: count(toCompute) }, primarySet: records.find((r) => r.failover === 'PRIMARY')?.setIdentifier ?? null, instances };
+    return { counts: { from: count(fromCompute), to: count(toCompute) }, primarySet: servingSetIdentifier(spec.dns, records), instances };
   }
 
   function differences(a: Posture, b: Posture): string[] {
@@ -640,7 +642,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     for (const side of ['from', 'to'] as const) {
       for (const c of ['blue', 'green'] as Colour[]) if (a.counts[side][c] !== b.counts[side][c]) out.push(`${side === 'from' ? home.region : away.region} ${c} runs ${b.counts[side][c]} tasks, not ${a.counts[side][c]}`);
     }
-    if (a.primarySet !== b.primarySet) out.push(`PRIMARY record is '${b.primarySet}', not '${a.primarySet}'`);
+    if (a.primarySet !== b.primarySet) out.push(`the record that serves is '${b.primarySet ?? 'none alone'}', not '${a.primarySet ?? 'none alone'}'`);
     a.instances.forEach((x, i) => {
       const y = b.instances[i];
       if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${x.instanceId} is ${JSON.stringify(y)}, was ${JSON.stringify(x)}`);

@@ -3,7 +3,7 @@
 // region serves from, and what it measures (RTO, RPO, detection). The workflow
 // (workflows/failover.ts) carries these out; the API checks a request with the same functions.
 import type { ApprovalRecord, Decision, ApprovalRule } from './release';
-import type { DrSpec, FailoverDns, RdsInstanceRef } from './failover';
+import { dnsRouting, recordRole, servingSetIdentifier, type DrSpec, type FailoverDns, type FailoverRecordFacts, type RdsInstanceRef } from './failover';
 import { WATCH_FAILURE_LIMIT } from './analysis';
 import type { Colour, ComputeTarget, MetricsSpec, Sample, Verdict } from './types';
 
@@ -58,6 +58,22 @@ export function dnsOf(spec: DrSpec): FailoverDns {
   return spec.dns;
 }
 
+/**
+ * The DNS step's detail once the records are read back: where the name now sends clients, and
+ * how: `api.example.com → us-west-2 ('secondary' PRIMARY, 'primary' SECONDARY)` for failover
+ * records, `api.example.com → us-west-2 (weight 100/0)` for weighted ones (the serving record's
+ * weight first). Records that route nowhere alone are listed as read.
+ */
+export function dnsDetail(dns: FailoverDns, records: FailoverRecordFacts[], region: string): string {
+  const serving = servingSetIdentifier(dns, records);
+  const find = (id: string) => records.find((r) => r.setIdentifier === id && r.type === dns.recordType)!;
+  if (serving === null) return `${dns.recordName}: ${records.map((r) => `'${r.setIdentifier}' ${recordRole(r)}`).join(', ') || 'no records'}`;
+  const [a, b] = [find(serving), find(serving === dns.primarySetIdentifier ? dns.secondarySetIdentifier : dns.primarySetIdentifier)];
+  const routing = dnsRouting(a, b);
+  const how = routing.ok && routing.routing === 'weighted' ? `weight ${a.weight}/${b.weight}` : `'${a.setIdentifier}' ${a.failover}, '${b.setIdentifier}' ${b.failover}`;
+  return `${dns.recordName} → ${region} (${how})`;
+}
+
 /** A step of the plan, in the order the run takes it. */
 export interface PlannedStep {
   name: string;
@@ -78,7 +94,7 @@ export function planSteps(spec: DrSpec, mode: FailoverMode, d: FailoverDirection
     s('promote', `promote ${to.database.instanceId} in ${to.region} to a standalone primary`),
     s('scale', scale),
     s('smoke', `smoke-test ${to.region} before any client is sent there`),
-    s('dns', `make '${to.setIdentifier}' the PRIMARY record of ${spec.dns.recordName} and read it back`),
+    s('dns', `make '${to.setIdentifier}' the record ${spec.dns.recordName} answers with (failover records: PRIMARY; weighted records: all the weight) and read it back`),
     s('monitor', monitorPlan(spec, to)),
   ];
   const upDr = `scale the DR services in ${spec.region} to ${spec.productionCount} tasks and wait until stable`;

@@ -15,7 +15,12 @@ export interface RdsInstanceRef {
   instanceId: string;
 }
 
-/** Route 53 failover records: one name, a PRIMARY record (the environment's region) and a SECONDARY (the DR region). */
+/**
+ * Route 53 records of one name that send clients to one region or the other: the primary set (the
+ * environment's region) and the secondary set (the DR region). The records themselves say how:
+ * both failover records (the serving one PRIMARY, the other SECONDARY) or both weighted records
+ * (the serving one weighted above 0, the other 0). See dnsRouting.
+ */
 export interface FailoverDns {
   hostedZoneId: string;
   recordName: string;
@@ -133,9 +138,65 @@ export interface FailoverRecordFacts {
   type: string;
   /** PRIMARY, SECONDARY, or null: not a failover record. */
   failover: string | null;
+  /**
+   * A weighted record's weight (0-255), or null: not a weighted record. Absent from reads a
+   * running workflow recorded before weights were read: those are failover records (read as null).
+   */
+  weight?: number | null;
   /** null for an alias record (it takes its target's TTL). */
   ttl: number | null;
   values: string[];
+}
+
+// ---------------------------------------------------------------- DNS routing
+
+/** How the two records of a FailoverDns route: the kind comes from the records, not from config. */
+export type DnsRouting = 'failover' | 'weighted';
+
+/** A record's routing as Baton moves it: failover (Failover set), weighted (Weight set, no Failover), or null: neither. */
+export function routingOf(r: FailoverRecordFacts): DnsRouting | null {
+  if (r.failover) return 'failover';
+  if (r.weight !== undefined && r.weight !== null) return 'weighted';
+  return null;
+}
+
+/** A record's role in words: `PRIMARY`, `weight 100`, or what it is not. */
+export function recordRole(r: FailoverRecordFacts): string {
+  const routing = routingOf(r);
+  if (routing === 'failover') return r.failover!;
+  if (routing === 'weighted') return `weight ${r.weight}`;
+  return 'neither a failover nor a weighted record';
+}
+
+/**
+ * The routing of a pair of records, or why Baton cannot move them: a record that is neither a
+ * failover nor a weighted record (simple, latency, geolocation, ...), or two of different kinds.
+ */
+export function dnsRouting(a: FailoverRecordFacts, b: FailoverRecordFacts): { ok: true; routing: DnsRouting } | { ok: false; problem: string } {
+  for (const r of [a, b]) {
+    if (routingOf(r) === null) return { ok: false, problem: `record '${r.setIdentifier}' is neither a failover nor a weighted record` };
+  }
+  const [ra, rb] = [routingOf(a)!, routingOf(b)!];
+  if (ra !== rb) {
+    return { ok: false, problem: `record '${a.setIdentifier}' is a ${ra} record (${recordRole(a)}) and '${b.setIdentifier}' a ${rb} record (${recordRole(b)}): both must be failover records or both weighted` };
+  }
+  return { ok: true, routing: ra };
+}
+
+/**
+ * The set identifier of the record that takes all traffic: the PRIMARY one while the other is
+ * SECONDARY, or the only one weighted above 0 (Route 53 splits evenly when both are 0). null:
+ * neither does alone, a record is missing, or the two cannot be moved (dnsRouting).
+ */
+export function servingSetIdentifier(dns: FailoverDns, records: FailoverRecordFacts[]): string | null {
+  const [a, b] = [dns.primarySetIdentifier, dns.secondarySetIdentifier].map((id) => records.find((r) => r.setIdentifier === id && r.type === dns.recordType));
+  if (!a || !b) return null;
+  const routing = dnsRouting(a, b);
+  if (!routing.ok) return null;
+  for (const [x, y] of [[a, b], [b, a]]) {
+    if (routing.routing === 'failover' ? x.failover === 'PRIMARY' && y.failover === 'SECONDARY' : x.weight! > 0 && y.weight === 0) return x.setIdentifier;
+  }
+  return null;
 }
 
 export interface ReadinessFacts {
@@ -244,21 +305,42 @@ function lagCheck(spec: DrSpec, facts: Read<ReplicaLagFacts>): ReadinessCheck {
   return check('replica-lag', true, `ReplicaLag of ${replica.instanceId} is ${seconds} s at ${at}, under the RPO of ${rpo} s`);
 }
 
+/**
+ * The records send clients to the environment's region and keep the DR record ready: failover
+ * records PRIMARY and SECONDARY, or weighted records with the primary set above 0 and the DR set
+ * at 0; either way with a TTL under the RTO, so clients follow a switch in time.
+ */
 function dnsCheck(spec: DrSpec, facts: Read<FailoverRecordFacts[]>): ReadinessCheck {
   const { dns } = spec;
   const rto = spec.objectives.rtoSeconds;
   if (!facts.ok) return unread('dns', `Route 53 records ${dns.recordName}`, facts.error);
   const problems: string[] = [];
-  const seen: string[] = [];
-  for (const [role, id] of [['PRIMARY', dns.primarySetIdentifier], ['SECONDARY', dns.secondarySetIdentifier]] as const) {
+  const [primary, secondary] = [dns.primarySetIdentifier, dns.secondarySetIdentifier].map((id) => {
     const r = facts.value.find((x) => x.setIdentifier === id && x.type === dns.recordType);
-    if (!r) {
-      problems.push(`no ${dns.recordType} record '${id}'`);
-      continue;
+    if (!r) problems.push(`no ${dns.recordType} record '${id}'`);
+    return r;
+  });
+  const routing = primary && secondary ? dnsRouting(primary, secondary) : null;
+  if (routing && !routing.ok) problems.push(routing.problem);
+  if (routing?.ok && routing.routing === 'failover') {
+    for (const [role, r] of [['PRIMARY', primary!], ['SECONDARY', secondary!]] as const) {
+      if (r.failover !== role) problems.push(`record '${r.setIdentifier}' is ${r.failover}, not ${role}`);
     }
-    if (r.failover !== role) problems.push(`record '${id}' is ${r.failover === null ? 'not a failover record' : r.failover}, not ${role}`);
-    if (r.ttl !== null && r.ttl >= rto) problems.push(`record '${id}' has TTL ${r.ttl} s, not under the RTO of ${rto} s`);
-    seen.push(`${role} '${id}' → ${r.values.join(', ') || '(alias)'} (TTL ${r.ttl === null ? 'of the alias target' : `${r.ttl} s`})`);
+  }
+  if (routing?.ok && routing.routing === 'weighted') {
+    const [p, s] = [primary!.weight!, secondary!.weight!];
+    if (p === 0 && s === 0) {
+      problems.push(`records '${primary!.setIdentifier}' and '${secondary!.setIdentifier}' both have weight 0, so Route 53 splits traffic evenly between ${spec.primaryRegion} and ${spec.region}: '${primary!.setIdentifier}' must be above 0`);
+    } else {
+      if (p === 0) problems.push(`record '${primary!.setIdentifier}' has weight 0, so ${spec.primaryRegion} takes no traffic: it must be above 0`);
+      if (s > 0) problems.push(`record '${secondary!.setIdentifier}' has weight ${s}, so ${spec.region} takes ${Math.round((s / (p + s)) * 100)} % of traffic: it must be 0`);
+    }
+  }
+  const seen: string[] = [];
+  for (const r of [primary, secondary]) {
+    if (!r) continue;
+    if (r.ttl !== null && r.ttl >= rto) problems.push(`record '${r.setIdentifier}' has TTL ${r.ttl} s, not under the RTO of ${rto} s`);
+    seen.push(`${recordRole(r)} '${r.setIdentifier}' → ${r.values.join(', ') || '(alias)'} (TTL ${r.ttl === null ? 'of the alias target' : `${r.ttl} s`})`);
   }
   if (problems.length) return check('dns', false, `${dns.recordName}: ${problems.join('; ')}`);
   return check('dns', true, `${dns.recordName}: ${seen.join('; ')}`);

@@ -1,7 +1,8 @@
 // The writes of a failover, failback or drill on AWS (DrOperator): fencing a region (its ECS
 // services to 0 with their counts recorded on them, its RDS instance read-only through its
 // parameter group), promoting the read replica, rebuilding a replica under the name of an
-// instance set aside, deleting what was set aside, and moving the Route 53 failover PRIMARY.
+// instance set aside, deleting what was set aside, and moving Route 53 to the other region
+// (failover records: the PRIMARY; weighted records: the weight).
 //
 // Every call converges from what it reads, so a retry after a worker crash finds the work done,
 // and reads back what it wrote before it returns. Waits poll every pollMs and sleep under the
@@ -51,7 +52,7 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand, GetChangeCommand, type ResourceRecordSet } from '@aws-sdk/client-route-53';
-import type { FailoverDns, FailoverRecordFacts, InstanceFacts, RdsInstanceRef } from '../domain/failover';
+import { recordRole, servingSetIdentifier, type FailoverDns, type FailoverRecordFacts, type InstanceFacts, type RdsInstanceRef } from '../domain/failover';
 import { COLOURS, type Colour, type ComputeTarget } from '../domain/types';
 import { currentAbortSignal, infrastructureMismatch, orMismatch, send, type AwsClients } from './aws';
 import { createAwsDrInspector } from './dr';
@@ -448,30 +449,54 @@ export function createAwsDrOperator(aws: AwsClients, opts: AwsDrOperatorOptions 
 
   // ---------------------------------------------------------------- Route 53
 
+  /**
+   * Makes `primarySetIdentifier` the record Route 53 answers with. The records say how (no config
+   * does): two failover records swap PRIMARY and SECONDARY; two weighted records move the weight,
+   * the serving record getting the larger of the two weights read (100 when both are 0) and the
+   * other 0, so a switch and a switch back leave the weights as found (100/0, then 0/100, then
+   * 100/0). Route 53 still answers with a record weighted 0 when the health checks of every
+   * record above 0 fail, as it does with a SECONDARY. Both records change in one batch, each as
+   * read (values, TTL, alias, health check) but for its role or weight; records that already
+   * route so are not written. Any other pair (a simple, latency, geolocation... record, or one of
+   * each kind) is refused before anything is written.
+   */
   async function setDnsPrimary(dns: FailoverDns, primarySetIdentifier: string, region: string): Promise<FailoverRecordFacts[]> {
     const ids = [dns.primarySetIdentifier, dns.secondarySetIdentifier];
-    if (!ids.includes(primarySetIdentifier)) throw new RangeError(`'${primarySetIdentifier}' is neither of ${dns.recordName}'s failover set identifiers (${ids.join(', ')})`);
-    const secondary = ids.find((id) => id !== primarySetIdentifier)!;
-    const want: Record<string, 'PRIMARY' | 'SECONDARY'> = { [primarySetIdentifier]: 'PRIMARY', [secondary]: 'SECONDARY' };
+    if (!ids.includes(primarySetIdentifier)) throw new RangeError(`'${primarySetIdentifier}' is neither of ${dns.recordName}'s set identifiers (${ids.join(', ')})`);
     const route53 = aws.route53(region);
     const found = await listRecords(route53, dns.hostedZoneId, dns.recordName, dns.recordType);
     const records = ids.map((id): ResourceRecordSet => {
       const r = found.find((x) => x.SetIdentifier === id);
       const what = `Route 53 ${dns.recordType} record '${dns.recordName}' with set identifier '${id}'`;
       if (!r) throw infrastructureMismatch(`${what} not found in hosted zone '${dns.hostedZoneId}'`);
-      if (!r.Failover) throw infrastructureMismatch(`${what} is not a failover record`);
+      if (!r.Failover && r.Weight === undefined) {
+        throw infrastructureMismatch(`${what} is ${routingWords(r)}: a failover moves DNS between two failover records or two weighted records`);
+      }
       return r;
     });
-    const changes = records.filter((r) => r.Failover !== want[r.SetIdentifier!]);
-    if (changes.length) {
-      // Both in one batch, each as read (values, TTL, health check, alias) but for its role.
+    const [serving, other] = records[0].SetIdentifier === primarySetIdentifier ? records : [records[1], records[0]];
+    const weighted = !serving.Failover;
+    if (weighted !== !other.Failover) {
+      throw infrastructureMismatch(
+        `Route 53 records '${dns.recordName}' in hosted zone '${dns.hostedZoneId}': '${records[0].SetIdentifier}' is ${routingWords(records[0])} and '${records[1].SetIdentifier}' ${routingWords(records[1])}; both must be failover records or both weighted`,
+      );
+    }
+    const role = (r: ResourceRecordSet) => (weighted ? `weight ${r.Weight}` : r.Failover);
+    const servesNow = weighted ? serving.Weight! > 0 && other.Weight === 0 : serving.Failover === 'PRIMARY' && other.Failover === 'SECONDARY';
+    const weight = Math.max(serving.Weight ?? 0, other.Weight ?? 0) || 100;
+    const wanted: ResourceRecordSet[] = servesNow
+      ? [serving, other]
+      : weighted
+        ? [{ ...serving, Weight: weight }, { ...other, Weight: 0 }]
+        : [{ ...serving, Failover: 'PRIMARY' }, { ...other, Failover: 'SECONDARY' }];
+    if (!servesNow) {
       const out = await send(
         route53,
         new ChangeResourceRecordSetsCommand({
           HostedZoneId: dns.hostedZoneId,
           ChangeBatch: {
-            Comment: `baton: '${primarySetIdentifier}' PRIMARY for ${dns.recordName}`,
-            Changes: records.map((r) => ({ Action: 'UPSERT', ResourceRecordSet: { ...r, Failover: want[r.SetIdentifier!] } })),
+            Comment: `baton: '${primarySetIdentifier}' ${weighted ? `weight ${weight}, '${other.SetIdentifier}' weight 0` : 'PRIMARY'} for ${dns.recordName}`,
+            Changes: wanted.map((r) => ({ Action: 'UPSERT', ResourceRecordSet: r })),
           },
         }),
       );
@@ -488,9 +513,15 @@ export function createAwsDrOperator(aws: AwsClients, opts: AwsDrOperatorOptions 
       }
     }
     const now = await inspector.failoverRecords(dns, region);
-    const wrong = ids.filter((id) => now.find((r) => r.setIdentifier === id && r.type === dns.recordType)?.failover !== want[id]);
-    if (wrong.length) {
-      throw new Error(`Route 53 records of ${dns.recordName} read back ${now.map((r) => `'${r.setIdentifier}' ${r.failover}`).join(', ')} after making '${primarySetIdentifier}' PRIMARY`);
+    const wrong = wanted.filter((w) => {
+      const r = now.find((x) => x.setIdentifier === w.SetIdentifier && x.type === dns.recordType);
+      return !r || r.failover !== (w.Failover ?? null) || (r.weight ?? null) !== (w.Weight ?? null);
+    });
+    if (wrong.length || servingSetIdentifier(dns, now) !== primarySetIdentifier) {
+      throw new Error(
+        `Route 53 records of ${dns.recordName} read back ${now.map((r) => `'${r.setIdentifier}' ${recordRole(r)}`).join(', ') || 'nothing'} ` +
+          `after making '${primarySetIdentifier}' serve (wanted ${wanted.map((w) => `'${w.SetIdentifier}' ${role(w)}`).join(', ')})`,
+      );
     }
     return now;
   }
@@ -511,6 +542,18 @@ export function createAwsDrOperator(aws: AwsClients, opts: AwsDrOperatorOptions 
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** What routing a Route 53 record uses, in words, for a refusal. */
+function routingWords(r: ResourceRecordSet): string {
+  if (r.Failover) return `a failover record (${r.Failover})`;
+  if (r.Weight !== undefined) return `a weighted record (weight ${r.Weight})`;
+  if (r.Region) return `a latency record (region ${r.Region})`;
+  if (r.GeoLocation) return 'a geolocation record';
+  if (r.GeoProximityLocation) return 'a geoproximity record';
+  if (r.CidrRoutingConfig) return 'an IP-based (CIDR) record';
+  if (r.MultiValueAnswer !== undefined) return 'a multivalue answer record';
+  return 'a simple record (no routing policy)';
+}
 
 function sameId(a: string | undefined, b: string): boolean {
   return (a ?? '').toLowerCase() === b.toLowerCase();

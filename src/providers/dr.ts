@@ -1,7 +1,8 @@
 // Reads a service's disaster-recovery posture from AWS, for readiness: the DR region's ECS
 // cluster and services, the RDS read replica, its CloudWatch ReplicaLag, and the Route 53
-// failover records. Read-only. A resource that does not exist is reported as such (a null
-// status); only a failed read throws, and readiness reports that as a failing check.
+// records that send clients to either region (failover or weighted records). Read-only. A
+// resource that does not exist is reported as such (a null status); only a failed read throws,
+// and readiness reports that as a failing check.
 import { GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeClustersCommand, DescribeServicesCommand, DescribeTaskDefinitionCommand, type ECSClient } from '@aws-sdk/client-ecs';
 import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
@@ -80,6 +81,7 @@ export function createAwsDrInspector(aws: AwsClients): DrInspector {
           setIdentifier: r.SetIdentifier ?? '',
           type: r.Type ?? dns.recordType,
           failover: r.Failover ?? null,
+          weight: r.Weight ?? null,
           ttl: r.AliasTarget ? null : r.TTL ?? null,
           values: r.AliasTarget ? [r.AliasTarget.DNSName ?? ''] : (r.ResourceRecords ?? []).map((v) => v.Value ?? ''),
         }));

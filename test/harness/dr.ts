@@ -1,9 +1,10 @@
 // What a describe of both regions of a DR posture shows, as moto holds it (read with providers
 // that talk to moto directly, not through the region gate): every RDS instance, the primary and
 // the replica (what each replicates, read-only, fenced by whom), both regions' service counts and
-// fencing tags, and which failover record is PRIMARY. Tests compare it before and after a run.
+// fencing tags, and which record serves (failover records' roles, or weighted records' weights).
+// Tests compare it before and after a run.
 import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
-import type { DrSpec, RdsInstanceRef } from '../../src/domain/failover';
+import { recordRole, type DrSpec, type RdsInstanceRef } from '../../src/domain/failover';
 import type { AwsClients } from '../../src/providers/aws';
 import type { Providers } from '../../src/providers/factory';
 
@@ -32,6 +33,7 @@ export async function drPosture(spec: DrSpec, providers: Pick<Providers, 'dr' | 
     primaryServices: await counts(spec.primaryCompute),
     drServices: await counts(spec.compute),
     fencedTags: { primary: await ops.fencedCounts(spec.primaryCompute), dr: await ops.fencedCounts(spec.compute) },
-    dns: Object.fromEntries(records.map((r) => [r.setIdentifier, r.failover])),
+    // Failover records by role (PRIMARY, SECONDARY), weighted records by weight (`weight 100`).
+    dns: Object.fromEntries(records.map((r) => [r.setIdentifier, recordRole(r)])),
   };
 }

@@ -1,6 +1,7 @@
 // The DR operator (src/providers/dr-ops.ts) against moto: a PostgreSQL primary with its own
 // parameter group in us-east-1 and a cross-region read replica in us-west-2, an ECS cluster with
-// a blue and a green service, and a hosted zone with two failover CNAME records.
+// a blue and a green service, and a hosted zone with two failover CNAME records (and pairs of
+// weighted ones, and pairs Baton refuses to move).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   CreateDBInstanceCommand,
@@ -375,6 +376,123 @@ describe('the AWS DR operator on moto', () => {
     it('refuses a set identifier that is neither of the two, and records that are missing', async () => {
       await expect(ops.setDnsPrimary(dns, 'tertiary', DR)).rejects.toThrow(RangeError);
       await expect(ops.setDnsPrimary({ ...dns, secondarySetIdentifier: 'elsewhere' }, 'primary', DR)).rejects.toEqual(mismatch);
+    });
+
+    describe('with weighted records', () => {
+      type Seed = { id: string; value: string; weight?: number; failover?: 'PRIMARY' | 'SECONDARY'; region?: string; check?: string };
+
+      /** Two CNAME records named `<name>.shop.internal`, as given. */
+      async function seed(name: string, records: Seed[]): Promise<FailoverDns> {
+        const recordName = `${name}.shop.internal`;
+        await aws.route53(PRIMARY).send(
+          new ChangeResourceRecordSetsCommand({
+            HostedZoneId: dns.hostedZoneId,
+            ChangeBatch: {
+              Changes: records.map((r) => ({
+                Action: 'CREATE' as const,
+                ResourceRecordSet: {
+                  Name: recordName,
+                  Type: 'CNAME' as const,
+                  SetIdentifier: r.id,
+                  Weight: r.weight,
+                  Failover: r.failover,
+                  Region: r.region as 'us-east-1' | undefined,
+                  HealthCheckId: r.check,
+                  TTL: 30,
+                  ResourceRecords: [{ Value: r.value }],
+                },
+              })),
+            },
+          }),
+        );
+        return { ...dns, recordName, primarySetIdentifier: records[0].id, secondarySetIdentifier: records[1].id };
+      }
+
+      async function named(recordName: string) {
+        const out = await aws.route53(PRIMARY).send(new ListResourceRecordSetsCommand({ HostedZoneId: dns.hostedZoneId }));
+        return (out.ResourceRecordSets ?? [])
+          .filter((r) => r.Name === `${recordName}.` && r.Type === 'CNAME')
+          .sort((a, b) => (a.SetIdentifier ?? '').localeCompare(b.SetIdentifier ?? ''))
+          .map((r) => ({ id: r.SetIdentifier, weight: r.Weight, failover: r.Failover, ttl: r.TTL, value: r.ResourceRecords?.[0]?.Value, check: r.HealthCheckId }));
+      }
+
+      it('moves all the weight to the DR record and back, keeping values, TTL and health check; a repeat sends nothing', async () => {
+        const weighted = await seed('weighted', [
+          { id: 'east', value: 'shop.us-east-1.shop.internal', weight: 100, check: healthCheckId },
+          { id: 'west', value: 'shop.us-west-2.shop.internal', weight: 0 },
+        ]);
+
+        const facts = await ops.setDnsPrimary(weighted, 'west', DR);
+        expect(facts.map((r) => [r.setIdentifier, r.failover, r.weight]).sort()).toEqual([['east', null, 0], ['west', null, 100]]);
+        expect(await named(weighted.recordName)).toEqual([
+          { id: 'east', weight: 0, failover: undefined, ttl: 30, value: 'shop.us-east-1.shop.internal', check: healthCheckId },
+          { id: 'west', weight: 100, failover: undefined, ttl: 30, value: 'shop.us-west-2.shop.internal', check: undefined },
+        ]);
+
+        const sent = vi.spyOn(aws.route53(DR), 'send');
+        try {
+          expect(await ops.setDnsPrimary(weighted, 'west', DR)).toEqual(facts);
+          expect(sent.mock.calls.filter(([c]) => c instanceof ChangeResourceRecordSetsCommand)).toHaveLength(0);
+        } finally {
+          sent.mockRestore();
+        }
+
+        await ops.setDnsPrimary(weighted, 'east', DR);
+        expect((await named(weighted.recordName)).map((r) => [r.id, r.weight, r.check])).toEqual([['east', 100, healthCheckId], ['west', 0, undefined]]);
+      });
+
+      it('gives the serving record the larger weight read, so there and back leaves the weights as found; 100 when both are 0', async () => {
+        const light = await seed('light', [
+          { id: 'east', value: 'shop.us-east-1.shop.internal', weight: 10 },
+          { id: 'west', value: 'shop.us-west-2.shop.internal', weight: 0 },
+        ]);
+        await ops.setDnsPrimary(light, 'west', DR);
+        expect((await named(light.recordName)).map((r) => [r.id, r.weight])).toEqual([['east', 0], ['west', 10]]);
+        await ops.setDnsPrimary(light, 'east', DR);
+        expect((await named(light.recordName)).map((r) => [r.id, r.weight])).toEqual([['east', 10], ['west', 0]]);
+
+        // Both at 0 (Route 53 splits evenly) and both above 0: either way, one serves alone after.
+        const even = await seed('even', [
+          { id: 'east', value: 'shop.us-east-1.shop.internal', weight: 0 },
+          { id: 'west', value: 'shop.us-west-2.shop.internal', weight: 0 },
+        ]);
+        await ops.setDnsPrimary(even, 'west', DR);
+        expect((await named(even.recordName)).map((r) => [r.id, r.weight])).toEqual([['east', 0], ['west', 100]]);
+        const split = await seed('split', [
+          { id: 'east', value: 'shop.us-east-1.shop.internal', weight: 90 },
+          { id: 'west', value: 'shop.us-west-2.shop.internal', weight: 10 },
+        ]);
+        await ops.setDnsPrimary(split, 'east', DR);
+        expect((await named(split.recordName)).map((r) => [r.id, r.weight])).toEqual([['east', 90], ['west', 0]]);
+      });
+
+      it('refuses a failover record paired with a weighted one, and changes neither', async () => {
+        const mixed = await seed('mixed', [
+          { id: 'east', value: 'shop.us-east-1.shop.internal', failover: 'PRIMARY' },
+          { id: 'west', value: 'shop.us-west-2.shop.internal', weight: 0 },
+        ]);
+        const before = await named(mixed.recordName);
+        const err = await ops.setDnsPrimary(mixed, 'west', DR).catch((e: Error) => e);
+        expect(err).toEqual(mismatch);
+        expect((err as Error).message).toBe(
+          `Route 53 records 'mixed.shop.internal' in hosted zone '${dns.hostedZoneId}': 'east' is a failover record (PRIMARY) and 'west' a weighted record (weight 0); both must be failover records or both weighted`,
+        );
+        expect(await named(mixed.recordName)).toEqual(before);
+      });
+
+      it('refuses a record that is neither a failover nor a weighted record, naming what it is', async () => {
+        const latency = await seed('latency', [
+          { id: 'east', value: 'shop.us-east-1.shop.internal', weight: 100 },
+          { id: 'west', value: 'shop.us-west-2.shop.internal', region: 'us-west-2' },
+        ]);
+        const before = await named(latency.recordName);
+        const err = await ops.setDnsPrimary(latency, 'west', DR).catch((e: Error) => e);
+        expect(err).toEqual(mismatch);
+        expect((err as Error).message).toBe(
+          "Route 53 CNAME record 'latency.shop.internal' with set identifier 'west' is a latency record (region us-west-2): a failover moves DNS between two failover records or two weighted records",
+        );
+        expect(await named(latency.recordName)).toEqual(before);
+      });
     });
   });
 

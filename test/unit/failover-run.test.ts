@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DrSpec } from '../../src/domain/failover';
-import { asideName, directionOf, failoverMeasures, monitorDetail, planSteps, servingColour, whyFailoverDecisionRefused } from '../../src/domain/failover-run';
+import type { DrSpec, FailoverRecordFacts } from '../../src/domain/failover';
+import { asideName, directionOf, dnsDetail, failoverMeasures, monitorDetail, planSteps, servingColour, whyFailoverDecisionRefused } from '../../src/domain/failover-run';
 import type { Sample } from '../../src/domain/types';
 import { DR_SPEC } from '../harness/fixtures';
 
@@ -110,6 +110,21 @@ describe('failover rules', () => {
     expect(monitorDetail('us-west-2', { passed: 4, run: 4 }, null)).toBe('4 smoke tests passed; no analysis: no `dr.metrics` for us-west-2');
     const mixed = [sample('pass', 'healthy'), sample('inconclusive', 'no_data'), sample('fail', 'error_rate'), sample('inconclusive', 'low_traffic')];
     expect(monitorDetail('us-west-2', { passed: 3, run: 4 }, mixed)).toBe('4 samples: 3 of 4 smoke tests passed; analysis 1 passed, 2 inconclusive (no data, low traffic), 1 failed');
+  });
+
+  it('says where DNS sends clients after the switch, for failover and for weighted records', () => {
+    const record = (setIdentifier: string, failover: string | null, weight: number | null): FailoverRecordFacts => ({ setIdentifier, type: 'CNAME', failover, weight, ttl: 5, values: [] });
+    expect(dnsDetail(spec.dns, [record('primary', 'SECONDARY', null), record('secondary', 'PRIMARY', null)], 'us-west-2')).toBe("api.example.com. → us-west-2 ('secondary' PRIMARY, 'primary' SECONDARY)");
+    expect(dnsDetail(spec.dns, [record('primary', null, 0), record('secondary', null, 100)], 'us-west-2')).toBe('api.example.com. → us-west-2 (weight 100/0)');
+    expect(dnsDetail(spec.dns, [record('primary', null, 100), record('secondary', null, 0)], 'us-east-1')).toBe('api.example.com. → us-east-1 (weight 100/0)');
+    // Neither serves alone (not what a read-back returns): the records as read.
+    expect(dnsDetail(spec.dns, [record('primary', null, 50), record('secondary', null, 50)], 'us-west-2')).toBe("api.example.com.: 'primary' weight 50, 'secondary' weight 50");
+  });
+
+  it('plans the DNS step for either kind of record', () => {
+    const d = directionOf(spec, 'planned', 'us-east-1', 'us-west-2');
+    const dnsStep = d.ok ? planSteps(spec, 'planned', d.direction).find((x) => x.name === 'dns') : undefined;
+    expect(dnsStep?.description).toBe("make 'secondary' the record api.example.com. answers with (failover records: PRIMARY; weighted records: all the weight) and read it back");
   });
 
   it('sets an instance aside under a valid RDS name', () => {

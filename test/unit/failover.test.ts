@@ -7,8 +7,8 @@ const spec = DR_SPEC;
 const service = (name: string) => ({ name, status: 'ACTIVE', taskDefinitionArn: `arn:aws:ecs:us-west-2:1:task-definition/${name}:1`, taskDefinitionActive: true, desiredCount: 0, runningCount: 0 });
 const compute = (): DrComputeFacts => ({ cluster: 'api-prod', clusterStatus: 'ACTIVE', services: { blue: service('api-prod-blue'), green: service('api-prod-green') } });
 const records = (): FailoverRecordFacts[] => [
-  { setIdentifier: 'primary', type: 'CNAME', failover: 'PRIMARY', ttl: 5, values: ['api-prod.us-east-1.example.com'] },
-  { setIdentifier: 'secondary', type: 'CNAME', failover: 'SECONDARY', ttl: 5, values: ['api-prod.us-west-2.example.com'] },
+  { setIdentifier: 'primary', type: 'CNAME', failover: 'PRIMARY', weight: null, ttl: 5, values: ['api-prod.us-east-1.example.com'] },
+  { setIdentifier: 'secondary', type: 'CNAME', failover: 'SECONDARY', weight: null, ttl: 5, values: ['api-prod.us-west-2.example.com'] },
 ];
 const ok = <T>(value: T) => ({ ok: true as const, value });
 const healthy = (): ReadinessFacts => ({
@@ -79,9 +79,57 @@ describe('DR readiness evaluation', () => {
   it('fails the DNS check for a missing record, a wrong role, or a TTL not under the RTO; an alias has its target\'s TTL', () => {
     const dns = (r: FailoverRecordFacts[]) => checkOf({ ...healthy(), dns: ok(r) }, 'dns');
     expect(dns(records().slice(0, 1)).detail).toBe("api.example.com.: no CNAME record 'secondary'");
-    expect(dns([records()[0], { ...records()[1], failover: null }]).detail).toMatch(/record 'secondary' is not a failover record, not SECONDARY/);
+    expect(dns([records()[0], { ...records()[1], failover: 'PRIMARY' }]).detail).toBe("api.example.com.: record 'secondary' is PRIMARY, not SECONDARY");
     expect(dns([records()[0], { ...records()[1], ttl: 300 }]).detail).toMatch(/record 'secondary' has TTL 300 s, not under the RTO of 300 s/);
     expect(dns([records()[0], { ...records()[1], ttl: null, values: ['dualstack.dr-alb.example.com'] }])).toMatchObject({ ok: true, detail: expect.stringMatching(/TTL of the alias target/) });
+  });
+});
+
+describe('DR readiness of weighted records', () => {
+  const weighted = (primary: number | null, secondary: number | null, ttl = 5): FailoverRecordFacts[] => [
+    { setIdentifier: 'primary', type: 'CNAME', failover: null, weight: primary, ttl, values: ['api-prod.us-east-1.example.com'] },
+    { setIdentifier: 'secondary', type: 'CNAME', failover: null, weight: secondary, ttl, values: ['api-prod.us-west-2.example.com'] },
+  ];
+  const dns = (r: FailoverRecordFacts[]) => checkOf({ ...healthy(), dns: ok(r) }, 'dns');
+
+  it('passes when the primary region\'s record takes all traffic and the DR record waits at 0', () => {
+    expect(dns(weighted(100, 0))).toEqual({
+      name: 'dns',
+      ok: true,
+      detail: "api.example.com.: weight 100 'primary' → api-prod.us-east-1.example.com (TTL 5 s); weight 0 'secondary' → api-prod.us-west-2.example.com (TTL 5 s)",
+    });
+    expect(dns(weighted(1, 0)).ok).toBe(true);
+  });
+
+  it('fails when both records serve, saying what share the DR region takes', () => {
+    expect(dns(weighted(75, 25))).toEqual({ name: 'dns', ok: false, detail: "api.example.com.: record 'secondary' has weight 25, so us-west-2 takes 25 % of traffic: it must be 0" });
+  });
+
+  it('fails when neither record is above 0 (Route 53 then splits evenly), and when only the DR record serves', () => {
+    expect(dns(weighted(0, 0)).detail).toBe("api.example.com.: records 'primary' and 'secondary' both have weight 0, so Route 53 splits traffic evenly between us-east-1 and us-west-2: 'primary' must be above 0");
+    expect(dns(weighted(0, 100)).detail).toBe(
+      "api.example.com.: record 'primary' has weight 0, so us-east-1 takes no traffic: it must be above 0; record 'secondary' has weight 100, so us-west-2 takes 100 % of traffic: it must be 0",
+    );
+  });
+
+  it('fails when a TTL is not under the RTO', () => {
+    expect(dns(weighted(100, 0, 300))).toEqual({
+      name: 'dns',
+      ok: false,
+      detail: "api.example.com.: record 'primary' has TTL 300 s, not under the RTO of 300 s; record 'secondary' has TTL 300 s, not under the RTO of 300 s",
+    });
+  });
+
+  it('fails a failover record paired with a weighted one, and a record that is neither', () => {
+    expect(dns([records()[0], weighted(100, 0)[1]]).detail).toBe(
+      "api.example.com.: record 'primary' is a failover record (PRIMARY) and 'secondary' a weighted record (weight 0): both must be failover records or both weighted",
+    );
+    expect(dns(weighted(100, null)).detail).toBe("api.example.com.: record 'secondary' is neither a failover nor a weighted record");
+  });
+
+  it('reads a record without a weight (recorded before weights were read) as a failover record', () => {
+    const old = records().map(({ weight: _weight, ...r }) => r);
+    expect(dns(old).ok).toBe(true);
   });
 });
 
