@@ -54,7 +54,12 @@ describe('DR failover, failback and drills (dev server, moto, two regions, two w
     return res.body.id;
   }
 
-  const status = async (id: string) => (await rosa.get<FailoverStatus>(`/v1/failovers/${id}`)).body;
+  /** The run's status; an error answer (e.g. while a restarted worker picks the run up) is retried, never read as a status. */
+  const status = async (id: string) => {
+    const res = await rosa.get<FailoverStatus>(`/v1/failovers/${id}`);
+    if (res.status !== 200) throw new Error(`GET /v1/failovers/${id}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  };
   const phaseIs = (id: string, phases: string[], timeoutMs = 240_000) => until(`failover ${id} in ${phases.join('/')}`, () => status(id), (s) => phases.includes(s.phase), timeoutMs);
   /** The run's outcome, once its workflow has closed too (its Slack thread flushed). */
   const ended = async (id: string) => {
