@@ -7,7 +7,20 @@
 // timeouts (src/providers/aws.ts) keep one call well inside the activities' start-to-close.
 import { ApplicationFailure, Context, sleep as activitySleep } from '@temporalio/activity';
 import { ErrorType } from '../src/domain/errors';
-import type { Colour, ComputeTarget, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../src/domain/types';
+import {
+  checkColour,
+  checkCompute,
+  checkDeploymentSpec,
+  checkImage,
+  checkMetrics,
+  checkSmokeTestUrl,
+  checkTraffic,
+  deploymentScope,
+  describeMismatches,
+  type AllowedConfig,
+  type Mismatch,
+} from '../src/domain/spec-check';
+import type { Colour, ComputeTarget, DeploymentSpec, Measurement, MetricsSpec, TrafficRouterSpec, Weights } from '../src/domain/types';
 import { withAbortSignal } from '../src/providers/aws';
 import type { DeployImageRequest, ServiceState, SmokeResult } from '../src/providers/types';
 import type { ActivityDeps } from './deps';
@@ -52,11 +65,50 @@ export function call<T>(fn: () => Promise<T>): Promise<T> {
   return classify(() => underActivity(fn));
 }
 
+/**
+ * Refuses, before any AWS call, what the worker's config does not name (deps.allowed; absent:
+ * nothing is checked): a non-retryable SpecNotAllowed failure naming each field that differs.
+ * Whoever reaches Temporal can hand a workflow any spec; only the worker's config says what exists.
+ */
+export function allowOnly(deps: Pick<ActivityDeps, 'allowed'>, what: string, check: (allowed: AllowedConfig) => Mismatch[]): void {
+  if (!deps.allowed) return;
+  const scope = scopeOfRun(deps.allowed);
+  const mismatches = Array.isArray(scope) ? scope : check(scope.config);
+  if (!mismatches.length) return;
+  const whose = Array.isArray(scope) || !scope.label ? '' : ` for ${scope.label}`;
+  throw ApplicationFailure.create({
+    type: ErrorType.SpecNotAllowed,
+    message: `${what} refused: not what this worker's config names${whose}: ${describeMismatches(mismatches)}`,
+    nonRetryable: true,
+    details: [mismatches],
+  });
+}
+
+/** A deployment run acts on the one service environment its id names; other runs on anything configured. */
+function scopeOfRun(allowed: AllowedConfig): { config: AllowedConfig; label: string | null } | Mismatch[] {
+  const info = Context.current().info;
+  if (info.workflowType === 'deployment') return deploymentScope(allowed, info.workflowExecution?.workflowId ?? '');
+  return { config: allowed, label: null };
+}
+
 export function awsActivities(deps: ActivityDeps) {
   const pollMs = deps.stablePollMs ?? 3000;
+  const trafficAllowed = (what: string, spec: TrafficRouterSpec) => allowOnly(deps, what, (a) => checkTraffic(a, spec));
+  const computeAllowed = (what: string, target: ComputeTarget, colour: Colour) => allowOnly(deps, what, (a) => [...checkCompute(a, target), ...checkColour(colour)]);
   return {
     // ------------------------------------------------------------ traffic
-    async readWeights(spec: TrafficRouterSpec): Promise<Weights> {
+    /**
+     * With `deployment` (a deployment's first activity): the whole spec is checked first, so a
+     * spec naming anything the config does not (an image of another repository, another
+     * service's cluster) is refused before the run reads, takes over or writes anything, and the
+     * run fails having changed nothing. Each later activity still checks the piece it is handed.
+     */
+    async readWeights(spec: TrafficRouterSpec, deployment?: DeploymentSpec): Promise<Weights> {
+      if (deployment !== undefined) {
+        const runId = Context.current().info.workflowExecution?.workflowId ?? '';
+        allowOnly(deps, 'the deployment spec', (a) => checkDeploymentSpec(a, deployment, runId));
+      }
+      trafficAllowed('reading traffic weights', spec);
       return call(() => deps.routerFor(spec).getWeights());
     },
 
@@ -65,6 +117,7 @@ export function awsActivities(deps: ActivityDeps) {
      * token to wait on until the write has reached every server (awaitTrafficSync); null: none.
      */
     async shiftTraffic(spec: TrafficRouterSpec, weights: Weights): Promise<{ weights: Weights; syncToken: string | null }> {
+      trafficAllowed('shifting traffic', spec);
       return call(async () => {
         const router = deps.routerFor(spec);
         const { syncToken } = await router.setWeights(weights);
@@ -86,6 +139,7 @@ export function awsActivities(deps: ActivityDeps) {
      * bounds the wait.
      */
     async awaitTrafficSync(spec: TrafficRouterSpec, syncToken: string | null): Promise<void> {
+      trafficAllowed('waiting for a traffic change', spec);
       if (syncToken === null) return;
       const router = deps.routerFor(spec);
       for (let polls = 1; ; polls++) {
@@ -98,19 +152,23 @@ export function awsActivities(deps: ActivityDeps) {
 
     /** How long clients may keep the previous answer after a write has synced (Route 53: the records' TTL; ALB: 0). */
     async trafficSettleSeconds(spec: TrafficRouterSpec): Promise<number> {
+      trafficAllowed('reading the traffic settle time', spec);
       return call(() => deps.routerFor(spec).settleSeconds());
     },
 
     // ------------------------------------------------------------ compute
     async describeService(target: ComputeTarget, colour: Colour): Promise<ServiceState> {
+      computeAllowed('describing a service', target, colour);
       return call(() => deps.compute.describe(target, colour));
     },
 
     async deployImage(req: DeployImageRequest): Promise<ServiceState> {
+      allowOnly(deps, 'deploying an image', (a) => [...checkImage(a, req.target, req.image), ...checkColour(req.colour), ...checkColour(req.templateColour, 'templateColour')]);
       return call(() => deps.compute.deployImage(req));
     },
 
     async scaleService(target: ComputeTarget, colour: Colour, desiredCount: number): Promise<ServiceState> {
+      computeAllowed('scaling a service', target, colour);
       return call(() => deps.compute.scale(target, colour, desiredCount));
     },
 
@@ -125,6 +183,7 @@ export function awsActivities(deps: ActivityDeps) {
      * deployments after CreateService (see src/providers/ecs.ts).
      */
     async waitForStable(target: ComputeTarget, colour: Colour, expectedTaskDefinitionArn: string | null): Promise<ServiceState> {
+      computeAllowed('waiting for a service', target, colour);
       for (;;) {
         const state = await call(() => deps.compute.describe(target, colour));
         Context.current().heartbeat({
@@ -156,6 +215,7 @@ export function awsActivities(deps: ActivityDeps) {
 
     // ------------------------------------------------------------ checks
     async smokeTest(url: string): Promise<SmokeResult> {
+      allowOnly(deps, 'a smoke test', (a) => checkSmokeTestUrl(a, url));
       const result = await deps.smoke.check(url);
       if (!result.ok) {
         throw ApplicationFailure.create({ type: ErrorType.SmokeTestFailed, message: `smoke test ${url}: ${result.detail}` });
@@ -164,6 +224,8 @@ export function awsActivities(deps: ActivityDeps) {
     },
 
     async measure(spec: MetricsSpec, colour: Colour, windowSeconds: number, endIso?: string): Promise<Measurement> {
+      // Outside the try: a refusal is not a metrics outage (which the analysis counts as inconclusive).
+      allowOnly(deps, 'reading metrics', (a) => [...checkMetrics(a, spec), ...checkColour(colour)]);
       try {
         return await underActivity(() => deps.metrics.measure(spec, colour, windowSeconds, endIso ? new Date(endIso) : undefined));
       } catch (err) {

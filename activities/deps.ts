@@ -2,6 +2,7 @@
 // clients pointed at the local emulators.
 import type { Client } from '@temporalio/client';
 import type { Freeze } from '../src/domain/release';
+import type { AllowedConfig } from '../src/domain/spec-check';
 import type { DatabaseProvider } from '../src/providers/database';
 import type { Compute, DrInspector, DrOperator, MetricsProvider, Notifier, SmokeTester, TrafficRouterFactory } from '../src/providers/types';
 import type { WaitingRelease } from '../workflows/messages';
@@ -34,6 +35,13 @@ export interface ActivityDeps {
   runningReleases?: () => Promise<string[]>;
   /** The freezes in the worker's config (the API's freezes are added from the freeze registry). */
   freezes?: Freeze[];
+  /**
+   * What this worker may act on: its own config (services, DR postures, databases). Anyone who
+   * can reach Temporal can hand a workflow any spec, so an activity compares the cluster, router,
+   * image, database... it is given with this before any AWS call and refuses what differs
+   * (src/domain/spec-check.ts). Absent: nothing is checked (tests that build activities by hand).
+   */
+  allowed?: AllowedConfig;
   /** Bases of the links in Slack messages: the Temporal UI (and namespace) and the API. */
   links?: { temporalUiUrl?: string; apiUrl?: string; namespace: string };
 }

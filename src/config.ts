@@ -17,6 +17,7 @@ import type { ApprovalRule, Freeze, GateSpec, TrainSpec } from './domain/release
 import type { DatabaseService, DatabaseSpec } from './domain/restore';
 import type { DatabaseTarget } from './domain/database';
 import type { DrSpec } from './domain/failover';
+import type { CheckRule } from './domain/policy';
 import type {
   Colour,
   ComputeTarget,
@@ -63,6 +64,8 @@ export interface Person {
   slackUserId?: string;
 }
 
+export type { CheckRule } from './domain/policy';
+
 export interface EnvironmentConfig {
   /** The default rollout plan's name. */
   plan: string;
@@ -93,6 +96,18 @@ export interface ServiceConfig {
 export interface BatonConfig {
   /** Every role (built in and declared) and its permissions. */
   roles: Record<string, Permission[]>;
+  /**
+   * The environments each role's permissions hold in (null: every environment). Reading is never
+   * scoped. The built-in `deployer` holds in every environment but the promotion's last unless
+   * redefined; `admin` holds everywhere.
+   */
+  roleEnvironments: Record<string, string[] | null>;
+  /** Who may deploy around a gate (with a reason, recorded); null: nobody. */
+  breakGlass: { role: string } | null;
+  /** Who may attest each named check (a check not named here: whoever may start releases). */
+  checks: Record<string, CheckRule>;
+  /** Who besides the requester (and admins) may cancel someone else's release, restore or failover. */
+  cancelRoles: string[];
   people: Person[];
   environments: Record<string, EnvironmentConfig>;
   /** The order a release promotes through (default: the order of `environments`). */
@@ -115,9 +130,35 @@ export interface BatonConfig {
    * `temporalUiUrl`: base of the Temporal Web UI; `publicUrl`: the API's base URL as people reach
    * it. Both are for links in API answers and Slack messages.
    */
-  api: { host: string; port: number; temporalUiUrl?: string; publicUrl?: string };
+  api: { host: string; port: number; temporalUiUrl?: string; publicUrl?: string; rateLimit: RateLimitSpec };
+  /**
+   * The Slack workspace (team) and app whose signed requests /slack/* accepts; null: any that
+   * signs with the signing secret (config `notifications.slackTeamId` / `slackAppId`).
+   */
+  slack: { teamId: string | null; appId: string | null };
   /** Present only in the local sandbox: enables /v1/sandbox/* routes. */
   sandbox: { controlUrl: string; peopleFile: string } | null;
+}
+
+/** How many requests the API takes per bearer token and per client address in each window. */
+export interface RateLimitSpec {
+  perToken: number;
+  perAddress: number;
+  windowSeconds: number;
+}
+
+/**
+ * Defaults far above what a person or a CI job polling statuses sends (a status every 250 ms is
+ * 240 a minute), and low enough that a runaway script is stopped.
+ */
+export const DEFAULT_RATE_LIMIT: RateLimitSpec = { perToken: 600, perAddress: 1200, windowSeconds: 60 };
+
+/**
+ * `record[key]` when `key` is the record's own entry, else undefined: a name from a request
+ * (`constructor`, `__proto__`, `toString`) never reaches what every object inherits.
+ */
+export function ownEntry<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
 }
 
 /** Settings that come from the environment (secrets included) rather than the file. */
@@ -133,6 +174,23 @@ export interface RuntimeEnv {
    * (`[]` for `none`); null when unset: every region the config names (workerRegions()).
    */
   regions: string[] | null;
+  /**
+   * BATON_CODEC_KEYS: the keys that encrypt payloads in Temporal (src/temporal/codec.ts), the
+   * first encrypting and every one decrypting; null when unset: payloads stay plaintext.
+   */
+  codec: { keys: CodecKey[] } | null;
+  /**
+   * BATON_DECISION_KEY (the API only): the secret (hex) it signs decisions with; runs carry the
+   * public half and refuse unsigned decisions. Keep it stable: a run refuses decisions signed
+   * with another key.
+   */
+  decisionKey: string | null;
+}
+
+/** One AES-256 key of BATON_CODEC_KEYS and the id its ciphertexts carry. */
+export interface CodecKey {
+  id: string;
+  key: Buffer;
 }
 
 // ---------------------------------------------------------------- file schema
@@ -300,6 +358,8 @@ const FreezeFile = Type.Object({
   to: Type.String({ minLength: 1 }),
   environments: Type.Array(Type.String(), { minItems: 1 }),
   reason: Type.String({ minLength: 1 }),
+  /** Whether a break-glass deployment may go ahead during this freeze (default no). */
+  allowBreakGlass: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 
 const PostgresFile = Type.Object({
@@ -338,8 +398,24 @@ const DatabaseFile = Type.Object({
 }, { additionalProperties: false });
 type DatabaseFileT = Static<typeof DatabaseFile>;
 
+const PermissionList = Type.Array(Type.Union(PERMISSIONS.map((p) => Type.Literal(p))), { minItems: 1 });
+const RoleFile = Type.Union([
+  PermissionList,
+  Type.Object({
+    permissions: PermissionList,
+    environments: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+  }, { additionalProperties: false }),
+]);
+type RoleFileT = Static<typeof RoleFile>;
+
 const ConfigFile = Type.Object({
-  roles: Type.Optional(Type.Record(Type.String(), Type.Array(Type.Union(PERMISSIONS.map((p) => Type.Literal(p))), { minItems: 1 }))),
+  roles: Type.Optional(Type.Record(Type.String(), RoleFile)),
+  breakGlass: Type.Optional(Type.Object({ role: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
+  checks: Type.Optional(Type.Record(Type.String(), Type.Object({
+    attestedBy: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    requesterMayAttest: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: false }))),
+  cancel: Type.Optional(Type.Object({ roles: Type.Array(Type.String({ minLength: 1 })) }, { additionalProperties: false })),
   people: Type.Array(Type.Object({
     name: Type.String({ minLength: 1 }),
     roles: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
@@ -368,6 +444,8 @@ const ConfigFile = Type.Object({
   notifications: Type.Optional(Type.Object({
     slackChannel: Type.Optional(Type.String({ minLength: 1 })),
     updateEvery: Type.Optional(DurationText),
+    slackTeamId: Type.Optional(Type.String({ pattern: '^[A-Z0-9]{2,32}$' })),
+    slackAppId: Type.Optional(Type.String({ pattern: '^[A-Z0-9]{2,32}$' })),
   }, { additionalProperties: false })),
   temporal: Type.Optional(Type.Object({ taskQueue: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false })),
   api: Type.Optional(Type.Object({
@@ -375,6 +453,11 @@ const ConfigFile = Type.Object({
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     temporalUiUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
     publicUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+    rateLimit: Type.Optional(Type.Object({
+      perToken: Type.Optional(Type.Integer({ minimum: 1 })),
+      perAddress: Type.Optional(Type.Integer({ minimum: 1 })),
+      window: Type.Optional(DurationText),
+    }, { additionalProperties: false })),
   }, { additionalProperties: false })),
   sandbox: Type.Optional(Type.Object({
     controlUrl: Type.String({ pattern: '^https?://' }),
@@ -479,19 +562,41 @@ function resolveTraffic(raw: Record<string, unknown>, region: string, at: string
 }
 
 // ---------------------------------------------------------------- roles and releases
-function resolveRoles(declared: Record<string, Permission[]> | undefined): Record<string, Permission[]> {
+function resolveRoles(declared: Record<string, RoleFileT> | undefined): Record<string, Permission[]> {
   const roles: Record<string, Permission[]> = {};
   for (const [name, perms] of Object.entries(BUILTIN_ROLES)) roles[name] = [...perms];
-  for (const [name, perms] of Object.entries(declared ?? {})) {
+  for (const [name, role] of Object.entries(declared ?? {})) {
     if (!NAME_RE.test(name)) throw new ConfigError(`config field 'roles.${name}': role names are lower-case letters, digits and '-'`);
-    roles[name] = [...new Set(perms)];
+    roles[name] = [...new Set(Array.isArray(role) ? role : role.permissions)];
   }
   // `admin` always has everything, whatever the file says.
   roles.admin = ['admin'];
   return roles;
 }
 
+/**
+ * Where each role's permissions hold. A role written as an object may name `environments`;
+ * the built-in `deployer`, unless redefined, holds in every environment but the promotion's
+ * last (production goes through releases, or break-glass).
+ */
+function resolveRoleEnvironments(declared: Record<string, RoleFileT> | undefined, environments: Record<string, unknown>, promotion: string[]): Record<string, string[] | null> {
+  const scopes: Record<string, string[] | null> = {};
+  for (const name of Object.keys(BUILTIN_ROLES)) scopes[name] = null;
+  if (!Object.hasOwn(declared ?? {}, 'deployer') && promotion.length > 1) scopes.deployer = promotion.slice(0, -1);
+  for (const [name, role] of Object.entries(declared ?? {})) {
+    const envs = Array.isArray(role) ? undefined : role.environments;
+    envs?.forEach((env, i) => {
+      if (!Object.hasOwn(environments, env)) throw new ConfigError(`config field 'roles.${name}.environments.${i}': '${env}' is not declared under 'environments'`);
+    });
+    scopes[name] = envs ? [...new Set(envs)] : null;
+  }
+  scopes.admin = null;
+  return scopes;
+}
+
 const NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
+/** A check's name, as releases take it. */
+export const CHECK_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** `"10:00"` → hour and minute. The schema has checked the shape. */
 function clock(at: string): { hour: number; minute: number } {
@@ -777,6 +882,14 @@ export function resolveConfig(doc: unknown): BatonConfig {
     });
   });
   const people: Person[] = file.people.map((p) => ({ ...p, roles: [...new Set(p.roles)] }));
+  // A Slack user acts as exactly one person: two entries with one id would make a click ambiguous.
+  const bySlackId = new Map<string, string>();
+  file.people.forEach((p, i) => {
+    if (p.slackUserId === undefined) return;
+    const other = bySlackId.get(p.slackUserId);
+    if (other !== undefined) throw new ConfigError(`config field 'people.${i}.slackUserId': '${p.slackUserId}' is already ${other}'s; ${p.name} needs their own`);
+    bySlackId.set(p.slackUserId, p.name);
+  });
 
   for (const [env, e] of Object.entries(file.environments)) {
     check(Name, env, `environments`);
@@ -883,11 +996,31 @@ export function resolveConfig(doc: unknown): BatonConfig {
     f.environments.forEach((env, j) => {
       if (!file.environments[env]) throw new ConfigError(`config field '${at}.environments.${j}': '${env}' is not declared under 'environments'`);
     });
-    return { id: `config-${i + 1}`, from: new Date(from).toISOString(), to: new Date(to).toISOString(), environments: [...new Set(f.environments)], reason: f.reason, source: 'config' as const };
+    return { id: `config-${i + 1}`, from: new Date(from).toISOString(), to: new Date(to).toISOString(), environments: [...new Set(f.environments)], reason: f.reason, source: 'config' as const, ...(f.allowBreakGlass ? { allowBreakGlass: true } : {}) };
   });
 
   const databases: Record<string, Record<string, DatabaseSpec>> = {};
   for (const [name, d] of Object.entries(file.databases ?? {})) databases[name] = resolveDatabase(name, d, services, environments);
+
+  const roleEnvironments = resolveRoleEnvironments(file.roles, file.environments, promotion);
+  let breakGlass: BatonConfig['breakGlass'] = null;
+  if (file.breakGlass) {
+    const role = file.breakGlass.role;
+    if (!roles[role]) throw new ConfigError(`config field 'breakGlass.role': '${role}' is not a role (${knownRoles(roles)})`);
+    breakGlass = { role };
+  }
+  const checks: Record<string, CheckRule> = {};
+  for (const [name, c] of Object.entries(file.checks ?? {})) {
+    if (!CHECK_NAME_RE.test(name)) throw new ConfigError(`config field 'checks.${name}': check names are lower-case letters, digits, '.', '_' or '-'`);
+    c.attestedBy.forEach((r, i) => {
+      if (!roles[r]) throw new ConfigError(`config field 'checks.${name}.attestedBy.${i}': '${r}' is not a role (${knownRoles(roles)})`);
+    });
+    checks[name] = { attestedBy: [...new Set(c.attestedBy)], requesterMayAttest: c.requesterMayAttest ?? false };
+  }
+  const cancelRoles = file.cancel ? file.cancel.roles : roles['release-manager'] ? ['release-manager'] : [];
+  cancelRoles.forEach((r, i) => {
+    if (!roles[r]) throw new ConfigError(`config field 'cancel.roles.${i}': '${r}' is not a role (${knownRoles(roles)})`);
+  });
 
   let hotfix: BatonConfig['hotfix'] = null;
   if (file.hotfix) {
@@ -899,6 +1032,10 @@ export function resolveConfig(doc: unknown): BatonConfig {
 
   return {
     roles,
+    roleEnvironments,
+    breakGlass,
+    checks,
+    cancelRoles: [...new Set(cancelRoles)],
     people,
     environments,
     promotion: [...promotion],
@@ -919,9 +1056,17 @@ export function resolveConfig(doc: unknown): BatonConfig {
       port: file.api?.port ?? 3000,
       ...(file.api?.temporalUiUrl ? { temporalUiUrl: file.api.temporalUiUrl.replace(/\/+$/, '') } : {}),
       ...(file.api?.publicUrl ? { publicUrl: file.api.publicUrl.replace(/\/+$/, '') } : {}),
+      rateLimit: resolveRateLimit(file.api?.rateLimit),
     },
+    slack: { teamId: file.notifications?.slackTeamId ?? null, appId: file.notifications?.slackAppId ?? null },
     sandbox: file.sandbox ?? null,
   };
+}
+
+function resolveRateLimit(r: { perToken?: number; perAddress?: number; window?: string | number } | undefined): RateLimitSpec {
+  const windowSeconds = duration(r?.window, DEFAULT_RATE_LIMIT.windowSeconds, 'api.rateLimit.window');
+  if (windowSeconds < 1) throw new ConfigError("config field 'api.rateLimit.window': must be at least 1s");
+  return { perToken: r?.perToken ?? DEFAULT_RATE_LIMIT.perToken, perAddress: r?.perAddress ?? DEFAULT_RATE_LIMIT.perAddress, windowSeconds };
 }
 
 /** What a person may do: the union of their roles' permissions; `admin` implies all of them. */
@@ -934,9 +1079,9 @@ export function permissionsOf(config: Pick<BatonConfig, 'roles'>, person: Pick<P
 
 /** The gate a release of `service` passes before entering `environment`: the service's override, else the environment's; null when none. */
 export function gateFor(config: Pick<BatonConfig, 'services' | 'environments'>, service: string, environment: string): GateSpec | null {
-  const overrides = config.services[service]?.gates ?? {};
+  const overrides = ownEntry(config.services, service)?.gates ?? {};
   if (Object.prototype.hasOwnProperty.call(overrides, environment)) return overrides[environment];
-  return config.environments[environment]?.gate ?? null;
+  return ownEntry(config.environments, environment)?.gate ?? null;
 }
 
 export function loadConfigFile(path: string): BatonConfig {
@@ -979,7 +1124,41 @@ export function readRuntimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv
     postgres: { password: env.PGPASSWORD || undefined, binDir: env.BATON_PG_BIN || undefined },
     logLevel: logLevel(env.BATON_LOG_LEVEL),
     regions: regionList(env.BATON_REGIONS),
+    codec: codecKeys(env.BATON_CODEC_KEYS),
+    decisionKey: decisionKey(env.BATON_DECISION_KEY),
   };
+}
+
+/** BATON_DECISION_KEY: 64 hex digits (`openssl rand -hex 32`), the API's signing secret; unset → null. */
+function decisionKey(value: string | undefined): string | null {
+  const text = (value ?? '').trim();
+  if (!text) return null;
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError('BATON_DECISION_KEY: must be 32 bytes as 64 hex digits (e.g. openssl rand -hex 32)');
+  return text.toLowerCase();
+}
+
+/**
+ * `k2:<base64>,k1:<base64>` → the keys, the first encrypting; unset or blank → null. The
+ * messages name the key's id, never its bytes.
+ */
+function codecKeys(value: string | undefined): { keys: CodecKey[] } | null {
+  const text = (value ?? '').trim();
+  if (!text) return null;
+  const keys: CodecKey[] = [];
+  for (const [i, entry] of text.split(',').map((e) => e.trim()).entries()) {
+    const colon = entry.indexOf(':');
+    const id = colon < 0 ? '' : entry.slice(0, colon).trim();
+    const encoded = colon < 0 ? '' : entry.slice(colon + 1).trim();
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(id) || !encoded) {
+      throw new ConfigError(`BATON_CODEC_KEYS: entry ${i + 1} is not 'keyId:base64key' (ids are letters, digits, '.', '_' and '-'; entries are comma-separated)`);
+    }
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded)) throw new ConfigError(`BATON_CODEC_KEYS: the key of '${id}' is not base64`);
+    const key = Buffer.from(encoded, 'base64');
+    if (key.length !== 32) throw new ConfigError(`BATON_CODEC_KEYS: the key of '${id}' is ${key.length} bytes; AES-256 needs 32 (e.g. openssl rand -base64 32)`);
+    if (keys.some((k) => k.id === id)) throw new ConfigError(`BATON_CODEC_KEYS: key id '${id}' appears twice`);
+    keys.push({ id, key });
+  }
+  return { keys };
 }
 
 /** `us-east-1,us-west-2` → the regions, each once; `none` → []; unset or blank → null (the config's regions). */

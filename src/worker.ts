@@ -1,12 +1,14 @@
 // The composition root: config → providers → activities → Worker. The only place that builds
 // real AWS and Slack clients for activities.
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type LogLevel } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { configRegions, ConfigError, loadConfig, temporalConnectConfig, workerRegions, type BatonConfig } from './config';
 import { regionQueue } from './domain/regions';
 import { createProviders } from './providers/factory';
 import { workflowBundle } from './temporal/bundle';
+import { dataConverterOf } from './temporal/codec';
 import { syncDrillSchedules, syncFailoverDrillSchedules } from './temporal/drills';
 import { syncReadinessSchedule } from './temporal/readiness';
 import { syncTrainSchedules, type SyncResult } from './temporal/schedules';
@@ -22,6 +24,11 @@ export interface BatonWorkerOptions {
    */
   regions: readonly string[];
   deps: ActivityDeps;
+  /**
+   * How payloads are encoded (dataConverterOf(runtime): encrypted when BATON_CODEC_KEYS is set);
+   * the same as the clients' that start and read the workflows. Default: the SDK's, plaintext.
+   */
+  dataConverter?: DataConverter;
 }
 
 /** The workers of one Baton worker process, run and stopped together. */
@@ -44,7 +51,7 @@ export interface BatonWorker {
  */
 export async function createBatonWorker(opts: BatonWorkerOptions): Promise<BatonWorker> {
   const activities = createActivities(opts.deps);
-  const common = { connection: opts.connection, namespace: opts.namespace, activities };
+  const common = { connection: opts.connection, namespace: opts.namespace, activities, dataConverter: opts.dataConverter };
   const workers: Worker[] = [await Worker.create({ ...common, taskQueue: opts.taskQueue, workflowBundle: await workflowBundle() })];
   for (const region of new Set(opts.regions)) workers.push(await Worker.create({ ...common, taskQueue: regionQueue(opts.taskQueue, region) }));
   return together(workers);
@@ -128,7 +135,8 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   // The release train's activities find and board releases through a client.
   const clientConnection = await Connection.connect(temporal.connectionOptions);
-  const client = new Client({ connection: clientConnection, namespace: temporal.namespace });
+  const dataConverter = dataConverterOf(runtime);
+  const client = new Client({ connection: clientConnection, namespace: temporal.namespace, dataConverter });
   try {
     // Each configured release train is a Temporal Schedule; create or update them to match config.
     const trains = await syncTrainSchedules(client, config);
@@ -141,10 +149,11 @@ async function main(): Promise<void> {
     const regions = workerRegions(config, runtime);
     const unused = regions.filter((r) => !configRegions(config).includes(r));
     if (unused.length) console.error(`worker: BATON_REGIONS names ${unused.join(', ')}, which no service or database in the config uses`);
-    const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, regions, deps: { ...providers, temporal: client, freezes: config.freezes, links: linksOf(config, temporal.namespace) } });
+    const worker = await createBatonWorker({ connection, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, regions, dataConverter, deps: { ...providers, temporal: client, freezes: config.freezes, links: linksOf(config, temporal.namespace), allowed: config } });
     const [main, ...perRegion] = worker.taskQueues;
     const alsoServed = perRegion.length ? `, and the activities of ${regions.join(', ')} on ${perRegion.map((q) => `'${q}'`).join(', ')}` : ', and no region\'s activities';
-    console.log(`worker: serving task queue '${main}' on ${temporal.address} (namespace ${temporal.namespace})${alsoServed}`);
+    const payloads = runtime.codec ? `; payloads encrypted with key '${runtime.codec.keys[0].id}'` : '';
+    console.log(`worker: serving task queue '${main}' on ${temporal.address} (namespace ${temporal.namespace})${alsoServed}${payloads}`);
     await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
   } finally {
     await connection.close();

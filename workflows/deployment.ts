@@ -51,6 +51,7 @@ import {
   workflowInfo,
   allHandlersFinished,
   log,
+  patched,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
@@ -61,6 +62,7 @@ import { TERMINAL_PHASES, type ActionRequest, type DeploymentPhase, type Deploym
 import { formatDuration } from '../src/domain/durations';
 import type { RunCard } from '../src/domain/notices';
 import { appendEvent } from '../src/domain/timeline';
+import { whySignatureRefused } from '../src/domain/signing';
 import { causeMessage, ErrorType } from '../src/domain/errors';
 import { describeStep } from '../src/domain/plan';
 import { regionQueue } from '../src/domain/regions';
@@ -84,6 +86,7 @@ import {
 import { otherColour, weightsFor, type Colour, type DeploymentSpec, type Outcome, type Sample, type TimelineEvent, type Weights } from '../src/domain/types';
 import {
   BatonEnvironment,
+  BatonBreakGlass,
   BatonKind,
   BatonOutcome,
   BatonPhase,
@@ -97,6 +100,7 @@ import {
   type TakeoverRequest,
   type TakeoverResult,
 } from './messages';
+import { keepFinalStatus } from './final-status';
 import { CONVERGE, convergeBackoffMs } from './converge';
 import { newThreadState, PARENT, runThread, type ThreadState } from './thread';
 
@@ -114,7 +118,7 @@ export interface DeploymentInput {
   state?: DeploymentState;
   /** The lane that started it: told when it is live (or ends without going live), then it frees the lane. */
   lane?: string | null;
-  /** Continue-as-new once the history reaches this many events (default 2000). */
+  /** Continue-as-new once the history reaches this many events (default 1800, so a run stays under 2000). */
   maxHistoryEvents?: number;
 }
 
@@ -131,6 +135,9 @@ export interface DeploymentResult {
 /** How long a run waits for Slack before continuing as new, and before it ends (Slack may be down). */
 const SLACK_PAUSE_MS = 5_000;
 const SLACK_CLOSE_MS = 30_000;
+const HISTORY_HEADROOM_PATCH = 'history-headroom';
+/** Routine updates of the run's Slack message (samples, the countdown) per soak, keep or standby. */
+const ROUTINE_UPDATES_PER_WAIT = 4;
 const MAX_TIMELINE = 200;
 
 const NOT_RETRYABLE = [ErrorType.InfrastructureMismatch, ErrorType.RevisionReverted, ErrorType.RolloutFailed];
@@ -151,7 +158,10 @@ class RollbackNeeded extends Error {
 export async function deployment(input: DeploymentInput): Promise<DeploymentResult> {
   const { spec } = input;
   const { plan } = spec;
-  const maxHistory = input.maxHistoryEvents ?? 2000;
+  // The history is checked after each sample and step; a run's end after its last check (standby,
+  // retirement, the last Slack messages) writes up to ~100 more events: 1800 keeps a run under
+  // 2000. Runs started with 2000 keep it, so their histories replay.
+  const maxHistory = input.maxHistoryEvents ?? (patched(HISTORY_HEADROOM_PATCH) ? 1800 : 2000);
   const now = () => Date.now(); // workflow time: deterministic
   const iso = (ms = now()) => new Date(ms).toISOString();
   const title = `Deploy ${spec.service} ${spec.version} to ${spec.environment}`;
@@ -246,7 +256,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     appendEvent(s.timeline, { at: iso(), type, message }, MAX_TIMELINE);
     log.info(message, { type });
     refreshDetails();
-    thread.touch();
+    // A sample is routine for the run's message (at the wait's pace); a failing one also replies at once.
+    if (type.startsWith('analysis_')) thread.refresh();
+    else thread.touch();
   }
 
   /** Takes a pure transition's result: the new state and its events. */
@@ -302,9 +314,11 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
 
   // ---------------------------------------------------------------- handlers (state and scopes exist)
   setHandler(deploymentStatusQuery, status);
+  const usedSignatures = new Set<string>();
   setHandler(
     deploymentActionUpdate,
     (req: ActionRequest) => {
+      if (req.signature) usedSignatures.add(req.signature);
       thread.reply(`:raising_hand: ${req.action}${req.action === 'extend' ? ` by ${formatDuration(req.seconds ?? 0)}` : ''}, by ${req.actor}${req.reason ? ` (${req.reason})` : ''}`);
       take(applyAction(s, req, now()));
       if (req.action === 'rollback') forward.cancel();
@@ -313,6 +327,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     },
     {
       validator: (req: ActionRequest) => {
+        // Only the API, which has checked the policy, signs actions: a raw Update to Temporal is refused.
+        const unsigned = spec.decisionKey ? whySignatureRefused(spec.decisionKey, spec.id, deploymentActionUpdate.name, req, usedSignatures) : null;
+        if (unsigned) throw ApplicationFailure.create({ type: ErrorType.DecisionRefused, message: `${req.action}: ${unsigned}`, nonRetryable: true, details: [{ status: 403 }] });
         const why = whyRefused(s, req);
         if (why) throw ApplicationFailure.create({ type: ErrorType.InvalidTransition, message: `${req.action}: ${why}`, nonRetryable: true });
       },
@@ -378,6 +395,8 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   async function timedWait(kind: WaitKind, durationSeconds: number, analyse: boolean): Promise<void> {
     if (!s.wait || s.wait.kind !== kind) s = { ...s, ...startWait(s, kind, durationSeconds, now(), analyse ? plan.analysis.intervalSeconds : null) };
     refreshDetails();
+    // The run's message shows the samples a few times per wait, however long the wait.
+    thread.pace(durationSeconds / ROUTINE_UPDATES_PER_WAIT);
     const weight = kind === 'soak' ? stepWeight(plan, s.stepIndex) : 100;
     const summary =
       kind === 'soak'
@@ -411,11 +430,19 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       // Which timer fired decides what happens next, never a comparison with the clock:
       // workflow time in the first task a new worker runs after a crash can lag the time a
       // replay sees, and both must take the same branch.
-      if (untilSample <= untilEnd) sampleDue = true;
-      else s = { ...s, ...waitTimeUp(s, now()) };
+      if (untilSample < untilEnd) sampleDue = true;
+      else if (untilSample > untilEnd) s = { ...s, ...waitTimeUp(s, now()) };
+      else {
+        // The last sample falls due as the wait ends (a soak of whole intervals): this one
+        // timer ended both. Runs that began before this took a 1 ms timer after the sample to
+        // end the wait: a round trip per soak, about a second on a server whose timers fire late.
+        sampleDue = true;
+        if (patched('sample-timer-ends-wait')) s = { ...s, ...waitTimeUp(s, now()) };
+      }
     }
     s.wait = null;
     s.nextSampleAt = null;
+    thread.pace(null);
     refreshDetails();
   }
 
@@ -465,7 +492,17 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
 
   async function deployNewColour(): Promise<void> {
     setPhase('deploying');
-    const weights = await traffic.readWeights.executeWithOptions({ summary: 'Read current traffic weights' }, [spec.traffic]);
+    if (spec.breakGlass) {
+      // Recorded before anything is read or written: the timeline, the thread and (at start) a search attribute.
+      event('break_glass', `Break-glass by ${spec.breakGlass.by}, around ${spec.environment}'s gate: ${spec.breakGlass.reason}`);
+      thread.reply(`:rotating_light: Break-glass by ${spec.breakGlass.by}, around ${spec.environment}'s gate: ${spec.breakGlass.reason}`, { alert: true });
+    }
+    // The first activity checks the whole spec against the worker's config (activities/aws.ts),
+    // so a spec naming what the config does not fails here, before anything is taken over or
+    // written. Runs started before the check read the weights only, as their histories say.
+    const weights = patched('verify-spec')
+      ? await traffic.readWeights.executeWithOptions({ summary: 'Check the spec against the worker\'s config; read current traffic weights' }, [spec.traffic, spec])
+      : await traffic.readWeights.executeWithOptions({ summary: 'Read current traffic weights' }, [spec.traffic]);
     s.weights = weights;
     const live: Colour | null = weights.blue === 100 ? 'blue' : weights.green === 100 ? 'green' : null;
     if (!live) {
@@ -788,6 +825,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     { key: BatonEnvironment, value: spec.environment },
     { key: BatonVersion, value: spec.version },
     { key: BatonPhase, value: s.phase },
+    ...(spec.breakGlass ? [{ key: BatonBreakGlass, value: spec.breakGlass.by }] : []),
   ]);
   refreshDetails();
 
@@ -810,6 +848,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     await condition(allHandlersFinished);
   });
   if (!TERMINAL_PHASES.includes(s.phase)) throw new Error(`deployment ended in non-terminal phase ${s.phase}`);
+  keepFinalStatus(status());
   const result: DeploymentResult = { id: spec.id, outcome: s.outcome as Outcome, phase: s.phase, rollback: s.rollback, error: s.error, liveAt: s.liveAt, handedOverTo: s.handedOver?.to ?? null };
   if (result.outcome === 'cancelled') throw new CancelledFailure(`${title} cancelled: ${s.rollback?.reason ?? 'cancelled'}`);
   if (result.outcome !== 'succeeded') {

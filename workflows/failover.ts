@@ -64,6 +64,7 @@ import {
   primarySide,
   servingColour,
   whyFailoverDecisionRefused,
+  whyNotFailoverDecider,
   type FailoverMeasures,
   type FailoverSide,
   type StepRecord,
@@ -71,6 +72,8 @@ import {
 import { approvalsPending } from '../src/domain/gates';
 import { compactStamp } from '../src/domain/instants';
 import type { RunCard } from '../src/domain/notices';
+import { cancelRefusal, type Holder } from '../src/domain/policy';
+import { whySignatureRefused, type DecisionSignature } from '../src/domain/signing';
 import { regionQueue } from '../src/domain/regions';
 import { appendEvent } from '../src/domain/timeline';
 import type { Colour, Outcome, Sample } from '../src/domain/types';
@@ -91,6 +94,7 @@ import {
   type FailoverPhase,
   type FailoverStatus,
 } from './messages';
+import { keepFinalStatus } from './final-status';
 import { checkOne } from './readiness';
 import { newThreadState, PARENT, runThread } from './thread';
 import { analyse } from './watch';
@@ -266,8 +270,31 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     thread.touch(PARENT, true);
   }
 
-  function refuse(message: string, status = 409): never {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidTransition, message, nonRetryable: true, details: [{ status }] });
+  function refuse(message: string, status = 409, type: string = ErrorType.InvalidTransition): never {
+    throw ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ status }] });
+  }
+
+  // Decisions: signed by the API for this run and Update, each signature once, by a person this
+  // failover knows (its people were fixed when the API started it), judged by the roles it knows.
+  // A scheduled drill, and a run started before failovers kept people, has no key and no people:
+  // it takes unsigned decisions and the roles they carry.
+  // The set of used signatures is rebuilt on replay by the handlers, which run again; validators do not.
+  const usedSignatures = new Set<string>();
+  function decider(update: string, d: DecisionSignature & { by: string; roles?: string[] }): Holder {
+    if (input.decisionKey) {
+      const why = whySignatureRefused(input.decisionKey, workflowInfo().workflowId, update, d, usedSignatures);
+      if (why) refuse(why, 403, ErrorType.DecisionRefused);
+    }
+    const known = holderOf(d);
+    if (!known) refuse(`${d.by} is not among the people this failover knows (fixed when it started)`, 403, ErrorType.DecisionRefused);
+    return known;
+  }
+  function holderOf(d: { by: string; roles?: string[] }): Holder | null {
+    if (!input.people) return { name: d.by, roles: d.roles ?? [] };
+    return input.people.find((p) => p.name === d.by) ?? null;
+  }
+  function spend(d: DecisionSignature): void {
+    if (d.signature) usedSignatures.add(d.signature);
   }
 
   /** Runs one step of the report: its start, duration and outcome are recorded whatever happens. */
@@ -299,7 +326,8 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   setHandler(
     failoverApprovalUpdate,
     (a: FailoverDecisionInput) => {
-      s.approvals.push({ environment: spec.environment, decision: a.decision, by: a.by, roles: a.roles, comment: a.comment ?? null, at: iso() });
+      spend(a);
+      s.approvals.push({ environment: spec.environment, decision: a.decision, by: a.by, roles: holderOf(a)?.roles ?? [], comment: a.comment ?? null, at: iso() });
       const what = waitingFor === 'confirmation' ? (a.decision === 'approve' ? 'confirmed the unfenced promotion' : 'refused the unfenced promotion') : a.decision === 'approve' ? 'approved' : 'rejected';
       event(a.decision === 'approve' ? 'approved' : 'rejected', `${a.by} ${what}${a.comment ? `: ${a.comment}` : ''}`);
       thread.reply(`${a.decision === 'approve' ? ':white_check_mark:' : ':no_entry:'} ${a.by} ${what}${a.comment ? `: ${a.comment}` : ''}`);
@@ -307,10 +335,15 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     },
     {
       validator: (a: FailoverDecisionInput) => {
-        if (s.outcome !== null || cancelRequest !== null || ending) refuse(`the failover has ended (${s.outcome ?? (cancelRequest ? 'cancelling' : 'ending')})`);
+        // Who decides, then whether they may, then the run's state (authorization before state).
+        const who = { ...a, roles: decider('approval', a).roles };
         // Before the run reaches its approval wait the release rules already apply: a decision then counts.
         const early = needsApproval && s.phase === 'planning' ? 'approval' : null;
-        const why = whyFailoverDecisionRefused(a, { waitingFor: waitingFor ?? early, rules: spec.approvals, emergencyRole: spec.emergency.role, phase: s.phase, requestedBy: request.requestedBy, decisions: s.approvals });
+        const ctx = { waitingFor: waitingFor ?? early, rules: spec.approvals, emergencyRole: spec.emergency.role, phase: s.phase, requestedBy: request.requestedBy, decisions: s.approvals };
+        const forbidden = whyNotFailoverDecider(who, ctx);
+        if (forbidden) refuse(forbidden.message, forbidden.status);
+        if (s.outcome !== null || cancelRequest !== null || ending) refuse(`the failover has ended (${s.outcome ?? (cancelRequest ? 'cancelling' : 'ending')})`);
+        const why = whyFailoverDecisionRefused(who, ctx);
         if (why) refuse(why.message, why.status);
       },
     },
@@ -319,11 +352,17 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   setHandler(
     failoverCancelUpdate,
     (c: CancelInput) => {
+      spend(c);
       requestCancel(c);
       return status();
     },
     {
-      validator: (_c: CancelInput) => {
+      validator: (c: CancelInput) => {
+        const who = decider('cancel', c);
+        if (input.cancelRoles) {
+          const why = cancelRefusal(input.cancelRoles, who, request.requestedBy, 'failover');
+          if (why) refuse(why.message, why.status, ErrorType.DecisionRefused);
+        }
         if (s.outcome !== null) refuse(`the failover has ended (${s.outcome})`);
         if (ending && cancelRequest === null) refuse(`the failover is ending (phase ${s.phase}): it has stopped and reads where things stand`);
         if (cancelRequest !== null) refuse(`already cancelled by ${cancelRequest.by} at ${cancelRequest.at}`);
@@ -790,6 +829,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     await condition(allHandlersFinished);
   });
   if (!TERMINAL.includes(s.phase)) throw new Error(`failover ended in non-terminal phase ${s.phase}`);
+  keepFinalStatus(status());
   const m = measured();
   const result: FailoverResult = { id: input.id, outcome: s.outcome!, rtoSeconds: m.rtoSeconds, rpoSeconds: m.rpoSeconds, fenced: s.report.fenced, error: s.error };
   if (result.outcome === 'cancelled') throw new CancelledFailure(`${title} cancelled: ${s.error}`);

@@ -83,6 +83,7 @@ export async function freezeRegistry(input: FreezeRegistryInput = {}): Promise<v
         source: 'api',
         declaredBy: d.by,
         declaredAt: new Date(Date.now()).toISOString(),
+        ...(d.allowBreakGlass ? { allowBreakGlass: true } : {}),
       };
       freezes = [...freezes, f];
       log.info('freeze declared', { id: f.id, by: d.by });

@@ -3,6 +3,8 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import type { ActionRequest, DeploymentStatus } from '../src/domain/deployment';
+import type { DecisionSignature } from '../src/domain/signing';
+import type { CheckRule, Holder } from '../src/domain/policy';
 import type { DrSpec, ReadinessCheck, ReadinessReport } from '../src/domain/failover';
 import type { FailoverMode, PlannedStep, StepRecord } from '../src/domain/failover-run';
 import type { NotifySpec } from '../src/domain/notices';
@@ -28,6 +30,8 @@ export const BatonEnvironment = defineSearchAttributeKey('BatonEnvironment', Sea
 export const BatonVersion = defineSearchAttributeKey('BatonVersion', SearchAttributeType.KEYWORD);
 export const BatonPhase = defineSearchAttributeKey('BatonPhase', SearchAttributeType.KEYWORD);
 export const BatonOutcome = defineSearchAttributeKey('BatonOutcome', SearchAttributeType.KEYWORD);
+/** Who deployed around a gate (break-glass); absent on every other run. */
+export const BatonBreakGlass = defineSearchAttributeKey('BatonBreakGlass', SearchAttributeType.KEYWORD);
 
 // ---------------------------------------------------------------- deployment
 /** Live status of a deployment (also of a finished one: queries work on closed workflows). */
@@ -153,20 +157,23 @@ export interface ApiFreezes {
 /** Cancels the release; a deployment in flight rolls back. */
 export const releaseCancelUpdate = defineUpdate<ReleaseStatus, [CancelInput]>('cancel');
 
-export interface CheckInput {
+export interface CheckInput extends DecisionSignature {
   name: string;
   status: CheckStatus;
   url?: string | null;
   by: string;
 }
 
-export interface ApprovalInput {
+export interface ApprovalInput extends DecisionSignature {
   environment: string;
   decision: Decision;
   comment?: string | null;
   by: string;
-  /** The caller's roles, resolved from config by the API. */
-  roles: string[];
+  /**
+   * The caller's roles, for runs started before releases kept their people (they judge by
+   * these); a run with `people` judges by its own snapshot and ignores this.
+   */
+  roles?: string[];
 }
 
 export interface DepartInput {
@@ -179,7 +186,7 @@ export interface DepartInput {
   freezes?: Freeze[];
 }
 
-export interface CancelInput {
+export interface CancelInput extends DecisionSignature {
   reason: string;
   by: string;
 }
@@ -195,6 +202,17 @@ export interface ReleaseInput {
   request: ReleaseRequest;
   id: string;
   stages: ReleaseStage[];
+  /**
+   * The people (names and roles) whose decisions count, fixed when the release starts: every
+   * decision names only a person, and is judged by this. Absent on older runs.
+   */
+  people?: Holder[];
+  /** Who may attest each configured check; `default` for any other name. */
+  checkRules?: { named: Record<string, CheckRule>; default: CheckRule };
+  /** Who besides the requester and admins may cancel the release. */
+  cancelRoles?: string[];
+  /** The API's decision key (Ed25519 public key, hex): every decision must be signed with it. */
+  decisionKey?: string | null;
   freezes: Freeze[];
   hotfixApprovalRole: string | null;
   notify: NotifySpec;
@@ -299,6 +317,8 @@ export interface DeclareFreezeInput {
   environments: string[];
   reason: string;
   by: string;
+  /** A break-glass deployment may go ahead during this freeze. */
+  allowBreakGlass?: boolean;
 }
 
 export interface LiftFreezeInput {
@@ -345,6 +365,16 @@ export interface RestoreInput {
   request: RestoreRequestInput;
   spec: DatabaseSpec;
   notify: NotifySpec;
+  /**
+   * The people (names and roles) whose decisions count, fixed when the API starts the restore:
+   * approvers, who may cancel, admins and the requester. Absent on older runs and scheduled
+   * drills (they judge by the roles an Update carries).
+   */
+  people?: Holder[];
+  /** Who besides the requester and admins may cancel it; absent: no ownership check (older runs, drills). */
+  cancelRoles?: string[];
+  /** The API's decision key (Ed25519 public key, hex): every decision must be signed with it. */
+  decisionKey?: string | null;
 }
 
 export type RestorePhase =
@@ -449,11 +479,15 @@ export const failoverApprovalUpdate = defineUpdate<FailoverStatus, [FailoverDeci
 /** Cancels a failover: before DNS moves, what it changed is undone; a drill converges back to where it started. */
 export const failoverCancelUpdate = defineUpdate<FailoverStatus, [CancelInput]>('cancel');
 
-export interface FailoverDecisionInput {
+export interface FailoverDecisionInput extends DecisionSignature {
   decision: Decision;
   comment?: string | null;
   by: string;
-  roles: string[];
+  /**
+   * The caller's roles, for runs started without `people` (older runs, scheduled drills: they
+   * judge by these); a run with `people` judges by its own snapshot and ignores this.
+   */
+  roles?: string[];
 }
 
 export interface FailoverRequestInput {
@@ -473,6 +507,16 @@ export interface FailoverInput {
   request: FailoverRequestInput;
   spec: DrSpec;
   notify: NotifySpec;
+  /**
+   * The people (names and roles) whose decisions count, fixed when the API starts the failover:
+   * approvers, confirmers (the emergency role), who may cancel, admins and the requester. Absent
+   * on older runs and scheduled drills (they judge by the roles an Update carries).
+   */
+  people?: Holder[];
+  /** Who besides the requester and admins may cancel it; absent: no ownership check (older runs, drills). */
+  cancelRoles?: string[];
+  /** The API's decision key (Ed25519 public key, hex): every decision must be signed with it. */
+  decisionKey?: string | null;
 }
 
 export type FailoverPhase =

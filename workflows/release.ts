@@ -39,6 +39,7 @@ import {
   sleep,
   startChild,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
@@ -47,6 +48,8 @@ import { ErrorType } from '../src/domain/errors';
 import { formatDuration } from '../src/domain/durations';
 import { appendEvent } from '../src/domain/timeline';
 import { whyApprovalRefused } from '../src/domain/gates';
+import { attestRefusal, cancelRefusal, MAX_CHECK_RESULTS, type Holder } from '../src/domain/policy';
+import { whySignatureRefused, type DecisionSignature } from '../src/domain/signing';
 import { boardGate, newGateMachine, stepGate, whyNotBoarding, type GateFacts, type GateMachine, type GateStep } from '../src/domain/gate-machine';
 import { formatInZone } from '../src/domain/calendar';
 import { mergeFreezes, type ApprovalRecord, type CheckRecord, type Freeze } from '../src/domain/release';
@@ -84,6 +87,7 @@ import {
   type ReleaseStatus,
   type StageStatus,
 } from './messages';
+import { keepFinalStatus } from './final-status';
 
 interface StageState {
   gate: GateMachine;
@@ -348,12 +352,33 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     return s.outcome !== null || s.cancelRequest !== null;
   }
 
+  // Decisions: signed by the API for this run and Update, each signature once, by a person
+  // this release knows (its people were fixed at its start). Older runs keep their old rules.
+  const usedSignatures = new Set<string>();
+  function decider(update: string, d: DecisionSignature & { by: string; roles?: string[] }): Holder {
+    if (input.decisionKey) {
+      const why = whySignatureRefused(input.decisionKey, workflowInfo().workflowId, update, d, usedSignatures);
+      if (why) refuse(why, ErrorType.DecisionRefused, 403);
+    }
+    const known = holderOf(d);
+    if (!known) refuse(`${d.by} is not among the people this release knows (fixed when it started)`, ErrorType.DecisionRefused, 403);
+    return known;
+  }
+  function holderOf(d: { by: string; roles?: string[] }): Holder | null {
+    if (!input.people) return { name: d.by, roles: d.roles ?? [] };
+    return input.people.find((p) => p.name === d.by) ?? null;
+  }
+  function spend(d: DecisionSignature): void {
+    if (d.signature) usedSignatures.add(d.signature);
+  }
+
   // ---------------------------------------------------------------- handlers (state and scopes exist)
   setHandler(releaseStatusQuery, status);
 
   setHandler(
     releaseCheckUpdate,
     (c: CheckInput) => {
+      spend(c);
       s.checks.push({ name: c.name, status: c.status, url: c.url ?? null, by: c.by, at: iso() });
       event(`check_${c.status}`, `Check '${c.name}' ${c.status} (posted by ${c.by})${c.url ? `: ${c.url}` : ''}`);
       changes++;
@@ -361,15 +386,25 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     },
     {
       validator: (c: CheckInput) => {
+        const who = decider('check', c);
         if (ended()) refuse(`the release has ended (${s.outcome ?? 'cancelling'})`);
         if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(c.name)) refuse(`check name '${c.name}' must be lower-case letters, digits, '.', '_' or '-'`, ErrorType.InvalidTransition, 400);
+        if (input.checkRules) {
+          const rule = Object.hasOwn(input.checkRules.named, c.name) ? input.checkRules.named[c.name] : input.checkRules.default;
+          const required = stages.some((st) => st.gate?.checks.includes(c.name) ?? false);
+          const why = attestRefusal(rule, who, { name: c.name, requestedBy: request.requestedBy, required });
+          if (why) refuse(why.message, ErrorType.DecisionRefused, why.status);
+        }
+        if (s.checks.length >= MAX_CHECK_RESULTS) refuse(`this release holds ${MAX_CHECK_RESULTS} check results already; it takes no more`);
       },
     },
   );
 
   setHandler(
     releaseApprovalUpdate,
-    (a: ApprovalInput) => {
+    (d: ApprovalInput) => {
+      spend(d);
+      const a = { ...d, roles: holderOf(d)?.roles ?? [] };
       s.approvals.push({ environment: a.environment, decision: a.decision, by: a.by, roles: a.roles, comment: a.comment ?? null, at: iso() });
       const said = a.decision === 'reject' ? 'rejected' : `(${a.roles.join(', ')}) approved`;
       event(a.decision === 'reject' ? 'rejected_by' : 'approved', `${a.by} ${said} ${a.environment}${a.comment ? `: ${a.comment}` : ''}`);
@@ -379,7 +414,8 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       return status();
     },
     {
-      validator: (a: ApprovalInput) => {
+      validator: (d: ApprovalInput) => {
+        const a = { ...d, roles: decider('approval', d).roles };
         if (ended()) refuse(`the release has ended (${s.outcome ?? 'cancelling'})`);
         const i = stages.findIndex((st) => st.environment === a.environment);
         if (i < 0) refuse(`environment '${a.environment}' is not part of this release`, ErrorType.ApprovalRefused, 409);
@@ -427,6 +463,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
   setHandler(
     releaseCancelUpdate,
     (c: CancelInput) => {
+      spend(c);
       s.cancelRequest = { reason: c.reason, by: c.by };
       event('cancel_requested', `Cancel requested by ${c.by}: ${c.reason}`);
       main.cancel();
@@ -435,6 +472,11 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     },
     {
       validator: (c: CancelInput) => {
+        const who = decider('cancel', c);
+        if (input.cancelRoles) {
+          const why = cancelRefusal(input.cancelRoles, who, request.requestedBy, 'release');
+          if (why) refuse(why.message, ErrorType.DecisionRefused, why.status);
+        }
         if (ended()) refuse(`the release has ended (${s.outcome ?? 'cancelling'})`);
         if (!c.reason?.trim()) refuse('reason: say why the release is cancelled', ErrorType.InvalidTransition, 400);
       },
@@ -636,6 +678,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     await thread.close(SLACK_CLOSE_MS);
     await condition(allHandlersFinished);
   });
+  keepFinalStatus(status());
   if (s.outcome !== 'succeeded') {
     // The run ends failed so the Temporal UI shows it for what it is; the status query keeps the details.
     throw ApplicationFailure.create({ type: ErrorType.ReleaseEnded, message: `${title} ${s.outcome}: ${s.reason ?? ''}`, nonRetryable: true });

@@ -48,7 +48,9 @@ import { causeMessage, ErrorType } from '../src/domain/errors';
 import { approvalsPending } from '../src/domain/gates';
 import type { RunCard } from '../src/domain/notices';
 import { databaseQueue, regionQueue } from '../src/domain/regions';
-import { describePlan, measures, verificationFailure, whyRestoreDecisionRefused, type DatabaseService, type RestoreMeasures, type RunRecord } from '../src/domain/restore';
+import { cancelRefusal, type Holder } from '../src/domain/policy';
+import { describePlan, measures, verificationFailure, whyNotRestoreDecider, whyRestoreDecisionRefused, type DatabaseService, type RestoreMeasures, type RunRecord } from '../src/domain/restore';
+import { whySignatureRefused, type DecisionSignature } from '../src/domain/signing';
 import { appendEvent } from '../src/domain/timeline';
 import type { Colour, Outcome } from '../src/domain/types';
 import {
@@ -67,6 +69,7 @@ import {
   type RestorePhase,
   type RestoreStatus,
 } from './messages';
+import { keepFinalStatus } from './final-status';
 import { CONVERGE, untilConverged } from './converge';
 import { newThreadState, PARENT, runThread } from './thread';
 import { analyse } from './watch';
@@ -244,8 +247,31 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     thread.touch(PARENT, true);
   }
 
-  function refuse(message: string, status = 409): never {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidTransition, message, nonRetryable: true, details: [{ status }] });
+  function refuse(message: string, status = 409, type: string = ErrorType.InvalidTransition): never {
+    throw ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ status }] });
+  }
+
+  // Decisions: signed by the API for this run and Update, each signature once, by a person this
+  // restore knows (its people were fixed when the API started it), judged by the roles it knows.
+  // A scheduled drill, and a run started before restores kept people, has no key and no people:
+  // it takes unsigned decisions and the roles they carry (a drill takes no approvals anyway).
+  // The set of used signatures is rebuilt on replay by the handlers, which run again; validators do not.
+  const usedSignatures = new Set<string>();
+  function decider(update: string, d: DecisionSignature & { by: string; roles?: string[] }): Holder {
+    if (input.decisionKey) {
+      const why = whySignatureRefused(input.decisionKey, workflowInfo().workflowId, update, d, usedSignatures);
+      if (why) refuse(why, 403, ErrorType.DecisionRefused);
+    }
+    const known = holderOf(d);
+    if (!known) refuse(`${d.by} is not among the people this restore knows (fixed when it started)`, 403, ErrorType.DecisionRefused);
+    return known;
+  }
+  function holderOf(d: { by: string; roles?: string[] }): Holder | null {
+    if (!input.people) return { name: d.by, roles: d.roles ?? [] };
+    return input.people.find((p) => p.name === d.by) ?? null;
+  }
+  function spend(d: DecisionSignature): void {
+    if (d.signature) usedSignatures.add(d.signature);
   }
 
   // ---------------------------------------------------------------- handlers
@@ -254,18 +280,24 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   setHandler(
     restoreApprovalUpdate,
     (a: ApprovalInput) => {
-      s.approvals.push({ environment: spec.environment, decision: a.decision, by: a.by, roles: a.roles, comment: a.comment ?? null, at: iso() });
+      spend(a);
+      s.approvals.push({ environment: spec.environment, decision: a.decision, by: a.by, roles: holderOf(a)?.roles ?? [], comment: a.comment ?? null, at: iso() });
       event(a.decision === 'approve' ? 'approved' : 'rejected', `${a.by} ${a.decision === 'approve' ? 'approved' : 'rejected'} the restore${a.comment ? `: ${a.comment}` : ''}`);
       thread.reply(`${a.decision === 'approve' ? ':white_check_mark:' : ':no_entry:'} ${a.by} ${a.decision === 'approve' ? 'approved' : 'rejected'}${a.comment ? `: ${a.comment}` : ''}`);
       return status();
     },
     {
       validator: (a: ApprovalInput) => {
-        if (s.outcome !== null || cancelRequest !== null) refuse(`the restore has ended (${s.outcome ?? 'cancelling'})`);
+        // Who decides, then whether they may, then the run's state (authorization before state).
+        const who = { ...a, roles: decider('approval', a).roles };
         if (a.environment !== spec.environment) refuse(`this restore is in '${spec.environment}', not '${a.environment}'`, 400);
+        const rules = drill ? [] : spec.approvals;
+        const forbidden = whyNotRestoreDecider(who, { rules, requestedBy: request.requestedBy });
+        if (forbidden) refuse(forbidden.message, forbidden.status);
+        if (s.outcome !== null || cancelRequest !== null) refuse(`the restore has ended (${s.outcome ?? 'cancelling'})`);
         // Before the plan is made the approval rules already apply: a decision then is kept and counts.
         const awaiting = s.phase === 'awaiting_approval' || s.phase === 'planning';
-        const why = whyRestoreDecisionRefused(a, { rules: drill ? [] : spec.approvals, awaiting, phase: s.phase, requestedBy: request.requestedBy, approvals: s.approvals });
+        const why = whyRestoreDecisionRefused(who, { rules, awaiting, phase: s.phase, requestedBy: request.requestedBy, approvals: s.approvals });
         if (why) refuse(why.message, why.status);
       },
     },
@@ -274,11 +306,17 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   setHandler(
     restoreCancelUpdate,
     (c: CancelInput) => {
+      spend(c);
       requestCancel(c);
       return status();
     },
     {
-      validator: (_c: CancelInput) => {
+      validator: (c: CancelInput) => {
+        const who = decider('cancel', c);
+        if (input.cancelRoles) {
+          const why = cancelRefusal(input.cancelRoles, who, request.requestedBy, 'restore');
+          if (why) refuse(why.message, why.status, ErrorType.DecisionRefused);
+        }
         if (s.outcome !== null) refuse(`the restore has ended (${s.outcome})`);
         if (cancelRequest !== null) refuse(`already cancelled by ${cancelRequest.by} at ${cancelRequest.at}`);
         if (s.phase === 'compensating' || s.phase === 'cleaning_up') refuse(`the restore is already undoing what it did (phase ${s.phase})`);
@@ -602,6 +640,7 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     await condition(allHandlersFinished);
   });
   if (!TERMINAL.includes(s.phase)) throw new Error(`restore ended in non-terminal phase ${s.phase}`);
+  keepFinalStatus(status());
   const { rpoSeconds, rtoSeconds } = measured();
   const result: RestoreResult = { id: input.id, outcome: s.outcome!, rpoSeconds, rtoSeconds, error: s.error };
   if (result.outcome === 'cancelled') throw new CancelledFailure(`${title} cancelled: ${s.error}`);

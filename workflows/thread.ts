@@ -12,11 +12,16 @@
  * - A call in flight is never abandoned: a Slack message always belongs to a live run.
  * - Updates are coalesced: a card is built when it is sent, so many changes cost one call, and
  *   the parent changes at most every `updateEverySeconds` unless something urgent happened.
+ * - The parent's cost is bounded by what happens, not by how long it lasts: a routine change
+ *   (`refresh`: an analysis sample, a countdown) waits for the run's pace (`pace`: a wait sets
+ *   it to a fraction of its length) and rides along with any other update meanwhile, so a wait
+ *   costs a few updates however long it is. Every history event counts (a run continues as new
+ *   at its bound): the pump waits by a timer only when something is to send.
  * - Where the messages are (channel and ts) and what is still to send are workflow state,
  *   carried over continue-as-new, so a restarted worker keeps updating the same messages.
  * - Deterministic: waits end by condition or by their own timer, never by reading the clock.
  */
-import { CancellationScope, condition, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
 
@@ -31,6 +36,10 @@ export interface ThreadState {
   queue: Item[];
   /** Cards changed since they were last sent. */
   dirty: string[];
+  /** Only the parent's figures changed (refresh) since it was last sent: it goes at the pace. */
+  parentStale?: boolean;
+  /** Workflow time (ms) of the parent's last post or update. */
+  sentAt?: number;
 }
 
 export function newThreadState(): ThreadState {
@@ -43,6 +52,16 @@ export const PARENT = 'run';
 export interface RunThread {
   /** A card changed; `urgent` sends it without waiting out the update interval (outcomes, decisions). */
   touch(key?: string, urgent?: boolean): void;
+  /**
+   * The card's figures changed (a sample, a countdown), nothing an operator must see at once:
+   * sent with the next update, at the latest one pace after the parent's last update.
+   */
+  refresh(key?: string): void;
+  /**
+   * The least time between two routine updates of the parent from now on (a wait sets a
+   * fraction of its length); null: `updateEverySeconds`. Other changes keep `updateEverySeconds`.
+   */
+  pace(seconds: number | null): void;
   /** Queues a reply in the thread (mrkdwn); `alert` mentions @here (a stuck safety action). */
   reply(text: string, opts?: { alert?: boolean }): void;
   /** Posts a keyed card in the thread (once), then keeps it current on touch(key). */
@@ -60,6 +79,11 @@ export interface RunThread {
 const MAX_QUEUED = 50;
 /** After a call failed despite its retries, the pump rests this long before trying again. */
 const REST_AFTER_FAILURE_MS = 30_000;
+/**
+ * Runs started before the pump was bounded keep its old rhythm (an update per change, then a
+ * fixed pause), so their histories replay; the marker is written in a run's first task.
+ */
+export const BOUNDED_UPDATES_PATCH = 'slack-bounded-updates';
 
 const slack = proxyActivities<Activities>({
   startToCloseTimeout: '10s',
@@ -69,6 +93,7 @@ const slack = proxyActivities<Activities>({
 
 export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId: string; card: (key: string) => Card }): RunThread {
   const { state, notify } = opts;
+  const bounded = patched(BOUNDED_UPDATES_PATCH);
   // Tags the parent message so a retried post finds it again; the first run's id tells this
   // run (and its continuations) from an earlier run with the same workflow id.
   const runTag = `${opts.runId}#${workflowInfo().firstExecutionRunId}`;
@@ -80,12 +105,20 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
   let stopped = false;
   /** Calls that failed despite their retries; closing stops waiting when one more fails. */
   let failures = 0;
+  /** The least time between two routine updates of the parent (ms); bumped `paceChanges` wakes a waiting pump. */
+  let paceMs = 0;
+  let paceChanges = 0;
+  /** The parent's update has waited its turn: it goes next, after what else is queued. */
+  let parentReady = false;
 
   const refOf = (key: string): MessageRef | null => (key === PARENT ? state.parent : (state.cards[key] ?? null));
-  const hasWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => refOf(k) !== null);
+  const hasWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => refOf(k) !== null) || state.parentStale === true;
   const undirty = (key: string) => {
     state.dirty = state.dirty.filter((k) => k !== key);
+    if (key === PARENT) state.parentStale = false;
   };
+  /** Something to send before the parent's update (which may have to wait). */
+  const otherWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => k !== PARENT && refOf(k) !== null);
 
   async function post(args: { card?: Card; text?: string; alert?: boolean; threadTs?: string; runId?: string }, what: string): Promise<MessageRef | null> {
     try {
@@ -111,6 +144,7 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
     if (state.parent === null) {
       undirty(PARENT);
       state.parent = await post({ card: opts.card(PARENT), runId: runTag }, 'post the run message');
+      if (bounded) state.sentAt = Date.now();
       return state.parent !== null;
     }
     const item = state.queue[0];
@@ -122,6 +156,20 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
       if (ref && item.kind === 'card') state.cards[item.key] = ref;
       state.queue.shift(); // sent, or dropped: a reply is news only when it is timely
       return ref !== null;
+    }
+    if (bounded) {
+      // Keyed cards first (a decision shows at once); the parent once parentDue() said so.
+      const key = state.dirty.find((k) => k !== PARENT && refOf(k) !== null) ?? (state.dirty.includes(PARENT) || state.parentStale ? PARENT : undefined);
+      if (key === undefined) return true;
+      undirty(key);
+      if (key === PARENT) urgent = false; // this update carries whatever was urgent
+      const ok = await update(key, refOf(key) as MessageRef);
+      if (!ok) state.dirty.push(key);
+      else if (key === PARENT) {
+        state.sentAt = Date.now();
+        parentReady = false;
+      }
+      return ok;
     }
     const key = state.dirty.includes(PARENT) ? PARENT : state.dirty.find((k) => refOf(k) !== null);
     if (key === undefined) return true;
@@ -136,9 +184,35 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
     return ok;
   }
 
+  /**
+   * Whether the parent's update may go now. Urgent, or the run ending: at once. A change waits
+   * `updateEverySeconds` from when it is seen, so what follows it (a step's phase, its reply)
+   * goes in the same update; routine figures only wait until the pace has passed since the
+   * parent's last update, unless other work or a change comes first. The timer starts only now
+   * that there is something to send. False when woken earlier: plan again.
+   */
+  async function parentDue(): Promise<boolean> {
+    if (parentReady || urgent || closing) return true;
+    const routine = !state.dirty.includes(PARENT);
+    const seenPace = paceChanges;
+    const woken = routine
+      ? await condition(
+          () => urgent || closing || stopped || otherWork() || paceChanges !== seenPace || state.dirty.includes(PARENT),
+          // Never 0 (that would wait for the condition alone); the clock only sets the timer's length.
+          Math.max(1, (state.sentAt ?? 0) + Math.max(notify.updateEverySeconds * 1000, paceMs) - Date.now()),
+          { summary: 'Slack: next routine update of the run message' },
+        )
+      : await condition(() => urgent || closing || stopped, notify.updateEverySeconds * 1000, { summary: 'Slack: next update of the run message' });
+    // Which way the wait ended decides, never the clock: the timer fired, so the update is due.
+    if (!woken) parentReady = true;
+    return parentReady || urgent || closing;
+  }
+
   async function pump(): Promise<void> {
     for (;;) {
       await condition(() => !stopped && hasWork());
+      // Whatever else is to send goes first (sendNext's order); the parent when due.
+      if (bounded && !otherWork() && !(await parentDue())) continue;
       busy = true;
       const ok = await sendNext();
       busy = false;
@@ -150,10 +224,21 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
 
   void CancellationScope.nonCancellable(pump);
 
+  function touch(key = PARENT, isUrgent = false): void {
+    if (!state.dirty.includes(key)) state.dirty.push(key);
+    if (isUrgent) urgent = true;
+  }
+
   return {
-    touch(key = PARENT, isUrgent = false) {
-      if (!state.dirty.includes(key)) state.dirty.push(key);
-      if (isUrgent) urgent = true;
+    touch,
+    refresh(key = PARENT) {
+      if (!bounded || key !== PARENT) return touch(key);
+      state.parentStale = true;
+    },
+    pace(seconds) {
+      if (!bounded) return;
+      paceMs = seconds === null ? 0 : seconds * 1000;
+      paceChanges++;
     },
     reply(text, replyOpts) {
       state.queue.push(replyOpts?.alert ? { kind: 'reply', text, alert: true } : { kind: 'reply', text });

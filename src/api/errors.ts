@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'conflict'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'too_many_requests'
   | 'internal'
   | 'bad_gateway'
   | 'unavailable';
@@ -25,6 +26,7 @@ const CODE_OF_STATUS: Record<number, ErrorCode> = {
   409: 'conflict',
   413: 'payload_too_large',
   415: 'unsupported_media_type',
+  429: 'too_many_requests',
   500: 'internal',
   502: 'bad_gateway',
   503: 'unavailable',
@@ -49,6 +51,18 @@ export class ApiError extends Error {
 
 export const unauthorized = (message: string) => new ApiError(401, 'unauthorized', message);
 export const forbidden = (message: string) => new ApiError(403, 'forbidden', message);
+
+/**
+ * Authorization before state: a caller who holds none of the roles that could ever decide on a
+ * run gets 403 at once, whatever the run's state (the workflow would say 409 "not open" first).
+ * `roles` empty: config names no deciders here, so the run's own answer stands.
+ */
+export function checkMayDecide(person: { name: string; roles: readonly string[] }, roles: readonly string[], what: string): void {
+  const deciding = [...new Set(roles)];
+  if (deciding.length === 0 || deciding.some((r) => person.roles.includes(r))) return;
+  const has = person.roles.length === 0 ? 'no roles' : `roles ${person.roles.join(', ')}`;
+  throw forbidden(`${person.name} (${has}) may not decide on ${what}: it needs role ${deciding.join(' or ')}`);
+}
 
 /** What AJV reports for one failed rule (the parts we read). */
 interface ValidationIssue {
@@ -103,11 +117,22 @@ function clientErrorMessage(err: FastifyError): string {
   }
 }
 
-/** gRPC UNAVAILABLE (14) or DEADLINE_EXCEEDED (4) anywhere in the cause chain: Temporal is not answering. */
+/** gRPC status codes that mean Temporal did not answer in time, or not at all. */
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_UNAVAILABLE = 14;
+
+/**
+ * Temporal is not answering: gRPC UNAVAILABLE or DEADLINE_EXCEEDED anywhere in the cause chain
+ * (the client wraps them: ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError), or the client
+ * giving up on connecting before any call was made.
+ */
 export function isTemporalUnavailable(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (code === 14 || code === 4) return true;
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, name, message } = e as { code?: unknown; name?: unknown; message?: unknown };
+    if (code === GRPC_UNAVAILABLE || code === GRPC_DEADLINE_EXCEEDED) return true;
+    if (name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return true;
+    // Connection.connect() when the server never answers; a closed connection's channel.
+    if (typeof message === 'string' && /Failed to connect before the deadline|Channel has been shut down/.test(message)) return true;
   }
   return false;
 }
@@ -115,6 +140,7 @@ export function isTemporalUnavailable(err: unknown): boolean {
 export function errorHandler(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (err instanceof ApiError) {
     if (err.statusCode === 401) void reply.header('www-authenticate', 'Bearer');
+    if (err.statusCode === 503) void reply.header('retry-after', '5');
     if (err.statusCode >= 500) request.log.error({ err }, 'request failed');
     return reply.code(err.statusCode).send(body(err.code, err.message, err.details));
   }
@@ -132,10 +158,12 @@ export function errorHandler(err: FastifyError | Error, request: FastifyRequest,
   if (status >= 400 && status < 500) {
     return reply.code(status).send(body(CODE_OF_STATUS[status] ?? 'bad_request', clientErrorMessage(fe)));
   }
-  request.log.error({ err }, 'request failed');
   if (isTemporalUnavailable(err)) {
-    return reply.code(503).send(body('unavailable', 'Temporal is not reachable; try again shortly'));
+    // Every call to Temporal has a deadline (app.ts), so a stuck or unreachable server ends here.
+    request.log.warn({ err }, 'request failed: Temporal is not answering');
+    return reply.code(503).header('retry-after', '5').send(body('unavailable', 'Temporal is not reachable or not answering in time; try again shortly'));
   }
+  request.log.error({ err }, 'request failed');
   return reply.code(500).send(body('internal', 'internal error (it has been logged)'));
 }
 

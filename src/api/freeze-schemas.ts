@@ -18,6 +18,7 @@ export const DeclareFreezeBody = Type.Object(
       examples: [['prod']],
     }),
     reason: Type.String({ minLength: 1, maxLength: 1000, pattern: '\\S', description: 'why; shown wherever the freeze holds a release', examples: ['end-of-year freeze'] }),
+    allowBreakGlass: Type.Optional(Type.Boolean({ description: 'a break-glass deployment may still go ahead during it (default false)' })),
   },
   { additionalProperties: false },
 );
@@ -31,6 +32,7 @@ const freezeFields = {
   source: StringEnum(['config', 'api'] as const, { description: 'config: in the config file, lifted only by changing it; api: declared through the API' }),
   declaredBy: Type.Union([Type.String(), Type.Null()], { description: 'who declared it through the API (null for config)' }),
   declaredAt: Type.Union([Type.String(), Type.Null()], { description: 'when it was declared through the API (null for config)' }),
+  allowBreakGlass: Type.Boolean({ description: 'a break-glass deployment may go ahead during it' }),
 };
 
 export const FreezeSchema = Type.Object(freezeFields, { title: 'Freeze', description: 'A freeze: no gate into its environments opens in [from, to)' });

@@ -118,7 +118,7 @@ export const StartReleaseReply = Type.Object(
 );
 
 export const ReleaseParams = Type.Object({
-  id: Type.String({ description: 'release:<service>:<version>', examples: ['release:web:1.4.2'] }),
+  id: Type.String({ minLength: 1, maxLength: 200, description: 'release:<service>:<version>', examples: ['release:web:1.4.2'] }),
 });
 
 export const CheckBody = Type.Object(

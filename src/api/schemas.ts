@@ -31,6 +31,7 @@ const errors = {
   400: ErrorReply,
   401: ErrorReply,
   403: ErrorReply,
+  429: ErrorReply,
   500: ErrorReply,
   503: ErrorReply,
 } as const;
@@ -131,6 +132,9 @@ export const StartDeploymentBody = Type.Object(
     service: Type.String({ minLength: 1, maxLength: 64, examples: ['web'] }),
     environment: Type.String({ minLength: 1, maxLength: 64, examples: ['prod'] }),
     version: Type.String({ pattern: VERSION_PATTERN, description: 'image tag (no ":")', examples: ['1.4.2'] }),
+    breakGlass: Type.Optional(Type.Object({
+      reason: Type.String({ minLength: 1, maxLength: 500, description: 'why the release path cannot be used (recorded on the run and in Slack)' }),
+    }, { additionalProperties: false, description: 'deploy around the environment\'s gate: break-glass role only' })),
   },
   { additionalProperties: false },
 );
@@ -147,7 +151,7 @@ export const StartDeploymentReply = Type.Object(
 );
 
 export const DeploymentParams = Type.Object({
-  id: Type.String({ description: 'deploy:<service>:<environment>:<version>', examples: ['deploy:web:prod:1.4.2'] }),
+  id: Type.String({ minLength: 1, maxLength: 200, description: 'deploy:<service>:<environment>:<version>', examples: ['deploy:web:prod:1.4.2'] }),
 });
 
 export const ActionBody = Type.Object(
@@ -272,7 +276,7 @@ void trainScheduleMatchesDomain;
 export const SchedulesReply = Type.Object({ schedules: Type.Array(TrainScheduleSchema) }, { title: 'TrainSchedules' });
 
 export const ScheduleParams = Type.Object({
-  id: Type.String({ description: 'train-<environment>', examples: ['train-prod'] }),
+  id: Type.String({ minLength: 1, maxLength: 200, description: 'train-<environment>', examples: ['train-prod'] }),
 });
 
 export const PauseScheduleBody = Type.Object(

@@ -1,5 +1,6 @@
 // The deployment's state machine, its operator actions and its status, as pure data and
 // functions so the workflow, the API and the tests share one definition.
+import type { DecisionSignature } from './signing';
 import type { Colour, Outcome, Sample, TimelineEvent, Weights, Evidence } from './types';
 
 export type DeploymentPhase =
@@ -28,7 +29,7 @@ export type WaitKind = 'soak' | 'keep_previous' | 'standby';
 export type ActionName = 'pause' | 'resume' | 'promote' | 'extend' | 'rollback';
 export const ACTION_NAMES: readonly ActionName[] = ['pause', 'resume', 'promote', 'extend', 'rollback'];
 
-export interface ActionRequest {
+export interface ActionRequest extends DecisionSignature {
   action: ActionName;
   reason: string;
   /** Who asked (a person's name from config). */

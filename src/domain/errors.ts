@@ -16,6 +16,8 @@ export const ErrorType = {
   SmokeTestFailed: 'SmokeTestFailed',
   /** Something in the spec does not match the real infrastructure (missing service, listener...). */
   InfrastructureMismatch: 'InfrastructureMismatch',
+  /** A spec naming what the worker's config does not (another cluster, image repository...): refused before any AWS call, never retried. */
+  SpecNotAllowed: 'SpecNotAllowed',
   /** A metrics provider could not answer. Retried; if it keeps failing the sample is inconclusive. */
   MetricsUnavailable: 'MetricsUnavailable',
   /** The deployment ended rolled back (the run fails so the UI shows it as not a success). */
@@ -26,6 +28,8 @@ export const ErrorType = {
   LaneBusy: 'LaneBusy',
   /** An approval refused by the gate's rules; details carry the HTTP status (403 or 409). */
   ApprovalRefused: 'ApprovalRefused',
+  /** A decision that is not signed by the API, or by someone the run does not know or allow (403). */
+  DecisionRefused: 'DecisionRefused',
   /** The release did not reach prod: rejected, expired, rolled back or failed. */
   ReleaseEnded: 'ReleaseEnded',
   /** A restore's target lies outside what the backups and the log can reach. */

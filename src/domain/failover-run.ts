@@ -204,27 +204,47 @@ export interface DecisionRefusal {
   message: string;
 }
 
+/** Who a failover is waiting for, if anyone. */
+export type FailoverWait = 'approval' | 'confirmation' | null;
+
 /**
- * Whether a person may decide now: an approval (the release rules, while the run waits for
- * them or plans) or a confirmation of an unfenced promotion (the emergency role, someone other
- * than who started it). Each person decides once.
+ * Why a person may not make this decision at all, or null, asked before anything about the
+ * run's state (authorization before state). Waiting for an approval: a role the release rules
+ * name, never the requester approving their own. Waiting for a confirmation: the emergency
+ * role, someone other than who started it. Waiting for nothing: a role that could ever decide
+ * (the rules' or the emergency role), so a stranger hears 403 rather than "not waiting".
  */
-export function whyFailoverDecisionRefused(
+export function whyNotFailoverDecider(
   req: { decision: Decision; by: string; roles: string[] },
-  ctx: { waitingFor: 'approval' | 'confirmation' | null; rules: ApprovalRule[]; emergencyRole: string; phase: string; requestedBy: string; decisions: ApprovalRecord[] },
+  ctx: { waitingFor: FailoverWait; rules: ApprovalRule[]; emergencyRole: string; requestedBy: string },
 ): DecisionRefusal | null {
-  if (ctx.waitingFor === null) return { status: 409, message: `this failover is not waiting for an approval or a confirmation (phase ${ctx.phase})` };
-  const earlier = ctx.decisions.find((a) => a.by === req.by);
-  if (earlier) return { status: 409, message: `${req.by} already ${earlier.decision === 'approve' ? 'approved' : 'rejected'} at ${earlier.at}; each person decides once` };
   const has = req.roles.length === 0 ? 'no roles' : `roles ${req.roles.join(', ')}`;
   if (ctx.waitingFor === 'confirmation') {
     if (!req.roles.includes(ctx.emergencyRole)) return { status: 403, message: `${req.by} (${has}) may not confirm an unfenced promotion: it needs role ${ctx.emergencyRole}` };
     if (req.by === ctx.requestedBy) return { status: 403, message: `${req.by} started this failover; a second person must confirm promoting while the primary is unfenced` };
     return null;
   }
-  const roles = [...new Set(ctx.rules.map((r) => r.role))];
+  const ruleRoles = ctx.rules.map((r) => r.role);
+  const roles = [...new Set(ctx.waitingFor === null ? [...ruleRoles, ctx.emergencyRole] : ruleRoles)];
   if (!roles.some((r) => req.roles.includes(r))) return { status: 403, message: `${req.by} (${has}) may not decide on this failover: it needs role ${roles.join(' or ')}` };
-  if (req.decision === 'approve' && req.by === ctx.requestedBy) return { status: 403, message: `${req.by} requested this failover and may not approve it` };
+  if (ctx.waitingFor === 'approval' && req.decision === 'approve' && req.by === ctx.requestedBy) return { status: 403, message: `${req.by} requested this failover and may not approve it` };
+  return null;
+}
+
+/**
+ * Whether a person may decide now: an approval (the release rules, while the run waits for
+ * them or plans) or a confirmation of an unfenced promotion (the emergency role, someone other
+ * than who started it). Who may decide is judged first, then the state. Each person decides once.
+ */
+export function whyFailoverDecisionRefused(
+  req: { decision: Decision; by: string; roles: string[] },
+  ctx: { waitingFor: FailoverWait; rules: ApprovalRule[]; emergencyRole: string; phase: string; requestedBy: string; decisions: ApprovalRecord[] },
+): DecisionRefusal | null {
+  const forbidden = whyNotFailoverDecider(req, ctx);
+  if (forbidden) return forbidden;
+  if (ctx.waitingFor === null) return { status: 409, message: `this failover is not waiting for an approval or a confirmation (phase ${ctx.phase})` };
+  const earlier = ctx.decisions.find((a) => a.by === req.by);
+  if (earlier) return { status: 409, message: `${req.by} already ${earlier.decision === 'approve' ? 'approved' : 'rejected'} at ${earlier.at}; each person decides once` };
   return null;
 }
 

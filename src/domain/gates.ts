@@ -18,6 +18,7 @@ import type {
   GateSpec,
   TrainSpec,
 } from './release';
+import type { Holder } from './policy';
 
 export type {
   ApprovalRefusal,
@@ -138,6 +139,16 @@ function approvalProgress(rules: ApprovalRule[], approvers: Approver[]): GateApp
 function approvalPhrase(a: GateApprovalProgress): string | null {
   if (a.missing === 0) return null;
   return `waiting for ${a.missing} more ${a.rule.role} approval${a.missing === 1 ? '' : 's'}`;
+}
+
+/**
+ * The people a run started now can take decisions from, as a snapshot of names and roles: the
+ * holders of `roles` (the roles its rules, its cancel and its confirmations name), admins, and
+ * the requester. A run judges every decision by this, not by roles an Update claims.
+ */
+export function decidersOf(people: readonly Holder[], roles: readonly string[], requestedBy: string): Holder[] {
+  const named = new Set(['admin', ...roles]);
+  return people.filter((p) => p.name === requestedBy || p.roles.some((r) => named.has(r))).map((p) => ({ name: p.name, roles: [...p.roles] }));
 }
 
 /** What a set of approval rules still waits for, in words (empty: they hold); for runs other than releases (restores). */
@@ -276,14 +287,10 @@ export function whyApprovalRefused(req: ApprovalRequest, ctx: ApprovalValidation
   const env = req.environment;
   const gate = ctx.gate;
   if (gate === null) return { status: 409, message: `environment '${env}' has no gate to decide on` };
-  const expired = { status: 409, message: `gate '${env}' expired; it takes no more decisions` } as const;
-  if (ctx.gateState === 'expired') return expired;
-  const open = ctx.gateState === 'open' || (req.decision === 'reject' && ctx.gateState === 'satisfied');
-  if (!open) return { status: 409, message: `gate '${env}' is not open (state ${ctx.gateState})` };
-  // The workflow's expiry timer may not have fired yet; the time left at nowMs decides.
-  if (ctx.expiryLeftMs !== null && ctx.expiryLeftMs <= 0) return expired;
   const roles = decidingRoles(gate, ctx);
   if (roles.length === 0) return { status: 409, message: `gate '${env}' needs no approvals` };
+  // Authorization before state: someone who may never decide here hears so (403), whatever the
+  // gate's state, rather than learning whether it is open.
   if (!roles.some((r) => req.roles.includes(r))) {
     const has = req.roles.length === 0 ? 'no roles' : `roles ${req.roles.join(', ')}`;
     return { status: 403, message: `${req.by} (${has}) may not decide on gate '${env}': it needs role ${roles.join(' or ')}` };
@@ -291,6 +298,12 @@ export function whyApprovalRefused(req: ApprovalRequest, ctx: ApprovalValidation
   if (req.decision === 'approve' && req.by === ctx.requestedBy) {
     return { status: 403, message: `${req.by} requested this release and may not approve it` };
   }
+  const expired = { status: 409, message: `gate '${env}' expired; it takes no more decisions` } as const;
+  if (ctx.gateState === 'expired') return expired;
+  const open = ctx.gateState === 'open' || (req.decision === 'reject' && ctx.gateState === 'satisfied');
+  if (!open) return { status: 409, message: `gate '${env}' is not open (state ${ctx.gateState})` };
+  // The workflow's expiry timer may not have fired yet; the time left at nowMs decides.
+  if (ctx.expiryLeftMs !== null && ctx.expiryLeftMs <= 0) return expired;
   const earlier = ctx.approvals.find((a) => a.environment === env && a.by === req.by);
   if (earlier) {
     const did = earlier.decision === 'approve' ? 'approved' : 'rejected';

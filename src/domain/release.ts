@@ -38,6 +38,8 @@ export interface Freeze {
   /** Who declared it through the API, and when. */
   declaredBy?: string;
   declaredAt?: string;
+  /** A break-glass deployment may go ahead during this freeze. */
+  allowBreakGlass?: boolean;
 }
 
 /** Freezes from several sources, each once (by id, else by what it says). */

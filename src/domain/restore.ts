@@ -248,22 +248,34 @@ export function restoreId(database: string, environment: string, nowMs: number, 
 // ---- approvals ----
 
 /**
+ * Why a person may not decide on a restore at all, or null: a role the rules name, and not the
+ * requester approving their own restore. Asked before anything about the run's state
+ * (authorization before state); rules empty (a drill, an environment without approvals): null.
+ */
+export function whyNotRestoreDecider(req: { decision: Decision; by: string; roles: string[] }, ctx: { rules: ApprovalRule[]; requestedBy: string }): ApprovalRefusal | null {
+  const roles = [...new Set(ctx.rules.map((r) => r.role))];
+  if (roles.length === 0) return null;
+  if (!roles.some((r) => req.roles.includes(r))) {
+    const has = req.roles.length === 0 ? 'no roles' : `roles ${req.roles.join(', ')}`;
+    return { status: 403, message: `${req.by} (${has}) may not decide on this restore: it needs role ${roles.join(' or ')}` };
+  }
+  if (req.decision === 'approve' && req.by === ctx.requestedBy) return { status: 403, message: `${req.by} requested this restore and may not approve it` };
+  return null;
+}
+
+/**
  * Why a decision on a restore must be refused, or null: the same rules as a release gate's (a
  * role the rules name, not the requester approving their own restore, each person once), and
- * only while the restore waits for approval.
+ * only while the restore waits for approval. Who may decide is judged before the state.
  */
 export function whyRestoreDecisionRefused(
   req: { decision: Decision; by: string; roles: string[] },
   ctx: { rules: ApprovalRule[]; awaiting: boolean; phase: string; requestedBy: string; approvals: ApprovalRecord[] },
 ): ApprovalRefusal | null {
   if (ctx.rules.length === 0) return { status: 409, message: 'this restore needs no approval' };
+  const forbidden = whyNotRestoreDecider(req, ctx);
+  if (forbidden) return forbidden;
   if (!ctx.awaiting) return { status: 409, message: `this restore is not waiting for approval (phase ${ctx.phase})` };
-  const roles = [...new Set(ctx.rules.map((r) => r.role))];
-  if (!roles.some((r) => req.roles.includes(r))) {
-    const has = req.roles.length === 0 ? 'no roles' : `roles ${req.roles.join(', ')}`;
-    return { status: 403, message: `${req.by} (${has}) may not decide on this restore: it needs role ${roles.join(' or ')}` };
-  }
-  if (req.decision === 'approve' && req.by === ctx.requestedBy) return { status: 403, message: `${req.by} requested this restore and may not approve it` };
   const earlier = ctx.approvals.find((a) => a.by === req.by);
   if (earlier) return { status: 409, message: `${req.by} already ${earlier.decision === 'approve' ? 'approved' : 'rejected'} this restore at ${earlier.at}; each person decides once` };
   return null;

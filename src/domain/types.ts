@@ -127,6 +127,10 @@ export interface DeploymentSpec {
   /** Full image reference for the new version, e.g. `123.dkr.ecr.../web:1.4.2`. */
   image: string;
   requestedBy: string;
+  /** A direct deployment around a gate: who broke glass, and why (recorded on the run). */
+  breakGlass?: { by: string; reason: string } | null;
+  /** The API's decision key (Ed25519 public key, hex): operator actions must be signed with it. */
+  decisionKey?: string;
   compute: ComputeTarget;
   traffic: TrafficRouterSpec;
   metrics: MetricsSpec;

@@ -10,6 +10,7 @@ export const SEARCH_ATTRIBUTES = {
   BatonVersion: 'Keyword',
   BatonPhase: 'Keyword',
   BatonOutcome: 'Keyword',
+  BatonBreakGlass: 'Keyword',
 } as const;
 
 export interface TemporalDevServer {
@@ -24,6 +25,8 @@ export async function startTemporalDevServer(opts: {
   port?: number;
   uiPort?: number;
   ui?: boolean;
+  /** The UI's remote codec (Baton's API + `/codec`), which decrypts payloads for display; with `ui` only. */
+  codecEndpoint?: string;
   echo?: boolean;
 } = {}): Promise<TemporalDevServer> {
   const { temporal } = ensureToolchain();
@@ -35,6 +38,7 @@ export async function startTemporalDevServer(opts: {
     const uiPort = opts.uiPort ?? (await freePort());
     args.push('--ui-port', String(uiPort), '--ui-ip', '127.0.0.1');
     uiUrl = `http://127.0.0.1:${uiPort}`;
+    if (opts.codecEndpoint) args.push('--ui-codec-endpoint', opts.codecEndpoint);
   } else {
     args.push('--headless');
   }

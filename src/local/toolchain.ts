@@ -1,5 +1,5 @@
 // Locates (installing on first use) the pinned servers: the Temporal CLI, moto and the Java
-// time-skipping test server. scripts/install-servers.sh does the work and is idempotent.
+// time-skipping test server; and, for the API fuzz test only, schemathesis. scripts/install-servers.sh does the work and is idempotent.
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
@@ -7,13 +7,16 @@ export interface Toolchain {
   temporal: string;
   moto: string;
   testServer?: string;
+  /** The schemathesis CLI, when asked for. */
+  schemathesis?: string;
 }
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 
-export function ensureToolchain(opts: { java?: boolean } = {}): Toolchain {
+export function ensureToolchain(opts: { java?: boolean; schemathesis?: boolean } = {}): Toolchain {
   const args = [resolve(REPO_ROOT, 'scripts/install-servers.sh'), '--print-env'];
   if (!opts.java) args.push('--no-java');
+  if (opts.schemathesis) args.push('--schemathesis');
   let out: string;
   try {
     out = execFileSync('bash', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -26,5 +29,6 @@ export function ensureToolchain(opts: { java?: boolean } = {}): Toolchain {
     temporal: vars.BATON_TEMPORAL_BIN,
     moto: vars.BATON_MOTO_BIN,
     testServer: vars.BATON_TEST_SERVER_BIN,
+    schemathesis: vars.BATON_SCHEMATHESIS_BIN,
   };
 }

@@ -10,15 +10,17 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
-import { configRegions, ConfigError, drSpecs, resolveConfig, type BatonConfig } from '../config';
+import { configRegions, ConfigError, drSpecs, readRuntimeEnv, resolveConfig, type BatonConfig } from '../config';
 import { regionQueue } from '../domain/regions';
+import { newDecisionSecret } from '../domain/signing';
 import type { Colour } from '../domain/types';
 import type { LocalPostgres } from '../local/postgres';
 import { listDatabase, startBackup } from '../temporal/restores';
+import { dataConverterOf } from '../temporal/codec';
 import { startProcess, waitForHttp, type Managed } from '../local/processes';
 import { startMoto, startTemporalDevServer } from '../local/servers';
 import { REPO_ROOT } from '../local/toolchain';
@@ -105,6 +107,28 @@ function adminToken(dir: string, fromEnv: string | undefined): string {
   const token = randomBytes(24).toString('base64url');
   writePrivate(file, `${token}\n`);
   return token;
+}
+
+/**
+ * BATON_CODEC_KEYS, else the key kept in the sandbox folder, else a new one (kept for next
+ * time: Temporal's history outlives a restart, and it stays readable only with its key).
+ */
+function sandboxCodecKeys(dir: string, fromEnv: string | undefined): string {
+  const file = resolve(dir, 'codec-keys');
+  let keys = fromEnv?.trim();
+  if (!keys && existsSync(file)) keys = readFileSync(file, 'utf8').trim();
+  if (!keys) {
+    keys = `sandbox-${new Date().toISOString().slice(0, 10)}:${randomBytes(32).toString('base64')}`;
+    writePrivate(file, `${keys}\n`);
+  }
+  try {
+    readRuntimeEnv({ BATON_CONFIG: 'sandbox', BATON_CODEC_KEYS: keys });
+  } catch (err) {
+    const source = fromEnv?.trim() ? 'BATON_CODEC_KEYS' : file;
+    if (err instanceof ConfigError) throw new SandboxError(`${source}: ${err.message.replace(/^BATON_CODEC_KEYS: /, '')}`);
+    throw err;
+  }
+  return keys;
 }
 
 function writePrivate(file: string, text: string): void {
@@ -208,7 +232,17 @@ function childEnv(settings: Settings, configPath: string, awsEndpoint: string): 
     AWS_REGION: 'us-east-1',
     TEMPORAL_ADDRESS: `127.0.0.1:${settings.ports.temporal}`,
     TEMPORAL_NAMESPACE: 'default',
+    BATON_DECISION_KEY: env.BATON_DECISION_KEY ?? sandboxDecisionKey(settings.dir),
   };
+}
+
+/** The sandbox API's decision key: made once per sandbox directory and kept, so runs survive a restart of `npm start`. */
+function sandboxDecisionKey(dir: string): string {
+  const file = join(dir, 'decision.key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = newDecisionSecret();
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
 }
 
 /** Runs a TypeScript entry point of this repository with tsx's loader, its output prefixed. */
@@ -217,10 +251,12 @@ function startTs(name: string, entry: string, env: NodeJS.ProcessEnv): Managed {
 }
 
 /** A verified base backup of each example database that has none yet, so a restore has somewhere to start. */
-async function firstBackups(address: string, config: BatonConfig): Promise<void> {
+async function firstBackups(address: string, config: BatonConfig, codecKeys: string): Promise<void> {
   const connection = await Connection.connect({ address });
   try {
-    const client = new Client({ connection, namespace: 'default' });
+    // Its backups' inputs are encrypted like everything else the sandbox starts.
+    const dataConverter = dataConverterOf(readRuntimeEnv({ BATON_CONFIG: 'sandbox', BATON_CODEC_KEYS: codecKeys }));
+    const client = new Client({ connection, namespace: 'default', dataConverter });
     const started: string[] = [];
     for (const env of SANDBOX_DATABASE_ENVIRONMENTS) {
       if ((await listDatabase(client, config, 'orders', env)).backups.length > 0) continue;
@@ -369,14 +405,17 @@ function banner(settings: Settings, token: string, configPath: string, live: Col
     `  control        http://127.0.0.1:${ports.control}   (smoke tests, faults, region outages)`,
     `  config         ${configPath}`,
     `  admin token    ${token}`,
+    `  payloads       encrypted in Temporal; sign in at ${api}/codec/login to read them in the Temporal UI (README, "Encrypted payloads")`,
     '',
     'Try it:',
     `  TOKEN=${token}`,
-    `  curl -s -X POST ${api}/v1/deployments ${auth} ${json} -d '{"service":"web","environment":"prod","version":"1.1.0"}'`,
-    `  curl -s ${api}/v1/deployments/deploy:web:prod:1.1.0 ${auth}`,
+    `  curl -s -X POST ${api}/v1/deployments ${auth} ${json} -d '{"service":"web","environment":"dev","version":"1.1.0"}'`,
+    `  curl -s ${api}/v1/deployments/deploy:web:dev:1.1.0 ${auth}`,
     `When it has succeeded, make the colour it left idle (${live}) unhealthy and deploy again to watch a rollback:`,
-    `  curl -s -X POST ${api}/v1/sandbox/faults ${auth} ${json} -d '{"service":"web","environment":"prod","colour":"${live}","errorRate":0.3}'`,
-    `  curl -s -X POST ${api}/v1/deployments ${auth} ${json} -d '{"service":"web","environment":"prod","version":"1.2.0"}'`,
+    `  curl -s -X POST ${api}/v1/sandbox/faults ${auth} ${json} -d '{"service":"web","environment":"dev","colour":"${live}","errorRate":0.3}'`,
+    `  curl -s -X POST ${api}/v1/deployments ${auth} ${json} -d '{"service":"web","environment":"dev","version":"1.2.0"}'`,
+    'Staging and prod are gated: they take releases (README, "Releases"); the admin may break glass, with a reason that is recorded:',
+    `  curl -s -X POST ${api}/v1/deployments ${auth} ${json} -d '{"service":"web","environment":"prod","version":"1.1.0","breakGlass":{"reason":"trying Baton"}}'`,
     'Damage a database and restore it (README, "Database restores"):',
     `  curl -s ${api}/v1/sandbox/databases ${auth}`,
     `  curl -s -X POST ${api}/v1/sandbox/faults ${auth} ${json} -d '{"environment":"staging","database":"orders","damage":"delete-rows"}'`,
@@ -408,10 +447,11 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   // PostgreSQL runs as its own user (never root), which must reach its folder in here.
   if (process.getuid?.() === 0) chmodSync(settings.dir, 0o755);
   const token = adminToken(settings.dir, settings.token);
+  const codecKeys = sandboxCodecKeys(settings.dir, settings.env.BATON_CODEC_KEYS);
 
   log('starting Temporal and moto');
   const [temporal, moto] = await bothStarted(
-    startTemporalDevServer({ dbFile: resolve(settings.dir, 'temporal.db'), port: settings.ports.temporal, uiPort: settings.ports.ui, ui: true }),
+    startTemporalDevServer({ dbFile: resolve(settings.dir, 'temporal.db'), port: settings.ports.temporal, uiPort: settings.ports.ui, ui: true, codecEndpoint: `http://127.0.0.1:${settings.ports.api}/codec` }),
     startMoto({ port: settings.ports.moto }),
   );
   parts.add('Temporal', temporal.stop);
@@ -431,7 +471,8 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   const gate = await startRegionGate({ target: moto.endpoint });
   parts.add('region gate', gate.stop);
 
-  const env = childEnv(settings, configPath, gate.endpoint);
+  // Payloads are encrypted as in production; the UI decodes them through the API's /codec.
+  const env: NodeJS.ProcessEnv = { ...childEnv(settings, configPath, gate.endpoint), BATON_CODEC_KEYS: codecKeys };
   // Every region of the config has exactly one worker.
   const workers = new RegionWorkers(
     configRegions(config),
@@ -472,8 +513,8 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   }
   await apiReady;
 
-  await firstBackups(temporal.address, config);
-  const live = await liveColour(routerFor, config, 'web', 'prod');
+  await firstBackups(temporal.address, config, codecKeys);
+  const live = await liveColour(routerFor, config, 'web', 'dev');
   const outageExample = drSpecs(config)[0]?.primaryRegion ?? workers.regions[0];
   console.log(banner(settings, token, configPath, live, (Date.now() - began) / 1000, gate, workers, outageExample));
 }

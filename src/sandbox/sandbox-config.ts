@@ -30,17 +30,28 @@ export const SANDBOX_ROLES: Record<string, Permission[]> = {
   developer: ['read', 'release'],
   /** Who is paged: starts an emergency failover alone, and confirms an unfenced promotion. */
   'on-call': ['read', 'failover'],
+  /** The CI system's principal: attests `ci` and `security-scan` (config `checks`), nothing else. */
+  ci: ['read'],
+  /** May deploy around a gate with a recorded reason (config `breakGlass`); the admin holds it. */
+  'break-glass': ['read'],
+};
+
+/** Who attests the sandbox's checks: CI, with its own token; nobody else (the requester least of all). */
+export const SANDBOX_CHECKS = {
+  ci: { attestedBy: ['ci'] },
+  'security-scan': { attestedBy: ['ci'] },
 };
 
 /**
  * Example people with distinct roles, so a newcomer can act as each: the admin (whose token is
  * the sandbox's admin token), two release managers (prod's "two distinct approvals"; rosa is
- * also on call), QA,
- * product, a developer who may start releases but approve nothing, a deployer and a viewer.
+ * also on call), QA, product, a developer who may start releases but approve nothing, a
+ * deployer (dev and staging only), a viewer, and `ci`, the CI system's principal. The admin
+ * also holds the break-glass role.
  */
 export function sandboxPeople(adminToken: string): SandboxPerson[] {
   return [
-    { name: 'ada', roles: ['admin'], token: adminToken, slackUserId: 'U0ADA' },
+    { name: 'ada', roles: ['admin', 'break-glass'], token: adminToken, slackUserId: 'U0ADA' },
     { name: 'rosa', roles: ['release-manager', 'on-call'], token: newToken(), slackUserId: 'U0ROSA' },
     { name: 'remi', roles: ['release-manager', 'on-call'], token: newToken(), slackUserId: 'U0REMI' },
     { name: 'quinn', roles: ['qa'], token: newToken(), slackUserId: 'U0QUINN' },
@@ -48,6 +59,7 @@ export function sandboxPeople(adminToken: string): SandboxPerson[] {
     { name: 'dev', roles: ['developer'], token: newToken(), slackUserId: 'U0DEV' },
     { name: 'dan', roles: ['deployer'], token: newToken(), slackUserId: 'U0DAN' },
     { name: 'val', roles: ['viewer'], token: newToken(), slackUserId: 'U0VAL' },
+    { name: 'ci', roles: ['ci'], token: newToken(), slackUserId: 'U0CI' },
   ];
 }
 
@@ -177,6 +189,8 @@ export function sandboxConfigDoc(opts: SandboxConfigOptions): Record<string, unk
     services,
     trains: Object.fromEntries(Object.entries(SANDBOX_TRAINS).filter(([env]) => seeded.has(env))),
     hotfix: { approvalRole: 'release-manager' },
+    breakGlass: { role: 'break-glass' },
+    checks: SANDBOX_CHECKS,
     temporal: { taskQueue: opts.taskQueue ?? 'baton' },
     api: { host: '127.0.0.1', port: opts.apiPort },
     sandbox: { controlUrl: opts.controlUrl, peopleFile: opts.peopleFile },

@@ -8,9 +8,12 @@ import {
   type Client,
 } from '@temporalio/client';
 import type { QueryDefinition } from '@temporalio/common';
-import type { BatonConfig, ServiceEnvironment } from '../config';
+import { gateFor, ownEntry, type BatonConfig, type Person, type ServiceEnvironment } from '../config';
+import { deploymentActionRefusal, directDeploymentRefusal, type FreezeTerms } from '../domain/policy';
 import { deploymentId, laneId, type ActionRequest, type DeploymentStatus } from '../domain/deployment';
 import type { DeploymentSpec } from '../domain/types';
+import type { DecisionSigner } from './signer';
+import { NoSuchRun, readStatus, statusChanged } from './status';
 import {
   deploymentActionUpdate,
   deploymentStatusQuery,
@@ -26,6 +29,11 @@ export class BadRequestError extends Error {
   constructor(readonly field: string, message: string) {
     super(message);
   }
+}
+
+/** The caller may not do this (the policy, or a gate's rules, refuse them). */
+export class ForbiddenError extends Error {
+  override name = 'ForbiddenError';
 }
 
 export class NotFoundError extends Error {
@@ -48,16 +56,20 @@ export interface DeploymentRequest {
   environment: string;
   version: string;
   requestedBy: string;
+  /** Deploying around the environment's gate, with a reason (break-glass role only). */
+  breakGlass?: { reason: string } | null;
+  /** The API's decision key (public, hex): the run then takes only signed operator actions. */
+  decisionKey?: string | null;
 }
 
 /** A configured service's settings in one environment; a BadRequestError names what is unknown. */
 export function serviceEnvironment(config: Pick<BatonConfig, 'services'>, service: string, environment: string): ServiceEnvironment {
-  const svc = config.services[service];
+  const svc = ownEntry(config.services, service);
   if (!svc) {
     const known = Object.keys(config.services).join(', ');
     throw new BadRequestError('service', `service: unknown service '${service}' (known: ${known})`);
   }
-  const env = svc.environments[environment];
+  const env = ownEntry(svc.environments, environment);
   if (!env) {
     const known = Object.keys(svc.environments).join(', ');
     throw new BadRequestError('environment', `environment: service '${service}' has no environment '${environment}' (known: ${known})`);
@@ -78,6 +90,8 @@ export function buildDeploymentSpec(config: BatonConfig, req: DeploymentRequest)
     version: req.version,
     image: `${env.image}:${req.version}`,
     requestedBy: req.requestedBy,
+    ...(req.breakGlass ? { breakGlass: { by: req.requestedBy, reason: req.breakGlass.reason } } : {}),
+    ...(req.decisionKey ? { decisionKey: req.decisionKey } : {}),
     compute: env.compute,
     traffic: env.traffic,
     metrics: env.metrics,
@@ -86,6 +100,37 @@ export function buildDeploymentSpec(config: BatonConfig, req: DeploymentRequest)
     plan: env.plan,
     notify: config.notifications,
   };
+}
+
+/**
+ * A person's direct deployment (API or Slack), under the policy every path shares: `deploy` in
+ * that environment, releases only into a gated one unless breaking glass with a reason, and no
+ * active freeze (unless it allows break-glass). Refused: a ForbiddenError (403) or ConflictError
+ * (409), and nothing starts.
+ */
+export async function deployAs(client: Client, config: BatonConfig, person: Person, req: Omit<DeploymentRequest, 'requestedBy' | 'decisionKey'>, freezes: readonly FreezeTerms[], signer: DecisionSigner | null): Promise<{ id: string; spec: DeploymentSpec }> {
+  const spec = buildDeploymentSpec(config, { ...req, requestedBy: person.name, decisionKey: signer?.publicKey ?? null });
+  const why = directDeploymentRefusal(config, person, {
+    service: req.service,
+    environment: req.environment,
+    gated: gateFor(config, req.service, req.environment) !== null,
+    breakGlass: req.breakGlass ?? null,
+    freezes,
+    nowMs: Date.now(),
+  });
+  if (why) throw why.status === 403 ? new ForbiddenError(why.message) : new ConflictError(why.message);
+  const { id } = await startDeployment(client, config.temporal.taskQueue, spec);
+  return { id, spec };
+}
+
+/** An action on a deployment by a person: `deploy` in its environment; promoting in a gated one is break-glass. */
+export async function actAs(client: Client, config: BatonConfig, person: Person, id: string, req: Omit<ActionRequest, 'actor'>, signer: DecisionSigner | null): Promise<DeploymentStatus> {
+  checkDeploymentId(id);
+  const [, service, environment] = id.split(':');
+  const gated = Object.hasOwn(config.services, service) && gateFor(config, service, environment) !== null;
+  const why = deploymentActionRefusal(config, person, environment, req.action, gated);
+  if (why) throw new ForbiddenError(why.message);
+  return actOnDeployment(client, id, { ...req, actor: person.name } as ActionRequest, signer);
 }
 
 /**
@@ -105,6 +150,7 @@ export async function startDeployment(client: Client, taskQueue: string, spec: D
   });
   try {
     const { deploymentId: id } = await client.workflow.executeUpdateWithStart(laneStartedUpdate, { startWorkflowOperation: start });
+    statusChanged(client, id); // a new run of an id that ran before: no read may answer with the old one
     return { id };
   } catch (err) {
     if (isAlreadyStarted(err)) {
@@ -153,12 +199,16 @@ function checkDeploymentId(id: string): void {
   if (!/^deploy:[^:]+:[^:]+:[^:]+$/.test(id)) throw new NotFoundError(`no deployment '${id}' (ids look like deploy:<service>:<environment>:<version>)`);
 }
 
-/** A run's status query; an unknown id is a NotFoundError naming the kind of run. */
+/**
+ * A run's status, as its status query answers; an unknown id is a NotFoundError naming the kind
+ * of run. A finished run's comes from what it kept as it ended, a running run's from one query
+ * per id at a time, shared by the requests that arrive meanwhile (status.ts).
+ */
 export async function queryStatus<T>(client: Client, id: string, query: QueryDefinition<T>, kind: string): Promise<T> {
   try {
-    return await client.workflow.getHandle(id).query(query);
+    return await readStatus(client, id, query);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new NotFoundError(`no ${kind} '${id}'`);
+    if (err instanceof NoSuchRun) throw new NotFoundError(`no ${kind} '${id}'`);
     throw err;
   }
 }
@@ -172,7 +222,7 @@ export async function howEnded(client: Client, id: string, query: QueryDefinitio
   try {
     const d = await handle.describe();
     if (d.status.name === 'RUNNING') return null;
-    const outcome = await handle.query(query).then((st) => st.outcome, () => null);
+    const outcome = await readStatus(client, id, query).then((st) => st.outcome, () => null);
     return outcome ?? d.status.name.toLowerCase();
   } catch {
     return null;
@@ -185,11 +235,13 @@ export function getDeploymentStatus(client: Client, id: string): Promise<Deploym
 }
 
 /** Sends an operator action; an invalid transition is a ConflictError and changes nothing. */
-export async function actOnDeployment(client: Client, id: string, req: ActionRequest): Promise<DeploymentStatus> {
+export async function actOnDeployment(client: Client, id: string, req: ActionRequest, signer: DecisionSigner | null = null): Promise<DeploymentStatus> {
   checkDeploymentId(id);
   const handle = client.workflow.getHandle(id);
   try {
-    return await handle.executeUpdate(deploymentActionUpdate, { args: [req] });
+    const status = await handle.executeUpdate(deploymentActionUpdate, { args: [signer ? signer.sign(id, deploymentActionUpdate.name, req) : req] });
+    statusChanged(client, id);
+    return status;
   } catch (err) {
     // The validator refuses an invalid transition (InvalidTransition); nothing changed.
     if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(err.cause?.message ?? err.message, { action: req.action });

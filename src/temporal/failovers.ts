@@ -6,9 +6,10 @@
 // report, which the worker's schedule wrote.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
-import type { BatonConfig, Person } from '../config';
+import { ownEntry, type BatonConfig, type Person } from '../config';
 import type { DrSpec, ReadinessReport } from '../domain/failover';
 import { directionOf, failoverId, planSteps, type FailoverMode, type PlannedStep } from '../domain/failover-run';
+import { decidersOf } from '../domain/gates';
 import { compactStamp, INSTANT_RULE, parseInstant } from '../domain/instants';
 import {
   BatonEnvironment,
@@ -28,6 +29,7 @@ import { BadRequestError, ConflictError, NotFoundError, howEnded, queryStatus } 
 import { ForbiddenError } from './releases';
 import { latestReadiness } from './readiness';
 import { refusal } from './refusals';
+import type { DecisionSigner } from './signer';
 
 export interface FailoverRequestBody {
   service: string;
@@ -41,9 +43,9 @@ export interface FailoverRequestBody {
 
 /** One service environment's DR posture from config; an unknown one is a 400 naming what exists. */
 export function drSpecOf(config: Pick<BatonConfig, 'services'>, service: string, environment: string): DrSpec {
-  const svc = config.services[service];
+  const svc = ownEntry(config.services, service);
   if (!svc) throw new BadRequestError('service', `service: unknown service '${service}' (known: ${Object.keys(config.services).join(', ')})`);
-  const spec = svc.dr?.[environment];
+  const spec = ownEntry(svc.dr ?? {}, environment);
   if (!spec) {
     const has = Object.keys(svc.dr ?? {});
     throw new BadRequestError('environment', `environment: service '${service}' has no DR config for '${environment}' (${has.length ? `it has DR for ${has.join(', ')}` : `config declares none under services.${service}.dr`})`);
@@ -124,8 +126,20 @@ async function runningFailover(client: Client, service: string, environment: str
   return null;
 }
 
-/** Starts a failover; 409 while another of the same service environment runs. `person` null: a schedule (drills). */
-export async function startFailover(client: Client, config: BatonConfig, body: FailoverRequestBody, person: Pick<Person, 'name' | 'roles'> | null, requestedBy: string): Promise<{ id: string }> {
+/**
+ * Starts a failover; 409 while another of the same service environment runs. `person` null: a
+ * schedule (drills). With `signer` (the API), the run takes only decisions the API signed, by
+ * the people config names now (approvers, confirmers, who may cancel, admins, the requester),
+ * judged by their roles now.
+ */
+export async function startFailover(
+  client: Client,
+  config: BatonConfig,
+  body: FailoverRequestBody,
+  person: Pick<Person, 'name' | 'roles'> | null,
+  requestedBy: string,
+  signer: DecisionSigner | null = null,
+): Promise<{ id: string }> {
   const r = resolve(config, body, person);
   const running = await runningFailover(client, body.service, body.environment);
   if (running) throw new ConflictError(`${body.service} in ${body.environment} already has a failover running (${running})`, { runningId: running });
@@ -136,6 +150,9 @@ export async function startFailover(client: Client, config: BatonConfig, body: F
     request: { service: body.service, environment: body.environment, fromRegion: body.fromRegion, toRegion: body.toRegion, reason: body.reason, requestedBy, detectedAt: r.detectedAt },
     spec: r.spec,
     notify: config.notifications,
+    people: decidersOf(config.people, [...r.spec.approvals.map((a) => a.role), r.spec.emergency.role, ...config.cancelRoles], requestedBy),
+    cancelRoles: [...config.cancelRoles],
+    decisionKey: signer?.publicKey ?? null,
   };
   try {
     await client.workflow.start('failover', {
@@ -170,18 +187,24 @@ export function getFailoverStatus(client: Client, id: string): Promise<FailoverS
   return queryStatus(client, id, failoverStatusQuery, 'failover');
 }
 
-export function decideFailover(client: Client, id: string, decision: FailoverDecisionInput): Promise<FailoverStatus> {
-  return update(client, id, failoverApprovalUpdate, decision, 'decision');
+/** How to send a decision: `signer` signs it for the run (the API always does; a run with a decision key refuses unsigned ones). */
+export interface FailoverUpdateOptions {
+  signer?: DecisionSigner | null;
 }
 
-export function cancelFailover(client: Client, id: string, cancel: CancelInput): Promise<FailoverStatus> {
-  return update(client, id, failoverCancelUpdate, cancel, 'reason');
+export function decideFailover(client: Client, id: string, decision: FailoverDecisionInput, options: FailoverUpdateOptions = {}): Promise<FailoverStatus> {
+  return update(client, id, failoverApprovalUpdate, decision, 'decision', options);
 }
 
-async function update<A>(client: Client, id: string, def: UpdateDefinition<FailoverStatus, [A]>, arg: A, field: string): Promise<FailoverStatus> {
+export function cancelFailover(client: Client, id: string, cancel: CancelInput, options: FailoverUpdateOptions = {}): Promise<FailoverStatus> {
+  return update(client, id, failoverCancelUpdate, cancel, 'reason', options);
+}
+
+async function update<A extends object>(client: Client, id: string, def: UpdateDefinition<FailoverStatus, [A]>, arg: A, field: string, { signer }: FailoverUpdateOptions): Promise<FailoverStatus> {
   checkId(id);
   try {
-    return await client.workflow.getHandle(id).executeUpdate(def, { args: [arg] });
+    const signed = signer ? signer.sign(id, def.name, arg) : arg;
+    return await client.workflow.getHandle(id).executeUpdate(def, { args: [signed] });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw refusal(err, field);
     if (err instanceof WorkflowNotFoundError) {

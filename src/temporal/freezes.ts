@@ -39,6 +39,8 @@ export interface FreezeRecord {
   source: 'config' | 'api';
   declaredBy: string | null;
   declaredAt: string | null;
+  /** Whether a break-glass deployment may go ahead during it. */
+  allowBreakGlass: boolean;
 }
 
 /** A listed freeze, and whether it holds now. */
@@ -51,6 +53,7 @@ export interface FreezeDeclaration {
   to: string;
   environments: string[];
   reason: string;
+  allowBreakGlass?: boolean;
   /** Who declares it (the caller). */
   by: string;
 }
@@ -65,6 +68,7 @@ function recordOf(f: Freeze, source: FreezeRecord['source']): FreezeRecord {
     source,
     declaredBy: f.declaredBy ?? null,
     declaredAt: f.declaredAt ?? null,
+    allowBreakGlass: f.allowBreakGlass ?? false,
   };
 }
 
@@ -131,7 +135,7 @@ export async function declareFreeze(client: Client, taskQueue: string, config: P
   });
   try {
     const freeze = await client.workflow.executeUpdateWithStart(declareFreezeUpdate, {
-      args: [{ from: d.from, to: d.to, environments: d.environments, reason: d.reason, by: d.by }],
+      args: [{ from: d.from, to: d.to, environments: d.environments, reason: d.reason, by: d.by, ...(d.allowBreakGlass ? { allowBreakGlass: true } : {}) }],
       startWorkflowOperation: start,
     });
     return recordOf(freeze, 'api');

@@ -3,12 +3,9 @@
 // details (`[{status}]`); a refused Update changes nothing.
 import type { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { BadRequestError, ConflictError, NotFoundError } from './deployments';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from './deployments';
 
-/** The caller may not do this (e.g. a gate's rules refuse their approval). */
-export class ForbiddenError extends Error {
-  override name = 'ForbiddenError';
-}
+export { ForbiddenError } from './deployments';
 
 /**
  * A refused Update as a typed error: 400 BadRequestError (about `field`), 403 ForbiddenError,

@@ -4,12 +4,13 @@
 // to typed errors (BadRequestError 400, ForbiddenError 403, NotFoundError 404, ConflictError 409).
 import {
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
 import { TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
-import { gateFor, type BatonConfig } from '../config';
+import { gateFor, ownEntry, type BatonConfig } from '../config';
 import { releaseId } from '../domain/release';
 import {
   BatonKind,
@@ -29,6 +30,8 @@ import {
 } from '../../workflows/messages';
 import { BadRequestError, ConflictError, NotFoundError, VERSION_PATTERN, buildDeploymentSpec, howEnded, queryStatus } from './deployments';
 import { refusal } from './refusals';
+import type { DecisionSigner } from './signer';
+import { checkRuleOf } from '../domain/policy';
 
 export { ForbiddenError } from './refusals';
 
@@ -43,8 +46,8 @@ export interface ReleaseRequestInput {
  * Resolves a request against config into the workflow's input: the promotion order narrowed
  * to the environments the service runs in, each with its gate, train and deployment spec.
  */
-export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput): ReleaseInput {
-  const service = config.services[req.service];
+export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput, signer: DecisionSigner | null = null): ReleaseInput {
+  const service = ownEntry(config.services, req.service);
   if (!service) {
     const known = Object.keys(config.services).join(', ');
     throw new BadRequestError('service', `service: unknown service '${req.service}' (known: ${known})`);
@@ -56,7 +59,7 @@ export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput)
   if (hotfix && !config.hotfix) {
     throw new BadRequestError('hotfix', 'hotfix: this Baton takes no hotfix releases (config has no hotfix.approvalRole)');
   }
-  const environments = config.promotion.filter((env) => service.environments[env] !== undefined);
+  const environments = config.promotion.filter((env) => ownEntry(service.environments, env) !== undefined);
   if (environments.length === 0) {
     throw new BadRequestError('service', `service: '${req.service}' runs in none of the promotion's environments (${config.promotion.join(', ')})`);
   }
@@ -65,10 +68,20 @@ export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput)
     return {
       environment,
       gate,
-      train: gate?.train ? (config.trains[gate.train] ?? null) : null,
-      deployment: buildDeploymentSpec(config, { service: req.service, environment, version: req.version, requestedBy: req.requestedBy }),
+      train: gate?.train ? (ownEntry(config.trains, gate.train) ?? null) : null,
+      deployment: buildDeploymentSpec(config, { service: req.service, environment, version: req.version, requestedBy: req.requestedBy, decisionKey: signer?.publicKey ?? null }),
     };
   });
+  // The people whose decisions can count on this release, as config says now: approvers,
+  // attesters, who may cancel, the hotfix role, admins, and the requester.
+  const named = new Set<string>(['admin', ...config.cancelRoles]);
+  for (const st of stages) for (const a of st.gate?.approvals ?? []) named.add(a.role);
+  if (config.hotfix) named.add(config.hotfix.approvalRole);
+  const checkRules = { named: { ...config.checks }, default: checkRuleOf(config, '') };
+  for (const rule of [checkRules.default, ...Object.values(checkRules.named)]) for (const r of rule.attestedBy) named.add(r);
+  const people = config.people
+    .filter((p) => p.name === req.requestedBy || p.roles.some((r) => named.has(r)))
+    .map((p) => ({ name: p.name, roles: [...p.roles] }));
   return {
     request: { service: req.service, version: req.version, hotfix, requestedBy: req.requestedBy },
     id: releaseId(req.service, req.version),
@@ -76,6 +89,10 @@ export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput)
     freezes: config.freezes,
     hotfixApprovalRole: config.hotfix?.approvalRole ?? null,
     notify: config.notifications,
+    people,
+    checkRules,
+    cancelRoles: [...config.cancelRoles],
+    decisionKey: signer?.publicKey ?? null,
   };
 }
 
@@ -84,6 +101,36 @@ export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput)
  * a release that has ended may be started again.
  */
 export async function startRelease(client: Client, taskQueue: string, input: ReleaseInput): Promise<{ id: string }> {
+  try {
+    return await startReleaseOnce(client, taskQueue, input);
+  } catch (err) {
+    // A release whose status already shows its outcome may still be finishing (its last Slack
+    // messages): the person who read "expired" and starts again waits for that, not a 409.
+    if (!(err instanceof ConflictError) || !(await endingWithin(client, input.id, ENDING_WAIT_MS))) throw err;
+    return startReleaseOnce(client, taskQueue, input);
+  }
+}
+
+/** How long a start waits for a release that has its outcome to close (inside the API's 4 s deadline). */
+const ENDING_WAIT_MS = 3_000;
+
+/** Whether the running release `id` has an outcome and closes within `ms`. */
+async function endingWithin(client: Client, id: string, ms: number): Promise<boolean> {
+  const handle = client.workflow.getHandle(id);
+  const outcome = await handle.query(releaseStatusQuery).then((s) => s.outcome, () => null);
+  if (outcome === null) return false;
+  let timer: NodeJS.Timeout | undefined;
+  // A release that ends other than succeeded fails its run: that is closed too. Anything else (a deadline) is not known to be.
+  const closed = handle.result().then(() => true, (err: unknown) => err instanceof WorkflowFailedError);
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([closed, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function startReleaseOnce(client: Client, taskQueue: string, input: ReleaseInput): Promise<{ id: string }> {
   const { service, version, hotfix } = input.request;
   const route = input.stages.map((s) => s.environment).join(' → ');
   try {
@@ -123,8 +170,8 @@ export function getReleaseStatus(client: Client, id: string): Promise<ReleaseSta
 }
 
 /** Records a check (CI, security scan...); the newest record of each name counts. */
-export function postCheck(client: Client, id: string, check: CheckInput): Promise<ReleaseStatus> {
-  return updateRelease(client, id, releaseCheckUpdate, check, 'name');
+export function postCheck(client: Client, id: string, check: CheckInput, options: UpdateOptions = {}): Promise<ReleaseStatus> {
+  return updateRelease(client, id, releaseCheckUpdate, check, 'name', options);
 }
 
 /** How to send an Update. */
@@ -135,6 +182,8 @@ export interface UpdateOptions {
    * twice, a double click) decides once. Default: a fresh id.
    */
   updateId?: string;
+  /** Signs the decision for the run (the API always does; a run with a decision key refuses unsigned ones). */
+  signer?: DecisionSigner | null;
 }
 
 /** Approves or rejects the open gate as `decision.by`; a refusal is a ForbiddenError or a ConflictError. */
@@ -143,15 +192,15 @@ export function decide(client: Client, id: string, decision: ApprovalInput, opti
 }
 
 /** Cancels the release; a deployment in flight rolls back. */
-export function cancelRelease(client: Client, id: string, cancel: CancelInput): Promise<ReleaseStatus> {
-  return updateRelease(client, id, releaseCancelUpdate, cancel, 'reason');
+export function cancelRelease(client: Client, id: string, cancel: CancelInput, options: UpdateOptions = {}): Promise<ReleaseStatus> {
+  return updateRelease(client, id, releaseCancelUpdate, cancel, 'reason', options);
 }
 
 /**
  * Sends an Update and maps its refusal: the validators put the HTTP status in the failure's
  * details (`[{status}]`); a refused Update changes nothing. `field` names the input a 400 is about.
  */
-async function updateRelease<A>(
+async function updateRelease<A extends object>(
   client: Client,
   id: string,
   update: UpdateDefinition<ReleaseStatus, [A]>,
@@ -161,8 +210,9 @@ async function updateRelease<A>(
 ): Promise<ReleaseStatus> {
   checkReleaseId(id);
   try {
-    const { updateId } = options;
-    return await client.workflow.getHandle(id).executeUpdate(update, { args: [arg], ...(updateId ? { updateId } : {}) });
+    const { updateId, signer } = options;
+    const signed = signer ? signer.sign(id, update.name, arg) : arg;
+    return await client.workflow.getHandle(id).executeUpdate(update, { args: [signed], ...(updateId ? { updateId } : {}) });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw refusal(err, field);
     if (err instanceof WorkflowNotFoundError) {

@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
-import type { BatonConfig } from '../config';
+import { ownEntry, type BatonConfig } from '../config';
 import type { BackupInfo, BackupKind, Inventory } from '../domain/database';
+import { decidersOf } from '../domain/gates';
 import { compactStamp, parseInstant, INSTANT_RULE } from '../domain/instants';
 import { drillFlags, restoreId, type DatabaseSpec, type RestorePlan, type RestoreTarget, type RunRecord } from '../domain/restore';
 import {
@@ -26,6 +27,7 @@ import {
 } from '../../workflows/messages';
 import { BadRequestError, ConflictError, NotFoundError, howEnded, queryStatus } from './deployments';
 import { refusal } from './refusals';
+import type { DecisionSigner } from './signer';
 
 export interface RestoreRequestBody {
   environment: string;
@@ -37,12 +39,12 @@ export interface RestoreRequestBody {
 
 /** One database in one environment, from config; an unknown one is a 400 naming what exists. */
 export function databaseSpec(config: Pick<BatonConfig, 'databases'>, database: string, environment: string): DatabaseSpec {
-  const envs = config.databases[database];
+  const envs = ownEntry(config.databases, database);
   if (!envs) {
     const known = Object.keys(config.databases);
     throw new BadRequestError('database', `database: unknown database '${database}' (${known.length ? `known: ${known.join(', ')}` : 'config declares none under databases'})`);
   }
-  const spec = envs[environment];
+  const spec = ownEntry(envs, environment);
   if (!spec) throw new BadRequestError('environment', `environment: database '${database}' has no environment '${environment}' (it has ${Object.keys(envs).join(', ')})`);
   return spec;
 }
@@ -98,8 +100,12 @@ async function runningRestore(client: Client, database: string, environment: str
   return null;
 }
 
-/** Starts a restore after previewing its plan: a target no backup reaches is a 400 and starts nothing. */
-export async function startRestore(client: Client, config: BatonConfig, body: RestoreRequestBody & { requestedBy: string }): Promise<{ id: string }> {
+/**
+ * Starts a restore after previewing its plan: a target no backup reaches is a 400 and starts
+ * nothing. With `signer` (the API), the run takes only decisions the API signed, by the people
+ * config names now (approvers, who may cancel, admins, the requester), judged by their roles now.
+ */
+export async function startRestore(client: Client, config: BatonConfig, body: RestoreRequestBody & { requestedBy: string }, signer: DecisionSigner | null = null): Promise<{ id: string }> {
   const req = resolveRequest(config, body);
   await planFor(client, config, req);
   const { database, environment } = req.spec;
@@ -112,6 +118,9 @@ export async function startRestore(client: Client, config: BatonConfig, body: Re
     request: { environment, database, target: req.target, reason: body.reason, incidentAt: req.incidentAt, requestedBy: body.requestedBy },
     spec: req.spec,
     notify: config.notifications,
+    people: decidersOf(config.people, [...req.spec.approvals.map((r) => r.role), ...config.cancelRoles], body.requestedBy),
+    cancelRoles: [...config.cancelRoles],
+    decisionKey: signer?.publicKey ?? null,
   };
   try {
     await client.workflow.start('restore', {
@@ -145,18 +154,24 @@ export function getRestoreStatus(client: Client, id: string): Promise<RestoreSta
   return queryStatus(client, id, restoreStatusQuery, 'restore');
 }
 
-export function decideRestore(client: Client, id: string, decision: ApprovalInput): Promise<RestoreStatus> {
-  return updateRestore(client, id, restoreApprovalUpdate, decision, 'decision');
+/** How to send a decision: `signer` signs it for the run (the API always does; a run with a decision key refuses unsigned ones). */
+export interface RestoreUpdateOptions {
+  signer?: DecisionSigner | null;
 }
 
-export function cancelRestore(client: Client, id: string, cancel: CancelInput): Promise<RestoreStatus> {
-  return updateRestore(client, id, restoreCancelUpdate, cancel, 'reason');
+export function decideRestore(client: Client, id: string, decision: ApprovalInput, options: RestoreUpdateOptions = {}): Promise<RestoreStatus> {
+  return updateRestore(client, id, restoreApprovalUpdate, decision, 'decision', options);
 }
 
-async function updateRestore<A>(client: Client, id: string, update: UpdateDefinition<RestoreStatus, [A]>, arg: A, field: string): Promise<RestoreStatus> {
+export function cancelRestore(client: Client, id: string, cancel: CancelInput, options: RestoreUpdateOptions = {}): Promise<RestoreStatus> {
+  return updateRestore(client, id, restoreCancelUpdate, cancel, 'reason', options);
+}
+
+async function updateRestore<A extends object>(client: Client, id: string, update: UpdateDefinition<RestoreStatus, [A]>, arg: A, field: string, { signer }: RestoreUpdateOptions): Promise<RestoreStatus> {
   checkRestoreId(id);
   try {
-    return await client.workflow.getHandle(id).executeUpdate(update, { args: [arg] });
+    const signed = signer ? signer.sign(id, update.name, arg) : arg;
+    return await client.workflow.getHandle(id).executeUpdate(update, { args: [signed] });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw refusal(err, field);
     if (err instanceof WorkflowNotFoundError) {
@@ -230,7 +245,8 @@ export async function getBackup(client: Client, config: BatonConfig, id: string)
   const m = /^backup:([^:]+):([^:]+):[0-9TZ]+$/.exec(id);
   if (m) {
     const [, database, environment] = m;
-    if (config.databases[database]?.[environment]) {
+    const envs = ownEntry(config.databases, database);
+    if (envs && ownEntry(envs, environment)) {
       try {
         const handle = client.workflow.getHandle(id);
         const d = await handle.describe();

@@ -195,8 +195,10 @@ describe('API: authentication, authorisation and validation', () => {
     it('answers /healthz and /readyz without a token', async () => {
       const health = await nobody.get('/healthz');
       expect(health).toMatchObject({ status: 200, body: { status: 'ok' } });
+      // Ready takes Temporal answering and a worker polling the main task queue; this stack runs none.
       const ready = await nobody.get('/readyz');
-      expect(ready).toMatchObject({ status: 200, body: { status: 'ready' } });
+      expect(ready.status).toBe(503);
+      expect(errorOf(ready).message).toMatch(/no worker .*'baton'|'baton'.*worker/i);
     });
 
     it('answers /readyz with 503 when Temporal is unreachable', async () => {
@@ -232,7 +234,7 @@ describe('API: authentication, authorisation and validation', () => {
       expect(body.required).toEqual(['service', 'environment', 'version']);
       expect(body.additionalProperties).toBe(false);
       expect(body.properties.version.pattern).toBeTruthy();
-      expect(Object.keys(start.responses).sort()).toEqual(['201', '400', '401', '403', '409', '500', '503']);
+      expect(Object.keys(start.responses).sort()).toEqual(['201', '400', '401', '403', '409', '429', '500', '503']);
       expect(start.responses['201'].content['application/json'].schema.properties).toHaveProperty('links');
 
       const act = doc.paths['/v1/deployments/{id}/actions'].post;

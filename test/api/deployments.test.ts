@@ -56,14 +56,14 @@ describe('API: deployments on a real worker', () => {
   /** What an action must leave untouched when it is refused. */
   const unchanged = (s: DeploymentStatus) => ({ phase: s.phase, paused: s.paused, weights: s.weights, events: s.timeline.length });
 
-  describe('one deployment of web to prod, acted on step by step', () => {
+  describe('one deployment of web to dev, acted on step by step', () => {
     let id: string;
     let soaking: DeploymentStatus;
 
     it('starts exactly one of two simultaneous deployments; the other gets 409 with the running id', async () => {
       const [a, b] = await Promise.all([
-        deployer.post<Started>('/v1/deployments', { service: 'web', environment: 'prod', version: '2.0.0' }),
-        deployer.post<Started>('/v1/deployments', { service: 'web', environment: 'prod', version: '2.0.1' }),
+        deployer.post<Started>('/v1/deployments', { service: 'web', environment: 'dev', version: '2.0.0' }),
+        deployer.post<Started>('/v1/deployments', { service: 'web', environment: 'dev', version: '2.0.1' }),
       ]);
       const answers: Answer<unknown>[] = [a, b];
       const won = answers.filter((r) => r.status === 201) as Answer<Started>[];
@@ -72,12 +72,12 @@ describe('API: deployments on a real worker', () => {
       expect(lost).toHaveLength(1);
       const started = won[0].body;
       id = started.id;
-      expect(id).toMatch(/^deploy:web:prod:2\.0\.[01]$/);
-      expect(errorOf(lost[0])).toEqual({ code: 'conflict', message: expect.stringMatching(/web is already deploying to prod/), runningId: id });
+      expect(id).toMatch(/^deploy:web:dev:2\.0\.[01]$/);
+      expect(errorOf(lost[0])).toEqual({ code: 'conflict', message: expect.stringMatching(/web is already deploying to dev/), runningId: id });
 
       expect(started.links).toEqual({ self: `/v1/deployments/${id}`, actions: `/v1/deployments/${id}/actions` });
       expect(won[0].headers.location).toBe(started.links.self);
-      expect(started.status).toMatchObject({ id, kind: 'deployment', service: 'web', environment: 'prod', requestedBy: 'dan', outcome: null });
+      expect(started.status).toMatchObject({ id, kind: 'deployment', service: 'web', environment: 'dev', requestedBy: 'dan', outcome: null });
     });
 
     it('shows the deployment soaking at 10 % on the new colour', async () => {
@@ -86,7 +86,7 @@ describe('API: deployments on a real worker', () => {
       expect(soaking.targetColour).toBe('green');
       expect(soaking.weights).toEqual({ blue: 90, green: 10 });
       expect(soaking.soak).toMatchObject({ kind: 'soak', durationSeconds: 3600, paused: false });
-      expect(await routerWeights('web', 'prod')).toEqual({ blue: 90, green: 10 });
+      expect(await routerWeights('web', 'dev')).toEqual({ blue: 90, green: 10 });
     });
 
     it('lets a viewer read it, but not act on it', async () => {
@@ -136,7 +136,7 @@ describe('API: deployments on a real worker', () => {
       const kept = await waitFor(id, 'fully shifted', (s) => s.phase === 'keeping_previous');
       expect(kept.weights).toEqual({ blue: 0, green: 100 });
       expect(kept.soak).toMatchObject({ kind: 'keep_previous' });
-      expect(await routerWeights('web', 'prod')).toEqual({ blue: 0, green: 100 });
+      expect(await routerWeights('web', 'dev')).toEqual({ blue: 0, green: 100 });
     });
 
     it('rolls back on request: outcome rolled_back, traffic back on the live colour', async () => {
@@ -145,7 +145,7 @@ describe('API: deployments on a real worker', () => {
       const done = await waitFor(id, 'rolled back', (s) => s.outcome !== null);
       expect(done).toMatchObject({ phase: 'rolled_back', outcome: 'rolled_back', weights: { blue: 100, green: 0 } });
       expect(done.rollback).toMatchObject({ requestedBy: 'dan', reason: expect.stringMatching(/customer reports/) });
-      expect(await routerWeights('web', 'prod')).toEqual({ blue: 100, green: 0 });
+      expect(await routerWeights('web', 'dev')).toEqual({ blue: 100, green: 0 });
     });
 
     it('refuses every action once the deployment has ended', async () => {
@@ -159,14 +159,14 @@ describe('API: deployments on a real worker', () => {
     });
 
     it('frees the lane once the deployment has ended, and links to the Temporal UI when configured', async () => {
-      await stack.client.workflow.getHandle('lane:web:prod').result().catch(() => undefined); // the lane closes after its deployment
+      await stack.client.workflow.getHandle('lane:web:dev').result().catch(() => undefined); // the lane closes after its deployment
       const config = { ...stack.config, api: { ...stack.config.api, temporalUiUrl: 'http://127.0.0.1:8233' } };
       const withUi = await buildApp({ client: stack.client, config });
       try {
-        const next = await authed(withUi, stack.people.admin).post<Started>('/v1/deployments', { service: 'web', environment: 'prod', version: '2.1.0' });
-        expect(next.status).toBe(201);
+        const next = await authed(withUi, stack.people.admin).post<Started>('/v1/deployments', { service: 'web', environment: 'dev', version: '2.1.0' });
+        expect(next.status, JSON.stringify(next.body)).toBe(201);
         expect(next.body.status.requestedBy).toBe('ada');
-        expect(next.body.links.temporalUi).toBe('http://127.0.0.1:8233/namespaces/default/workflows/deploy%3Aweb%3Aprod%3A2.1.0');
+        expect(next.body.links.temporalUi).toBe('http://127.0.0.1:8233/namespaces/default/workflows/deploy%3Aweb%3Adev%3A2.1.0');
         expect((await act(next.body.id, { action: 'rollback', reason: 'clean up' })).status).toBe(200);
         await waitFor(next.body.id, 'rolled back', (s) => s.outcome === 'rolled_back');
       } finally {
@@ -177,7 +177,7 @@ describe('API: deployments on a real worker', () => {
 
   describe('a deployment paused before its first soak', () => {
     it('has nothing to promote (409, nothing changes), and rolls back cleanly', async () => {
-      const started = await deployer.post<Started>('/v1/deployments', { service: 'api', environment: 'staging', version: '3.0.0' });
+      const started = await deployer.post<Started>('/v1/deployments', { service: 'api', environment: 'dev', version: '3.0.0' });
       expect(started.status).toBe(201);
       const id = started.body.id;
       const paused = await act(id, { action: 'pause', reason: 'hold before traffic' });
@@ -195,7 +195,7 @@ describe('API: deployments on a real worker', () => {
       const done = await waitFor(id, 'rolled back', (s) => s.outcome !== null);
       expect(done.outcome).toBe('rolled_back');
       expect(done.weights).toEqual({ blue: 100, green: 0 });
-      expect(await routerWeights('api', 'staging')).toEqual({ blue: 100, green: 0 });
+      expect(await routerWeights('api', 'dev')).toEqual({ blue: 100, green: 0 });
     });
   });
 

@@ -104,11 +104,11 @@ describe('API: freezes on a real worker', () => {
     expect(await list()).toEqual([
       {
         id: 'config-1', from: '2020-01-01T00:00:00.000Z', to: '2099-01-01T00:00:00.000Z', environments: ['staging'],
-        reason: 'staging is being rebuilt', source: 'config', declaredBy: null, declaredAt: null, active: true,
+        reason: 'staging is being rebuilt', source: 'config', declaredBy: null, declaredAt: null, allowBreakGlass: false, active: true,
       },
       {
         id: 'config-2', from: '2099-12-24T08:00:00.000Z', to: '2099-12-27T08:00:00.000Z', environments: ['prod'],
-        reason: 'Christmas 2099', source: 'config', declaredBy: null, declaredAt: null, active: false,
+        reason: 'Christmas 2099', source: 'config', declaredBy: null, declaredAt: null, allowBreakGlass: false, active: false,
       },
     ]);
   });
@@ -128,6 +128,7 @@ describe('API: freezes on a real worker', () => {
       source: 'api',
       declaredBy: 'rosa',
       declaredAt: expect.any(String),
+      allowBreakGlass: false,
     });
     expect(Math.abs(Date.parse(freeze.declaredAt ?? '') - Date.now())).toBeLessThan(60_000);
     expect(res.headers.location).toBe(`/v1/freezes/${freeze.id}`);

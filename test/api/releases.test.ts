@@ -66,7 +66,7 @@ describe('API: releases on a real worker', () => {
   let stack: Stack;
   let app: FastifyInstance;
   let variant: FastifyInstance;
-  let as: Record<'admin' | 'rosa' | 'remi' | 'quinn' | 'pia' | 'dev' | 'dan' | 'val', ApiCaller>;
+  let as: Record<'admin' | 'rosa' | 'remi' | 'quinn' | 'pia' | 'dev' | 'dan' | 'val' | 'ci', ApiCaller>;
   let variantAs: typeof as;
 
   beforeAll(async () => {
@@ -83,6 +83,7 @@ describe('API: releases on a real worker', () => {
       dev: authed(a, p.developer),
       dan: authed(a, p.deployer),
       val: authed(a, p.viewer),
+      ci: authed(a, p.ci),
     });
     as = callers(app);
     variantAs = callers(variant);
@@ -161,9 +162,9 @@ describe('API: releases on a real worker', () => {
 
     it('deploys staging once ci passed and qa approved; the prod gate waits out 30 s of stability in staging, then asks for security-scan, two release managers and the train', async () => {
       const url = 'https://ci.example.com/web/2.0.0';
-      const checked = await check(as.dev, id, { name: 'ci', status: 'passed', url });
+      const checked = await check(as.ci, id, { name: 'ci', status: 'passed', url });
       expect(checked.status, JSON.stringify(checked.body)).toBe(200);
-      expect(checked.body.checks).toEqual([{ name: 'ci', status: 'passed', url, by: 'dev', at: expect.any(String) }]);
+      expect(checked.body.checks).toEqual([{ name: 'ci', status: 'passed', url, by: 'ci', at: expect.any(String) }]);
       expect(gate(checked.body, 'staging').pending).toEqual(['waiting for 1 more qa approval']);
 
       const approved = await approve(as.quinn, id, 'staging', 'exploratory testing done');
@@ -220,7 +221,7 @@ describe('API: releases on a real worker', () => {
       await waitFor(id, 'at the staging gate', (s) => liveIn('dev')(s) && gate(s, 'staging').state === 'open');
 
       const url = 'https://ci.example.com/api/3.0.0/1';
-      const failed = await check(as.rosa, id, { name: 'ci', status: 'failed', url });
+      const failed = await check(as.ci, id, { name: 'ci', status: 'failed', url });
       expect(failed.status, JSON.stringify(failed.body)).toBe(200);
       expect(gate(failed.body, 'staging').pending).toEqual([`check 'ci' failed (${url}); waiting for a newer passing run`]);
 
@@ -230,7 +231,7 @@ describe('API: releases on a real worker', () => {
       expect(gate(still, 'staging').state).toBe('open');
       expect(stage(still, 'staging').deployment).toBeNull();
 
-      const passed = await check(as.rosa, id, { name: 'ci', status: 'passed', url: 'https://ci.example.com/api/3.0.0/2' });
+      const passed = await check(as.ci, id, { name: 'ci', status: 'passed', url: 'https://ci.example.com/api/3.0.0/2' });
       expect(passed.status).toBe(200);
       const live = await waitFor(id, 'live in staging', liveIn('staging'));
       expect(live.checks.map((c) => c.status)).toEqual(['failed', 'passed']);

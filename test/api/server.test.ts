@@ -56,12 +56,14 @@ describe('the API server process', () => {
 
   it('listens on BATON_API_PORT, is ready against Temporal, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
-    const { child, output } = start({ BATON_CONFIG: example, BATON_API_PORT: String(port), TEMPORAL_ADDRESS: temporal.address });
+    const { child, output } = start({ BATON_CONFIG: example, BATON_API_PORT: String(port), TEMPORAL_ADDRESS: temporal.address, BATON_DECISION_KEY: 'ab'.repeat(32) });
     try {
       await waitForOutput(output, /api: listening on http:\/\/127\.0\.0\.1:\d+/, child);
       expect(output()).toContain(`127.0.0.1:${port}`);
+      // Temporal answers, but no worker polls the task queue: not ready, and it says why.
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
-      expect(ready.status).toBe(200);
+      expect(ready.status).toBe(503);
+      expect(JSON.stringify(await ready.json())).toMatch(/worker/);
       const anonymous = await fetch(`http://127.0.0.1:${port}/v1/deployments/deploy:web:prod:1.0.0`);
       expect(anonymous.status).toBe(401);
       const exited = once(child, 'exit');
@@ -78,5 +80,14 @@ describe('the API server process', () => {
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);
     expect(output().trim()).toBe('api: BATON_CONFIG is not set: point it at the YAML config file (see README)');
+  });
+
+  it('refuses to start without a decision key, or with a malformed one', async () => {
+    for (const [key, says] of [[undefined, /BATON_DECISION_KEY is not set/], ['not-hex', /BATON_DECISION_KEY: must be 32 bytes as 64 hex digits/]] as const) {
+      const { child, output } = start({ BATON_CONFIG: example, TEMPORAL_ADDRESS: temporal.address, ...(key ? { BATON_DECISION_KEY: key } : {}) });
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(1);
+      expect(output()).toMatch(says);
+    }
   });
 });

@@ -6,7 +6,9 @@
 //  - release:web:5.0.0 (dev gate: 2 release managers) takes the button approvals;
 //  - release:api:5.0.0 (dev gate: 1 qa) is approved with `/baton approve`;
 //  - release:web:5.0.1 is rejected through the modal;
-//  - api in staging is deployed, inspected and rolled back with slash commands.
+//  - api in staging, which this config leaves without a gate so that a deployer may deploy
+//    there directly (Slack follows the API's policy), is deployed, inspected and rolled back
+//    with slash commands; deploying into a gated environment is refused, break-glass included.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -37,6 +39,7 @@ const ROSA = 'U0ROSA';
 const REMI = 'U0REMI';
 const QUINN = 'U0QUINN';
 const DAN = 'U0DAN';
+const ADA = 'U0ADA';
 const VAL = 'U0VAL';
 const STRANGER = 'U0STRANGER';
 
@@ -49,11 +52,14 @@ interface ConfigDoc {
   api: Record<string, unknown>;
 }
 
-/** The stack's config with a gate before dev for web and api, and links to the UI and the API. */
+/**
+ * The stack's config with a gate before dev for web and api, no gate before api's staging (the
+ * lane the slash commands deploy into directly), and links to the UI and the API.
+ */
 function slackConfig(stack: Stack): BatonConfig {
   const doc = parseYaml(readFileSync(stack.configFile, 'utf8')) as ConfigDoc;
   doc.services.web.gates = { ...doc.services.web.gates, dev: { approvals: [{ role: 'release-manager', count: 2 }] } };
-  doc.services.api.gates = { ...doc.services.api.gates, dev: { approvals: [{ role: 'qa', count: 1 }] } };
+  doc.services.api.gates = { ...doc.services.api.gates, dev: { approvals: [{ role: 'qa', count: 1 }] }, staging: null };
   doc.api = { ...doc.api, temporalUiUrl: UI, publicUrl: PUBLIC };
   return resolveConfig(doc);
 }
@@ -344,6 +350,20 @@ describe('Slack: interactions and /baton commands on a real worker', () => {
     it('refuses bad input clearly', async () => {
       expect((await baton(DAN, 'deploy api 6.0.0 moon')).text).toMatch(/^environment: service 'api' has no environment 'moon'/);
       expect((await baton(DAN, 'deploy api 6.0.0+x staging')).text).toMatch(/^'6\.0\.0\+x' is not a valid version/);
+    });
+
+    it('refuses a deploy the API would refuse, in its words, and offers no break-glass, starting nothing', async () => {
+      // Gated: a deployer goes through a release.
+      expect((await baton(DAN, 'deploy web 6.0.0 staging')).text).toBe(
+        "staging is gated for web: deploy through a release (POST /v1/releases), which passes its checks, approvals and train; in an emergency, a person with role 'break-glass' may send breakGlass: {reason}",
+      );
+      // Out of a deployer's environments.
+      expect((await baton(DAN, 'deploy api 6.0.0 prod')).text).toMatch(/^dan \(deployer\) may not deploy to prod \(needs .*release-manager/);
+      // The admin holds break-glass, but Slack takes no reason, so a gated environment stays shut.
+      expect(await baton(ADA, 'deploy api 6.0.0 prod')).toEqual({ response_type: 'ephemeral', text: expect.stringMatching(/^prod is gated for api: deploy through a release/) });
+      for (const id of ['deploy:web:staging:6.0.0', 'deploy:api:prod:6.0.0']) {
+        await expect(getDeploymentStatus(stack.client, id)).rejects.toThrow(/no deployment/);
+      }
     });
 
     it('deploys for a deployer, in the channel, and the lane is busy afterwards', async () => {

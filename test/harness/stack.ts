@@ -5,12 +5,14 @@
 // through a region gate, and one in-process worker per region, so a test can take a region out.
 // stop() stops everything it started.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { configRegions, resolveConfig, type BatonConfig } from '../../src/config';
+import { configRegions, readRuntimeEnv, resolveConfig, type BatonConfig } from '../../src/config';
+import { dataConverterOf } from '../../src/temporal/codec';
 import { startProcess, type Managed } from '../../src/local/processes';
 import { REPO_ROOT } from '../../src/local/toolchain';
 import { startMoto, startTemporalDevServer, type MotoServer, type TemporalDevServer } from '../../src/local/servers';
@@ -40,6 +42,8 @@ export interface SandboxTokens {
   qa: string;
   product: string;
   developer: string;
+  /** The CI principal: attests `ci` and `security-scan`. */
+  ci: string;
 }
 
 /** The sandbox people's tokens by role; the second release manager is `releaseManager2`. */
@@ -55,6 +59,7 @@ export function tokensByRole(people: SandboxPerson[]): SandboxTokens {
     qa: withRole('qa')[0],
     product: withRole('product')[0],
     developer: withRole('developer')[0],
+    ci: withRole('ci')[0],
   };
 }
 
@@ -81,6 +86,13 @@ export interface StackOptions {
    * (YAML shape, e.g. `{watch: '4s', retention: '3s'}`).
    */
   databases?: Record<string, unknown>;
+  /**
+   * Encrypt payloads (BATON_CODEC_KEYS with a fresh key): the stack's client, its workers and
+   * spawned workers all use the codec, and `codecKeys` is the variable's value for an API.
+   */
+  codec?: boolean;
+  /** Also serve the Temporal Web UI (`temporal.uiUrl`), with this remote codec endpoint if given. */
+  ui?: { codecEndpoint?: string };
 }
 
 /** A freeze as the config file writes it. */
@@ -125,6 +137,8 @@ export interface Stack {
   stopWorker(): Promise<void>;
   /** A worker in its own process (`tsx src/worker.ts`), as in production, with `env` added (e.g. BATON_REGIONS); kill it to simulate a crash. With `regionWorkers` its AWS goes through the gate. */
   spawnWorker(env?: Record<string, string>): Promise<Managed>;
+  /** With `codec`: the BATON_CODEC_KEYS every part of the stack uses; else null. */
+  codecKeys: string | null;
   stop(): Promise<void>;
 }
 
@@ -231,7 +245,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       startOutage: (region) => regionControl!.startOutage(region),
       endOutage: (region) => regionControl!.endOutage(region),
     };
-    const [temporal, aws] = await startTogether(startTemporalDevServer(), startSandboxAws(opts.regionWorkers ? { regions: lateRegions } : {}));
+    const [temporal, aws] = await startTogether(startTemporalDevServer(opts.ui ? { ui: true, codecEndpoint: opts.ui.codecEndpoint } : {}), startSandboxAws(opts.regionWorkers ? { regions: lateRegions } : {}));
     cleanups.push(() => temporal.stop(), () => aws.stop());
     const slack = opts.slack;
     let postgres: LocalPostgres | null = null;
@@ -276,7 +290,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     const connection = await Connection.connect({ address: temporal.address, connectTimeout: '30s' });
     cleanups.push(() => connection.close());
-    const client = new Client({ connection });
+    const codecKeys = opts.codec ? `test-${newToken().slice(0, 6)}:${randomBytes(32).toString('base64')}` : null;
+    const dataConverter = dataConverterOf(readRuntimeEnv({ BATON_CONFIG: configFile, BATON_CODEC_KEYS: codecKeys ?? undefined }));
+    const client = new Client({ connection, dataConverter });
 
     /** In-process workers by the regions they serve: `*` for the one worker of every region. */
     const running = new Map<string, Promise<InProcessWorker>>();
@@ -287,7 +303,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           const notifier = slack ? createSlackNotifier({ botToken: TEST_SLACK_TOKEN, apiUrl: slack.apiUrl, defaultChannel: slack.channel }) : providers.notifier;
           let worker: BatonWorker;
           try {
-            worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, regions, deps: { ...providers, notifier, stablePollMs: 200, temporal: client, freezes: config.freezes } });
+            worker = await createBatonWorker({ connection: nc, namespace: 'default', taskQueue, regions, dataConverter, deps: { ...providers, notifier, stablePollMs: 200, temporal: client, freezes: config.freezes, allowed: config } });
           } catch (err) {
             await nc.close();
             throw err;
@@ -378,6 +394,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           TEMPORAL_ADDRESS: temporal.address,
           TEMPORAL_NAMESPACE: 'default',
           ...(slack ? { SLACK_BOT_TOKEN: TEST_SLACK_TOKEN, SLACK_API_URL: slack.apiUrl } : {}),
+          ...(codecKeys ? { BATON_CODEC_KEYS: codecKeys } : {}),
           ...extraEnv,
         },
       });
@@ -407,6 +424,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       startWorker,
       stopWorker,
       spawnWorker,
+      codecKeys,
       stop: stopAll,
     };
   } catch (err) {

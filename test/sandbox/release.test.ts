@@ -1,7 +1,7 @@
 // End to end: a whole release of `web` through `npm start` (scripts/start.sh) on free ports,
-// driven by API calls alone, each made as the sandbox person whose job it is: dev starts it
-// and posts the checks, quinn (qa) signs staging off, rosa and remi (release managers) approve
-// prod, and ada (admin) triggers the prod train. The sandbox's `web` gates mirror the
+// driven by API calls alone, each made as the sandbox person whose job it is: dev starts it,
+// ci (the CI system's principal) posts the checks, quinn (qa) signs staging off, rosa and remi
+// (release managers) approve prod, and ada (admin) triggers the prod train. The sandbox's `web` gates mirror the
 // runbooks (src/sandbox/sandbox-config.ts): staging needs check `ci` and one qa approval;
 // prod needs `ci`, `security-scan`, two release managers, 30 s of stability in staging and
 // the prod train (Tuesdays 10:00 America/Los_Angeles). Each deployment takes about a minute,
@@ -19,7 +19,7 @@ const RELEASE_ID = `release:${SERVICE}:${VERSION}`;
 const PROD_DEPLOYMENT = `deploy:${SERVICE}:prod:${VERSION}`;
 /** A sandbox deployment takes about a minute; leave room for a slow machine. */
 const DEPLOY_TIMEOUT = 300_000;
-const PEOPLE = ['ada', 'rosa', 'remi', 'quinn', 'pia', 'dev'] as const;
+const PEOPLE = ['ada', 'rosa', 'remi', 'quinn', 'pia', 'dev', 'ci'] as const;
 type Person = (typeof PEOPLE)[number];
 
 function stage(status: ReleaseStatus, environment: string): StageStatus {
@@ -70,7 +70,15 @@ describe('a release of web through the sandbox, by API calls alone', () => {
     const res = await apiAs(sb)<Array<{ name: string; roles: string[]; token: string }>>('GET', '/v1/sandbox/people');
     expect(res.status, JSON.stringify(res.json)).toBe(200);
     const roles = Object.fromEntries(res.json.map((p) => [p.name, p.roles]));
-    expect(roles).toMatchObject({ ada: ['admin'], rosa: ['release-manager', 'on-call'], remi: ['release-manager', 'on-call'], quinn: ['qa'], pia: ['product'], dev: ['developer'] });
+    expect(roles).toMatchObject({
+      ada: ['admin', 'break-glass'],
+      rosa: ['release-manager', 'on-call'],
+      remi: ['release-manager', 'on-call'],
+      quinn: ['qa'],
+      pia: ['product'],
+      dev: ['developer'],
+      ci: ['ci'],
+    });
     for (const name of PEOPLE) as[name] = apiAs(sb, res.json.find((p) => p.name === name)!.token);
     expect(res.json.find((p) => p.name === 'ada')!.token).toBe(sb.token);
   });
@@ -89,7 +97,7 @@ describe('a release of web through the sandbox, by API calls alone', () => {
     step('dev');
   }, DEPLOY_TIMEOUT + 10_000);
 
-  it('staging asks for check ci and one qa approval; dev posts ci, quinn approves, staging deploys', async () => {
+  it('staging asks for check ci and one qa approval; ci posts ci, quinn approves, staging deploys', async () => {
     const open = await releaseUntil('staging gate open', (r) => stage(r, 'staging').gate?.state === 'open', 60_000, 1000);
     const gate = stage(open, 'staging').gate!;
     expect(gate.state, JSON.stringify(open.timeline)).toBe('open');
@@ -101,7 +109,11 @@ describe('a release of web through the sandbox, by API calls alone', () => {
     const refused = await as.dev('POST', `/v1/releases/${RELEASE_ID}/approvals`, { environment: 'staging', decision: 'approve' });
     expect(refused.status, JSON.stringify(refused.json)).toBe(403);
 
-    const ci = await as.dev<ReleaseStatus>('POST', `/v1/releases/${RELEASE_ID}/checks`, { name: 'ci', status: 'passed', url: 'https://ci.example.com/web/runs/7000' });
+    // Nor does the developer vouch for their own build: only CI attests `ci`.
+    const selfAttested = await as.dev('POST', `/v1/releases/${RELEASE_ID}/checks`, { name: 'ci', status: 'passed' });
+    expect(selfAttested).toEqual({ status: 403, json: { error: { code: 'forbidden', message: "dev may not attest 'ci' (attested by ci)" } } });
+
+    const ci = await as.ci<ReleaseStatus>('POST', `/v1/releases/${RELEASE_ID}/checks`, { name: 'ci', status: 'passed', url: 'https://ci.example.com/web/runs/7000' });
     expect(ci.status, JSON.stringify(ci.json)).toBe(200);
     expect(stage(ci.json, 'staging').gate!.checks).toMatchObject([{ name: 'ci', status: 'passed', url: 'https://ci.example.com/web/runs/7000' }]);
 
@@ -140,7 +152,7 @@ describe('a release of web through the sandbox, by API calls alone', () => {
     expect(gate.pending.slice(0, 2)).toEqual(["waiting for check 'security-scan'", 'waiting for 2 more release-manager approvals']);
     expect(gate.pending[2]).toMatch(/^next train Tue 10:00 P[SD]T /);
 
-    const scan = await as.dev('POST', `/v1/releases/${RELEASE_ID}/checks`, { name: 'security-scan', status: 'passed', url: 'https://scan.example.com/web/7.0.0' });
+    const scan = await as.ci('POST', `/v1/releases/${RELEASE_ID}/checks`, { name: 'security-scan', status: 'passed', url: 'https://scan.example.com/web/7.0.0' });
     expect(scan.status, JSON.stringify(scan.json)).toBe(200);
     const rosa = await as.rosa<ReleaseStatus>('POST', `/v1/releases/${RELEASE_ID}/approvals`, { environment: 'prod', decision: 'approve', comment: 'change ticket CHG-7000' });
     expect(rosa.status, JSON.stringify(rosa.json)).toBe(200);

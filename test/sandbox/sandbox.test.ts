@@ -1,6 +1,7 @@
 // End to end: `npm start` (scripts/start.sh) on free ports, driven only through the API as a
-// newcomer would: a deployment succeeds, a faulty colour is rolled back with the evidence, a
-// damaged database is restored to a point in time, and Ctrl-C leaves nothing behind. Also: a taken port and a dying child fail loudly.
+// newcomer would: a deployment straight to prod (the admin breaking glass around its gate)
+// succeeds, a faulty colour is rolled back with the evidence, a damaged database is restored
+// to a point in time, and Ctrl-C leaves nothing behind. Also: a taken port and a dying child fail loudly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -21,10 +22,13 @@ import {
   type Sandbox,
 } from '../harness/sandbox';
 
+/** Why the tests deploy straight to prod: prod is gated, so only the admin's break-glass gets there outside a release. */
+const BREAK_GLASS = { reason: 'sandbox end-to-end test' };
+
 function client(sb: Sandbox) {
   const call = apiAs(sb);
   async function deploy(service: string, version: string): Promise<string> {
-    const res = await call('POST', '/v1/deployments', { service, environment: 'prod', version });
+    const res = await call('POST', '/v1/deployments', { service, environment: 'prod', version, breakGlass: BREAK_GLASS });
     expect(res.status, JSON.stringify(res.json)).toBe(201);
     return res.json.id as string;
   }
@@ -60,23 +64,33 @@ describe('npm start', () => {
     expect(banner).toContain(`http://127.0.0.1:${sb.ports.BATON_CONTROL_PORT}`);
     expect(banner).toContain(sb.token);
     expect(banner).toMatch(/curl .*\/v1\/deployments/);
+    expect(banner).toMatch(/curl .*\/v1\/deployments .*"environment":"prod".*"breakGlass":\{"reason":/);
     expect(banner).toMatch(/curl .*\/v1\/sandbox\/faults/);
   });
 
-  it('lists the sandbox people to the admin', async () => {
-    const res = await api.call('GET', '/v1/sandbox/people');
+  it('lists the sandbox people to the admin: ada holds break-glass, ci attests the checks', async () => {
+    const res = await api.call<Array<{ name: string; roles: string[]; token: string }>>('GET', '/v1/sandbox/people');
     expect(res.status).toBe(200);
     expect(JSON.stringify(res.json)).toContain(sb.token);
+    const roles = Object.fromEntries(res.json.map((p) => [p.name, p.roles]));
+    expect(roles).toMatchObject({ ada: ['admin', 'break-glass'], dan: ['deployer'], ci: ['ci'] });
   });
 
   let web: DeploymentStatus;
 
-  it('deploys web (ALB) and api (Route 53) to prod, side by side', async () => {
+  it('deploys web (ALB) and api (Route 53) to prod, side by side, with break-glass (and refuses it without)', async () => {
+    const gated = await api.call('POST', '/v1/deployments', { service: 'web', environment: 'prod', version: '1.1.0' });
+    expect(gated.status, JSON.stringify(gated.json)).toBe(403);
+    expect(JSON.stringify(gated.json)).toMatch(/prod is gated for web: deploy through a release/);
+
     const [webId, apiId] = [await api.deploy('web', '1.1.0'), await api.deploy('api', '1.1.0')];
     const [webDone, apiDone] = await Promise.all([api.waitForOutcome(webId), api.waitForOutcome(apiId)]);
     expect(webDone.outcome, JSON.stringify(webDone.timeline)).toBe('succeeded');
     expect(apiDone.outcome, JSON.stringify(apiDone.timeline)).toBe('succeeded');
     expect(webDone.weights).toEqual(webDone.targetColour === 'green' ? { blue: 0, green: 100 } : { blue: 100, green: 0 });
+    for (const done of [webDone, apiDone]) {
+      expect(done.timeline.find((e) => e.type === 'break_glass')?.message).toBe(`Break-glass by ada, around prod's gate: ${BREAK_GLASS.reason}`);
+    }
     web = webDone;
   }, 300_000);
 

@@ -31,6 +31,43 @@ describe('docker-compose.yml', () => {
     expect(declared.sort()).toEqual(Object.entries(SEARCH_ATTRIBUTES).map(([k, v]) => `${k}=${v}`).sort());
   });
 
+  /** Every published port of a service as `host_ip:published:target` (short or long syntax). */
+  const published = (name: string): string[] =>
+    (compose.services[name].ports ?? []).map((p: string | number | { host_ip?: string; published?: string | number; target: number }) => {
+      if (typeof p === 'object') return `${p.host_ip ?? ''}:${p.published ?? ''}:${p.target}`;
+      const parts = String(p).split(':');
+      return parts.length === 3 ? parts.join(':') : `:${parts.length === 2 ? parts[0] : ''}:${parts[parts.length - 1]}`;
+    });
+
+  it("publishes none of Temporal's gRPC, and the API and the UI on 127.0.0.1 only", () => {
+    for (const name of Object.keys(compose.services)) {
+      expect(compose.services[name].network_mode, `${name} shares the host's network`).toBeUndefined();
+      for (const port of published(name)) {
+        expect(port, `${name} publishes ${port}`).toMatch(/^127\.0\.0\.1:/);
+        expect(port, `${name} publishes Temporal's gRPC`).not.toMatch(/:7233$/);
+      }
+    }
+    expect(published('temporal')).toEqual(['127.0.0.1:8233:8233']);
+    expect(published('api')).toEqual(['127.0.0.1:3000:3000']);
+    expect(published('worker')).toEqual([]);
+  });
+
+  it('reaches Temporal only over an internal network that the worker and the API join', () => {
+    const networksOf = (name: string): string[] => {
+      const n = compose.services[name].networks ?? [];
+      return Array.isArray(n) ? n : Object.keys(n);
+    };
+    const temporal = networksOf('temporal');
+    const shared = temporal.filter((n) => networksOf('worker').includes(n) || networksOf('api').includes(n));
+    expect(shared.length).toBeGreaterThan(0);
+    for (const n of shared) expect(compose.networks[n]?.internal, `network '${n}' joins Temporal to the others`).toBe(true);
+    for (const name of ['worker', 'api']) expect(networksOf(name), `${name} reaches Temporal`).toEqual(expect.arrayContaining(shared));
+    // Temporal's other networks (the UI's loopback port needs one) have no one else on them.
+    for (const n of temporal.filter((x) => !shared.includes(x))) {
+      expect(Object.keys(compose.services).filter((s) => s !== 'temporal' && networksOf(s).includes(n))).toEqual([]);
+    }
+  });
+
   it('keeps secrets out of the file: they come from the environment', () => {
     const env = compose.services.api.environment;
     expect(env.SLACK_BOT_TOKEN).toBe('${SLACK_BOT_TOKEN:-}');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DrSpec, FailoverRecordFacts } from '../../src/domain/failover';
-import { asideName, directionOf, dnsDetail, failoverMeasures, monitorDetail, planSteps, servingColour, whyFailoverDecisionRefused } from '../../src/domain/failover-run';
+import { asideName, directionOf, dnsDetail, failoverMeasures, monitorDetail, planSteps, servingColour, whyFailoverDecisionRefused, whyNotFailoverDecider } from '../../src/domain/failover-run';
 import type { Sample } from '../../src/domain/types';
 import { DR_SPEC } from '../harness/fixtures';
 
@@ -88,6 +88,16 @@ describe('failover rules', () => {
 
   it('refuses any decision while nothing waits for one', () => {
     expect(whyFailoverDecisionRefused({ decision: 'approve', by: 'remi', roles: ['release-manager'] }, { ...ctx, waitingFor: null, phase: 'promoting' })).toMatchObject({ status: 409, message: expect.stringMatching(/phase promoting/) });
+    expect(whyFailoverDecisionRefused({ decision: 'approve', by: 'oscar', roles: ['on-call'] }, { ...ctx, waitingFor: null, phase: 'promoting' })).toMatchObject({ status: 409 });
+  });
+
+  it('judges who may decide before the state: someone no rule names hears 403 whatever the run waits for', () => {
+    const stranger = { decision: 'approve' as const, by: 'val', roles: ['viewer'] };
+    expect(whyFailoverDecisionRefused(stranger, { ...ctx, waitingFor: null, phase: 'promoting' })).toEqual({ status: 403, message: 'val (roles viewer) may not decide on this failover: it needs role release-manager or on-call' });
+    const earlier = [{ environment: 'prod', decision: 'approve' as const, by: 'val', roles: ['viewer'], comment: null, at: '2026-11-29T10:00:00Z' }];
+    expect(whyFailoverDecisionRefused(stranger, { ...ctx, waitingFor: 'approval', decisions: earlier })).toMatchObject({ status: 403, message: expect.stringMatching(/needs role release-manager$/) });
+    expect(whyFailoverDecisionRefused({ ...stranger, by: 'remi', roles: ['release-manager'] }, { ...ctx, waitingFor: 'confirmation', decisions: earlier })).toMatchObject({ status: 403, message: expect.stringMatching(/needs role on-call$/) });
+    expect(whyNotFailoverDecider({ decision: 'approve', by: 'rosa', roles: ['release-manager'] }, { ...ctx, waitingFor: null })).toBeNull();
   });
 
   it('serves from the colour the primary ran, blue by default', () => {

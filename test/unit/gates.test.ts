@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activeFreeze, gateProgress, whyApprovalRefused, type ApprovalValidationContext, type GateContext } from '../../src/domain/gates';
+import { activeFreeze, decidersOf, gateProgress, whyApprovalRefused, type ApprovalValidationContext, type GateContext } from '../../src/domain/gates';
 import type { ApprovalRecord, CheckRecord, Freeze, GateSpec, TrainSpec } from '../../src/domain/release';
 import { PROD_TRAIN } from '../harness/fixtures';
 
@@ -433,6 +433,20 @@ describe('approval validation', () => {
     expect(whyApprovalRefused(req('devon', ['developer'], 'reject'), vctx())?.status).toBe(403);
   });
 
+  it('refuses with 403, before any state, a person who may never decide here and the requester approving their own', () => {
+    // Authorization comes first: they do not learn whether the gate is open, expired or decided.
+    for (const over of [{ gateState: 'waiting' as const }, { gateState: 'expired' as const }, { expiryLeftMs: 0 }, { approvals: [approval('devon', ['developer'])] }]) {
+      expect(whyApprovalRefused(req('devon', ['developer']), vctx(over))).toEqual({
+        status: 403,
+        message: "devon (roles developer) may not decide on gate 'prod': it needs role release-manager",
+      });
+      expect(whyApprovalRefused(req('rm1', ['release-manager']), vctx({ ...over, requestedBy: 'rm1' }))).toEqual({
+        status: 403,
+        message: 'rm1 requested this release and may not approve it',
+      });
+    }
+  });
+
   it('accepts the hotfix role on a hotfix gate that has stability to waive, and only then', () => {
     const hotfix = vctx({ hotfix: true, hotfixApprovalRole: 'sre' });
     expect(whyApprovalRefused(req('sam', ['sre']), hotfix)).toBeNull();
@@ -466,5 +480,23 @@ describe('approval validation', () => {
   it('lets a person who decided on another environment decide on this one', () => {
     const staging = approval('rm1', ['release-manager'], { environment: 'staging' });
     expect(whyApprovalRefused(req('rm1', ['release-manager']), vctx({ approvals: [staging] }))).toBeNull();
+  });
+});
+
+describe('the people a run knows', () => {
+  it('keeps the holders of the roles named, admins and the requester, each with all their roles', () => {
+    const people = [
+      { name: 'ada', roles: ['admin', 'break-glass'] },
+      { name: 'rosa', roles: ['release-manager', 'on-call'] },
+      { name: 'quinn', roles: ['qa'] },
+      { name: 'dev', roles: ['developer'] },
+      { name: 'val', roles: ['viewer'] },
+    ];
+    expect(decidersOf(people, ['release-manager'], 'dev')).toEqual([people[0], people[1], people[3]]);
+    expect(decidersOf(people, ['qa', 'on-call'], 'nobody').map((p) => p.name)).toEqual(['ada', 'rosa', 'quinn']);
+    // A copy: a change to config after the start does not reach the run's snapshot.
+    const snapshot = decidersOf(people, [], 'val');
+    snapshot[0].roles.push('release-manager');
+    expect(people[0].roles).toEqual(['admin', 'break-glass']);
   });
 });

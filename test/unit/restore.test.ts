@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BackupInfo, Inventory } from '../../src/domain/database';
-import { drillFlags, measures, planHash, planRestore, verificationFailure, whyRestoreDecisionRefused, type DatabaseSpec, type RunRecord } from '../../src/domain/restore';
+import { drillFlags, measures, planHash, planRestore, verificationFailure, whyNotRestoreDecider, whyRestoreDecisionRefused, type DatabaseSpec, type RunRecord } from '../../src/domain/restore';
 
 const H = 3600_000;
 const T0 = Date.parse('2026-11-23T00:00:00Z'); // a Monday
@@ -138,5 +138,17 @@ describe('deciding on a restore', () => {
     expect(whyRestoreDecisionRefused({ decision: 'reject', by: 'rosa', roles: ['release-manager'] }, decided)).toMatchObject({ status: 409 });
     expect(whyRestoreDecisionRefused({ decision: 'approve', by: 'rosa', roles: ['release-manager'] }, { ...ctx, awaiting: false, phase: 'restoring' })).toMatchObject({ status: 409, message: expect.stringContaining('phase restoring') });
     expect(whyRestoreDecisionRefused({ decision: 'approve', by: 'rosa', roles: ['release-manager'] }, { ...ctx, rules: [] })).toMatchObject({ status: 409, message: 'this restore needs no approval' });
+  });
+
+  it('judges who may decide before the state: a stranger or the requester hears 403 also when nothing waits', () => {
+    const restoring = { ...ctx, awaiting: false, phase: 'restoring' };
+    expect(whyRestoreDecisionRefused({ decision: 'approve', by: 'val', roles: ['viewer'] }, restoring)).toEqual({ status: 403, message: 'val (roles viewer) may not decide on this restore: it needs role release-manager' });
+    expect(whyRestoreDecisionRefused({ decision: 'reject', by: 'nobody', roles: [] }, restoring)).toMatchObject({ status: 403, message: expect.stringMatching(/^nobody \(no roles\)/) });
+    expect(whyRestoreDecisionRefused({ decision: 'approve', by: 'ada', roles: ['release-manager'] }, restoring)).toEqual({ status: 403, message: 'ada requested this restore and may not approve it' });
+    const decided = { ...ctx, approvals: [{ environment: 'prod', decision: 'approve' as const, by: 'val', roles: ['viewer'], comment: null, at: 'then' }] };
+    expect(whyRestoreDecisionRefused({ decision: 'approve', by: 'val', roles: ['viewer'] }, decided)?.status).toBe(403);
+    // The requester may still reject their own restore (a change of mind), while it waits.
+    expect(whyRestoreDecisionRefused({ decision: 'reject', by: 'ada', roles: ['release-manager'] }, ctx)).toBeNull();
+    expect(whyNotRestoreDecider({ decision: 'approve', by: 'val', roles: ['viewer'] }, { rules: [], requestedBy: 'ada' })).toBeNull();
   });
 });

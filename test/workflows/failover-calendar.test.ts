@@ -27,6 +27,7 @@ import type { DrSpec, RdsInstanceRef } from '../../src/domain/failover';
 import { failoverId, type FailoverMode } from '../../src/domain/failover-run';
 import { compactStamp } from '../../src/domain/instants';
 import { regionQueue } from '../../src/domain/regions';
+import { decisionKeyPair, newDecisionSecret, signDecision } from '../../src/domain/signing';
 import type { Measurement, MetricsSpec } from '../../src/domain/types';
 import type { DrInspector, MetricsProvider } from '../../src/providers/types';
 import { cloudWatchPut, rdsDescribe, readReplicas, replicaLagDatum, replicaLagSeconds } from '../../src/sandbox/feeder';
@@ -418,6 +419,62 @@ describe('DR failovers on the production calendar (time-skipping server, moto in
       await replayAll(h);
     });
   }, 180_000);
+
+  it('takes only decisions signed with the key it carries, each signature once, by the people it carries with their roles; its history replays', async () => {
+    const before = await posture();
+    expect(before).toEqual(baseline);
+    const { secret, publicKey } = decisionKeyPair(newDecisionSecret());
+    const sign = <T extends object>(update: string, id: string, d: T) => signDecision(secret, id, update, d, Date.now());
+    /** The validator's refusal, or 'accepted'. */
+    const outcomeOf = (sent: Promise<unknown>): Promise<string> =>
+      sent.then(() => 'accepted', (err: unknown) => {
+        if (err instanceof WorkflowUpdateFailedError) return err.cause?.message ?? err.message;
+        throw err;
+      });
+    // Replication lags 2 s and never catches up: once approved, the run waits in its catch-up loop until cancelled.
+    await withWorker({ kind: 'stuck', seconds: 2 }, async () => {
+      const input: FailoverInput = {
+        ...(await failoverInput('planned')),
+        people: [
+          { name: 'rosa', roles: ['release-manager', 'on-call'] },
+          { name: 'remi', roles: ['release-manager', 'on-call'] },
+          { name: 'oscar', roles: ['on-call'] },
+          { name: 'ada', roles: ['admin'] },
+        ],
+        cancelRoles: ['release-manager'],
+        decisionKey: publicKey,
+      };
+      const h = await sb.env.client.workflow.start('failover', { workflowId: input.id, taskQueue, args: [input] });
+      started.push(h);
+      await askedAt(h);
+
+      // While it waits for approval (a timer, nothing in flight): what it refuses.
+      expect(await outcomeOf(decide(h, byRemi('unsigned')))).toMatch(/^the decision is not signed by Baton's API/);
+      expect(await outcomeOf(decide(h, sign('approval', 'failover:api:prod:planned-20000101T000000Z', byRemi('another run'))))).toMatch(/signature does not verify/);
+      // The roles are the run's: ada claims release-manager, the run knows her as admin.
+      expect(await outcomeOf(decide(h, sign('approval', input.id, { decision: 'approve', by: 'ada', roles: ['release-manager'], comment: null })))).toBe('ada (roles admin) may not decide on this failover: it needs role release-manager');
+      expect(await outcomeOf(decide(h, sign('approval', input.id, { ...byRemi('who?'), by: 'mallory' })))).toBe('mallory is not among the people this failover knows (fixed when it started)');
+      // oscar is known, on call, but neither the requester, a release manager nor an admin.
+      expect(await outcomeOf(executeUpdateOnce(h, failoverCancelUpdate, [sign('cancel', input.id, { reason: 'not mine', by: 'oscar' })]))).toBe("oscar may not cancel rosa's failover (the requester, release-manager or admin may)");
+      expect(await outcomeOf(executeUpdateOnce(h, failoverCancelUpdate, [{ reason: 'forged', by: 'rosa' }]))).toMatch(/^the decision is not signed by Baton's API/);
+      expect(await statusOf(h)).toMatchObject({ phase: 'awaiting_approval', outcome: null, approvals: [] });
+
+      const approval = sign('approval', input.id, { ...byRemi('go'), roles: [] });
+      const approved = await decide(h, approval);
+      expect(approved.approvals).toEqual([expect.objectContaining({ by: 'remi', decision: 'approve', roles: ['release-manager', 'on-call'] })]);
+      await reaches(h, 'catching_up');
+      await sleepingInCatchUp(h);
+      expect(await outcomeOf(decide(h, approval))).toBe('this signed decision was used already (a replayed copy)');
+
+      await sleepingInCatchUp(h);
+      await executeUpdateOnce(h, failoverCancelUpdate, [sign('cancel', input.id, { reason: 'the change window closed', by: 'rosa' })]);
+      const s = await ends(h);
+      expect(s).toMatchObject({ outcome: 'cancelled', phase: 'cancelled', error: 'cancelled by rosa: the change window closed', dnsSwitchedAt: null });
+      expect(await posture()).toEqual(before);
+      // The signatures it spent are spent again on replay (handlers replay; validators do not).
+      await replayAll(h);
+    });
+  }, 240_000);
 
   it("acts on a cancel sent with the start (in the run's first task): it ends cancelled at once, having changed nothing", async () => {
     const before = await posture();

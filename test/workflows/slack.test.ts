@@ -164,7 +164,7 @@ describe('Slack messages of deployments and releases', () => {
     );
     expect(request?.text).toMatch(/staging/);
 
-    await postCheck(stack.client, id, { name: 'ci', status: 'passed', by: 'rosa' });
+    await postCheck(stack.client, id, { name: 'ci', status: 'passed', by: 'ci' });
     // quinn (qa) clicks Approve on the message the release posted, through Baton's endpoint.
     const approve = buttons(request as FakeMessage).find((b) => b.action_id === SLACK_ACTIONS.approve);
     const app = await buildApp({ client: stack.client, config: stack.config, slack: { signingSecret: SECRET, botToken: TEST_SLACK_TOKEN, apiUrl: slack.apiUrl } });

@@ -4,10 +4,14 @@
 // for every service environment with `dr` config.
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { BatonConfig } from '../../config';
+import { ownEntry, type BatonConfig } from '../../config';
 import { latestReadiness } from '../../temporal/readiness';
 import { cancelFailover, decideFailover, getFailoverStatus, previewFailover, startFailover } from '../../temporal/failovers';
+import { cancelRefusal } from '../../domain/policy';
+import { ForbiddenError } from '../../temporal/deployments';
+import type { DecisionSigner } from '../../temporal/signer';
 import { caller } from '../auth';
+import { checkMayDecide } from '../errors';
 import {
   FailoverActionBody,
   FailoverApprovalBody,
@@ -25,9 +29,10 @@ import { runLinksOf } from '../run-links';
 export interface FailoverRoutesOptions {
   client: Client;
   config: BatonConfig;
+  signer: DecisionSigner;
 }
 
-export const failoverRoutes: FastifyPluginAsyncTypebox<FailoverRoutesOptions> = async (app, { client, config }) => {
+export const failoverRoutes: FastifyPluginAsyncTypebox<FailoverRoutesOptions> = async (app, { client, config, signer }) => {
   const links = runLinksOf('failovers', ['approvals', 'actions'] as const, config, client);
 
   app.post('/failovers/plan', {
@@ -58,7 +63,7 @@ export const failoverRoutes: FastifyPluginAsyncTypebox<FailoverRoutesOptions> = 
     },
   }, async (request, reply) => {
     const person = caller(request);
-    const { id } = await startFailover(client, config, request.body, person, person.name);
+    const { id } = await startFailover(client, config, request.body, person, person.name, signer);
     const status = await getFailoverStatus(client, id);
     const l = links(id);
     return reply.code(201).header('location', l.self).send({ id, status, links: l });
@@ -75,7 +80,9 @@ export const failoverRoutes: FastifyPluginAsyncTypebox<FailoverRoutesOptions> = 
     config: { permission: 'read' },
     schema: {
       summary: 'Approve or reject a failover, or confirm an unfenced promotion',
-      description: 'While it waits for approval: the environment\'s release rules (a role they name, never the requester, each person once). While an emergency waits for confirmation: someone other than who started it, with the emergency role. 403 or 409 otherwise, changing nothing.',
+      description:
+        'While it waits for approval: the environment\'s release rules (a role they name, never the requester, each person once). While an emergency waits for confirmation: someone other than who started it, with the emergency role. 403 or 409 otherwise, changing nothing. '
+        + 'Who may never decide (neither a role the rules name nor the emergency role) gets 403 whatever the failover\'s state; the run judges the decision again, by the people and roles it fixed when it started.',
       tags: ['failovers'],
       params: FailoverParams,
       body: FailoverApprovalBody,
@@ -83,21 +90,32 @@ export const failoverRoutes: FastifyPluginAsyncTypebox<FailoverRoutesOptions> = 
     },
   }, async (request, reply) => {
     const person = caller(request);
-    return reply.code(200).send(await decideFailover(client, request.params.id, { decision: request.body.decision, comment: request.body.comment ?? null, by: person.name, roles: person.roles }));
+    // Approvers (the release rules) and confirmers (the emergency role) are all who could ever decide.
+    const [, service, environment] = /^failover:([^:]+):([^:]+):/.exec(request.params.id) ?? [];
+    const spec = service && environment ? ownEntry(ownEntry(config.services, service)?.dr ?? {}, environment) : undefined;
+    if (spec) checkMayDecide(person, [...spec.approvals.map((r) => r.role), spec.emergency.role], 'this failover');
+    // `roles` only counts for runs started without people (older runs, scheduled drills).
+    const decision = { decision: request.body.decision, comment: request.body.comment ?? null, by: person.name, roles: [...person.roles] };
+    return reply.code(200).send(await decideFailover(client, request.params.id, decision, { signer }));
   });
 
   app.post('/failovers/:id/actions', {
-    config: { permission: 'failover', does: 'request failovers, failbacks or drills' },
+    config: { permission: 'read', does: 'cancel failovers' },
     schema: {
       summary: 'Cancel a failover',
-      description: 'Before DNS moves, what it changed is undone (the region left unfenced, a promoted replica rebuilt); a drill always converges back to where it started. After DNS moved, a failback is the way home. 409 once it has ended.',
+      description:
+        'Before DNS moves, what it changed is undone (the region left unfenced, a promoted replica rebuilt); a drill always converges back to where it started. After DNS moved, a failback is the way home. 409 once it has ended. '
+        + 'Only the requester, a holder of a cancel role (config `cancel.roles`, default release-manager) or an admin may cancel (403).',
       tags: ['failovers'],
       params: FailoverParams,
       body: FailoverActionBody,
       response: withErrors({ 200: FailoverStatusSchema, 404: ErrorReply, 409: ErrorReply }),
     },
   }, async (request, reply) => {
-    return reply.code(200).send(await cancelFailover(client, request.params.id, { reason: request.body.reason, by: caller(request).name }));
+    const person = caller(request);
+    const why = cancelRefusal(config.cancelRoles, person, (await getFailoverStatus(client, request.params.id)).requestedBy, 'failover');
+    if (why) throw new ForbiddenError(why.message);
+    return reply.code(200).send(await cancelFailover(client, request.params.id, { reason: request.body.reason, by: person.name }, { signer }));
   });
 
   app.get('/failovers/readiness', {

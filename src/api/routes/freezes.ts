@@ -29,8 +29,8 @@ export const freezeRoutes: FastifyPluginAsyncTypebox<FreezeRoutesOptions> = asyn
       response: withErrors({ 201: FreezeSchema }),
     },
   }, async (request, reply) => {
-    const { from, to, environments, reason } = request.body;
-    const freeze = await declareFreeze(client, config.temporal.taskQueue, config, { from, to, environments, reason, by: caller(request).name });
+    const { from, to, environments, reason, allowBreakGlass } = request.body;
+    const freeze = await declareFreeze(client, config.temporal.taskQueue, config, { from, to, environments, reason, allowBreakGlass, by: caller(request).name });
     return reply.code(201).header('location', `/v1/freezes/${encodeURIComponent(freeze.id)}`).send(freeze);
   });
 

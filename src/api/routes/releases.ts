@@ -3,9 +3,13 @@
 // who may read a release may submit a decision, as themselves, with their roles from config.
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { BatonConfig } from '../../config';
+import { gateFor, type BatonConfig } from '../../config';
 import { buildReleaseInput, cancelRelease, decide, getReleaseStatus, postCheck, startRelease } from '../../temporal/releases';
 import { caller } from '../auth';
+import { attestRefusal, cancelRefusal, checkRuleOf } from '../../domain/policy';
+import { ForbiddenError } from '../../temporal/deployments';
+import type { DecisionSigner } from '../../temporal/signer';
+import { checkMayDecide } from '../errors';
 import {
   ApprovalBody,
   CheckBody,
@@ -21,9 +25,10 @@ import { runLinksOf } from '../run-links';
 export interface ReleaseRoutesOptions {
   client: Client;
   config: BatonConfig;
+  signer: DecisionSigner;
 }
 
-export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = async (app, { client, config }) => {
+export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = async (app, { client, config, signer }) => {
   const links = runLinksOf('releases', ['checks', 'approvals', 'actions'] as const, config, client);
 
   app.post('/releases', {
@@ -39,7 +44,7 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = as
     },
   }, async (request, reply) => {
     const { service, version, hotfix } = request.body;
-    const input = buildReleaseInput(config, { service, version, hotfix, requestedBy: caller(request).name });
+    const input = buildReleaseInput(config, { service, version, hotfix, requestedBy: caller(request).name }, signer);
     const { id } = await startRelease(client, config.temporal.taskQueue, input);
     const status = await getReleaseStatus(client, id);
     const l = links(id);
@@ -60,10 +65,13 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = as
   });
 
   app.post('/releases/:id/checks', {
-    config: { permission: 'release', does: 'post release checks' },
+    config: { permission: 'read', does: 'post release checks' },
     schema: {
       summary: 'Record a pre-promotion check',
-      description: 'A named attestation (CI, security scan, release notes). The newest record of each name counts: a failed check blocks its gates until a newer passing one arrives.',
+      description:
+        'A named attestation (CI, security scan, release notes). The newest record of each name counts: a failed check blocks its gates until a newer passing one arrives. '
+        + 'Who may attest is the check\'s rule (config `checks.<name>.attestedBy`; a check config does not name: whoever may start releases): 403 for anyone else, '
+        + 'and for the release\'s requester attesting a check a gate requires (unless the check allows it). A release keeps at most 100 results.',
       tags: ['releases'],
       params: ReleaseParams,
       body: CheckBody,
@@ -71,7 +79,13 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = as
     },
   }, async (request, reply) => {
     const { name, status, url } = request.body;
-    const updated = await postCheck(client, request.params.id, { name, status, url: url ?? null, by: caller(request).name });
+    const person = caller(request);
+    // The run judges again (by its own snapshot); refusing here first answers a clear 403 without sending anything.
+    const release = await getReleaseStatus(client, request.params.id);
+    const required = config.promotion.some((env) => gateFor(config, release.service, env)?.checks.includes(name) ?? false);
+    const why = attestRefusal(checkRuleOf(config, name), person, { name, requestedBy: release.requestedBy, required });
+    if (why) throw new ForbiddenError(why.message);
+    const updated = await postCheck(client, request.params.id, { name, status, url: url ?? null, by: person.name }, { signer });
     return reply.code(200).send(updated);
   });
 
@@ -91,21 +105,28 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = as
   }, async (request, reply) => {
     const person = caller(request);
     const { environment, decision, comment } = request.body;
+    // Who could ever decide on this gate (its rules' roles; the hotfix role where it waives stability), before its state.
+    const service = /^release:([^:]+):[^:]+$/.exec(request.params.id)?.[1];
+    const gate = service ? gateFor(config, service, environment) : null;
+    if (gate) {
+      const hotfixRole = config.hotfix && gate.stabilitySeconds > 0 ? [config.hotfix.approvalRole] : [];
+      checkMayDecide(person, [...gate.approvals.map((r) => r.role), ...hotfixRole], `gate '${environment}'`);
+    }
     const updated = await decide(client, request.params.id, {
       environment,
       decision,
       comment: comment ?? null,
       by: person.name,
       roles: [...person.roles],
-    });
+    }, { signer });
     return reply.code(200).send(updated);
   });
 
   app.post('/releases/:id/actions', {
-    config: { permission: 'release', does: 'cancel releases' },
+    config: { permission: 'read', does: 'cancel releases' },
     schema: {
       summary: 'Cancel a release',
-      description: 'A deployment in flight rolls back. 409 once the release has ended.',
+      description: 'A deployment in flight rolls back. 409 once the release has ended. Only the requester, a holder of a cancel role (config `cancel.roles`, default release-manager) or an admin may cancel (403).',
       tags: ['releases'],
       params: ReleaseParams,
       body: ReleaseActionBody,
@@ -113,6 +134,9 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = as
     },
   }, async (request, reply) => {
     const { reason } = request.body;
-    return reply.code(200).send(await cancelRelease(client, request.params.id, { reason, by: caller(request).name }));
+    const person = caller(request);
+    const why = cancelRefusal(config.cancelRoles, person, (await getReleaseStatus(client, request.params.id)).requestedBy, 'release');
+    if (why) throw new ForbiddenError(why.message);
+    return reply.code(200).send(await cancelRelease(client, request.params.id, { reason, by: person.name }, { signer }));
   });
 };

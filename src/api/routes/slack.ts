@@ -5,9 +5,13 @@
 //
 // Invariants:
 //  - Nothing happens before the signature is verified: a request that fails is a 401 and no
-//    Update is sent, no Slack call is made.
-//  - The same rules as the API: a Slack user maps to a config person, and an approval is the
-//    same release Update with that person's name and roles, so the gate's validator decides.
+//    Update is sent, no Slack call is made. A signed request from another workspace or app than
+//    the configured ones (config `notifications.slackTeamId` / `slackAppId`) is a 403.
+//  - Answers go only to Slack: a command's response_url must be on hooks.slack.com (or on the
+//    configured Slack API URL's host, as with a local fake); any other is dropped and logged.
+//  - The same rules as the API: a Slack user maps to a config person, a decision gets the
+//    API's first check (a role the gate names), then is the same signed release Update with
+//    that person's name and roles, so the gate's validator decides.
 //  - Slack wants an answer within 3 s. Interactions are acknowledged at once and finished in
 //    the background; commands answer directly when done within `replyWithinMs`, else say
 //    "Working on it…" and post the answer to the command's response_url later. Background
@@ -18,7 +22,7 @@ import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyReques
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { Client } from '@temporalio/client';
-import type { BatonConfig, Permission, Person } from '../../config';
+import { gateFor, type BatonConfig, type Permission, type Person } from '../../config';
 import type { DeploymentStatus } from '../../domain/deployment';
 import { formatDuration } from '../../domain/durations';
 import { SLACK_ACTIONS, type RunKind } from '../../domain/notices';
@@ -30,21 +34,24 @@ import {
   BadRequestError,
   ConflictError,
   NotFoundError,
-  actOnDeployment,
-  buildDeploymentSpec,
+  actAs,
+  deployAs,
   getDeploymentStatus,
   runningDeployment,
   serviceEnvironment,
-  startDeployment,
 } from '../../temporal/deployments';
+import { listFreezes } from '../../temporal/freezes';
+import type { DecisionSigner } from '../../temporal/signer';
 import { ForbiddenError, decide, getReleaseStatus } from '../../temporal/releases';
 import { BatonEnvironment, BatonKind, BatonService, type ReleaseStatus } from '../../../workflows/messages';
 import { may, rolesWith } from '../auth';
-import { isTemporalUnavailable, type ErrorBody } from '../errors';
+import { ApiError, checkMayDecide, isTemporalUnavailable, type ErrorBody } from '../errors';
 
 export interface SlackRoutesOptions {
   client: Client;
   config: BatonConfig;
+  /** Signs each decision a click or command makes (the runs refuse unsigned ones). */
+  signer: DecisionSigner;
   /** Without it every request is refused (401): Slack is not configured. */
   signingSecret?: string;
   /** Without it, what would be posted to Slack (ephemeral refusals, the modal) is logged instead. */
@@ -65,6 +72,13 @@ const FORM = 'application/x-www-form-urlencoded';
 /** Slack's payloads carry the whole message they came from; more than the API's 64 KiB. */
 const BODY_LIMIT = 1024 * 1024;
 const SLACK_TIMEOUT_MS = 10_000;
+/**
+ * The deadline of the Temporal calls of work Slack does not wait for (late command answers,
+ * decisions from clicks): longer than a request's, since nobody's connection hangs on it.
+ */
+const SLACK_WORK_DEADLINE_MS = 20_000;
+/** Where Slack's response_urls point. */
+const SLACK_RESPONSE_HOST = 'hooks.slack.com';
 /** The longest comment the API takes with a decision. */
 const MAX_COMMENT = 2000;
 
@@ -109,14 +123,14 @@ function errorBody(code: string, message: string): ErrorBody {
 const esc = escapeMrkdwn;
 
 export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, opts) => {
-  const { client, config, signingSecret } = opts;
+  const { client, config, signingSecret, signer } = opts;
   const replyWithinMs = opts.replyWithinMs ?? 2500;
   const slack = opts.botToken ? createSlackClient({ botToken: opts.botToken, apiUrl: opts.apiUrl, timeoutMs: SLACK_TIMEOUT_MS }) : null;
 
   // ---- background work: tracked, so closing the app leaves nothing running
   const inFlight = new Set<Promise<void>>();
   const track = (log: FastifyBaseLogger, what: string, work: () => Promise<void>): void => {
-    const p = work()
+    const p = withSlackDeadline(work)
       .catch((err: unknown) => log.error({ err }, `slack: ${what} failed`))
       .finally(() => inFlight.delete(p));
     inFlight.add(p);
@@ -150,6 +164,36 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
     return undefined;
   });
 
+  function withSlackDeadline<T>(work: () => Promise<T>): Promise<T> {
+    return client.connection.withDeadline(Date.now() + SLACK_WORK_DEADLINE_MS, work);
+  }
+
+  // ---- whose request: a verified signature proves the app's secret; these prove which workspace and app
+  const expected = config.slack;
+  function checkOrigin(teamId: string | undefined, appId: string | undefined): void {
+    if (expected.teamId !== null && teamId !== expected.teamId) {
+      throw new ApiError(403, 'forbidden', `this Baton takes Slack requests from workspace ${expected.teamId} only, not ${teamId ?? 'an unnamed one'}`);
+    }
+    if (expected.appId !== null && appId !== expected.appId) {
+      throw new ApiError(403, 'forbidden', `this Baton takes Slack requests for app ${expected.appId} only, not ${appId ?? 'an unnamed one'}`);
+    }
+  }
+
+  // ---- where answers may go: Slack's hooks host, and the host of the configured Slack API (a local fake in tests)
+  const answerHosts = new Set([SLACK_RESPONSE_HOST]);
+  if (opts.apiUrl) answerHosts.add(new URL(opts.apiUrl).host);
+  const mayAnswerTo = (url: string): boolean => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return false;
+    }
+    if (parsed.username || parsed.password) return false;
+    if (parsed.host === SLACK_RESPONSE_HOST) return parsed.protocol === 'https:';
+    return answerHosts.has(parsed.host) && (parsed.protocol === 'https:' || parsed.protocol === 'http:');
+  };
+
   // ---- people and Slack calls
   const personOf = (slackUserId: string): Person | null => config.people.find((p) => p.slackUserId === slackUserId) ?? null;
   const notLinked = (slackUserId: string) =>
@@ -178,6 +222,24 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
     return `${what} was not recorded: Baton failed unexpectedly (it has been logged); try again shortly.`;
   }
 
+  /**
+   * The API's first check on a decision (POST /v1/releases/:id/approvals): a person who holds
+   * none of the roles that could ever decide on the gate is refused with the roles it needs.
+   * Without it the run answers alone, and it knows only the people its gates name, so all it
+   * could tell such a person is that it does not know them.
+   */
+  function checkMayDecideOn(person: Person, release: string, environment: string): void {
+    const service = /^release:([^:]+):[^:]+$/.exec(release)?.[1];
+    const gate = service ? gateFor(config, service, environment) : null;
+    if (!gate) return;
+    const hotfixRole = config.hotfix && gate.stabilitySeconds > 0 ? [config.hotfix.approvalRole] : [];
+    try {
+      checkMayDecide(person, [...gate.approvals.map((r) => r.role), ...hotfixRole], `gate '${environment}'`);
+    } catch (err) {
+      throw err instanceof ApiError ? new ForbiddenError(err.message) : err;
+    }
+  }
+
   const withLinks = (text: string, kind: RunKind, id: string): string => {
     const links = linksText(runLinks(kind, id, { temporalUiUrl: config.api.temporalUiUrl, apiUrl: config.api.publicUrl, namespace: client.options.namespace }));
     return links ? `${text}\n${links}` : text;
@@ -197,6 +259,8 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
     if (!text) throw badRequest('payload', 'payload: missing (Slack sends interactions as a form field `payload`)');
     const payload = parseJson(text, 'payload');
     if (!Value.Check(Interaction, payload)) throw badRequest('payload', 'payload: not a Slack interaction (needs type and user.id)');
+    const origin = payload as { team?: { id?: unknown } | null; api_app_id?: unknown };
+    checkOrigin(stringOrUndefined(origin.team?.id), stringOrUndefined(origin.api_app_id));
 
     if (payload.type === 'block_actions') {
       if (!Value.Check(BlockActions, payload)) throw badRequest('payload', 'payload: not a valid block_actions payload (needs actions)');
@@ -245,7 +309,8 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
       try {
         // One approval per person, message and gate, however often Slack delivers the click.
         const updateId = `slack:approve:${environment}:${userId}:${messageTs}`;
-        await decide(client, release, { environment, decision: 'approve', comment: null, by: person.name, roles: [...person.roles] }, { updateId });
+        checkMayDecideOn(person, release, environment);
+        await decide(client, release, { environment, decision: 'approve', comment: null, by: person.name, roles: [...person.roles] }, { updateId, signer });
         log.info({ release, environment, by: person.name }, 'slack: approval recorded');
       } catch (err) {
         await ephemeral(log, to, refusalText(log, err, what));
@@ -273,11 +338,12 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
       if (!person) return ephemeral(log, to, notLinked(userId));
       const { release, environment } = meta;
       try {
+        checkMayDecideOn(person, release, environment);
         await decide(
           client,
           release,
           { environment, decision: 'reject', comment: reason, by: person.name, roles: [...person.roles] },
-          { updateId: `slack:reject:${payload.view.id}` },
+          { updateId: `slack:reject:${payload.view.id}`, signer },
         );
         log.info({ release, environment, by: person.name }, 'slack: rejection recorded');
       } catch (err) {
@@ -298,14 +364,19 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
   }, async (request, reply) => {
     const form = formOf(request);
     if (form.get('ssl_check') === '1') return reply.code(200).send();
+    checkOrigin(form.get('team_id') ?? undefined, form.get('api_app_id') ?? undefined);
     const userId = form.get('user_id');
     if (!userId) throw badRequest('user_id', 'user_id: missing (Slack sends it with every command)');
     const command = parseCommand(form.get('text') ?? '');
     const triggerId = form.get('trigger_id') ?? undefined;
-    const responseUrl = form.get('response_url') ?? undefined;
+    let responseUrl = form.get('response_url') ?? undefined;
+    if (responseUrl !== undefined && !mayAnswerTo(responseUrl)) {
+      request.log.warn({ url: responseUrl }, `slack: response_url is not on ${[...answerHosts].join(' or ')}; answering directly only`);
+      responseUrl = undefined;
+    }
     const log = request.log;
 
-    const work = answer(log, command, userId, triggerId);
+    const work = withSlackDeadline(() => answer(log, command, userId, triggerId));
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), replyWithinMs);
@@ -322,7 +393,7 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
   });
 
   async function postToResponseUrl(log: FastifyBaseLogger, url: string, body: CommandAnswer): Promise<void> {
-    if (!/^https?:\/\//.test(url)) return void log.warn({ url }, 'slack: response_url is not an http(s) URL; answer dropped');
+    if (!mayAnswerTo(url)) return void log.warn({ url }, `slack: response_url is not on ${[...answerHosts].join(' or ')}; answer dropped`);
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -352,8 +423,8 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
           return privately(await statusText(command.service, command.environment));
         case 'deploy': {
           const { service, version, environment } = command;
-          const spec = buildDeploymentSpec(config, { service, environment, version, requestedBy: person.name });
-          const { id } = await startDeployment(client, config.temporal.taskQueue, spec);
+          // The same policy as the API; break-glass is not offered in Slack (it needs a recorded reason: use the API).
+          const { id } = await deployAs(client, config, person, { service, environment, version }, await listFreezes(client, config), signer);
           return publicly(withLinks(`${esc(person.name)} started *Deploy ${esc(service)} ${esc(version)} to ${esc(environment)}* (\`${esc(id)}\`).`, 'deployment', id));
         }
         case 'rollback': {
@@ -361,7 +432,7 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
           serviceEnvironment(config, service, environment);
           const id = await runningDeployment(client, service, environment);
           if (!id) return privately(`Nothing is deploying ${esc(service)} to ${esc(environment)} now, so there is nothing to roll back.`);
-          const status = await actOnDeployment(client, id, { action: 'rollback', reason: `rollback from Slack by ${person.name}`, actor: person.name });
+          const status = await actAs(client, config, person, id, { action: 'rollback', reason: `rollback from Slack by ${person.name}` }, signer);
           return publicly(withLinks(`${esc(person.name)} is rolling back \`${esc(id)}\` (it was ${esc(status.phase)}).`, 'deployment', id));
         }
         case 'approve':
@@ -397,11 +468,12 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (app, o
     const what = `Your approval of *${esc(environment)}* for \`${esc(release)}\``;
     let after: ReleaseStatus;
     try {
+      checkMayDecideOn(person, release, environment);
       after = await decide(
         client,
         release,
         { environment, decision: 'approve', comment: comment ?? null, by: person.name, roles: [...person.roles] },
-        triggerId ? { updateId: `slack:cmd:${triggerId}` } : {},
+        { ...(triggerId ? { updateId: `slack:cmd:${triggerId}` } : {}), signer },
       );
     } catch (err) {
       if (err instanceof ForbiddenError || err instanceof ConflictError) return privately(`${what} was not recorded: ${esc(err.message)}`);
@@ -468,6 +540,10 @@ function detailLines(s: DeploymentStatus): string[] {
 function releaseTitle(id: string): string {
   const [, service, version] = id.split(':');
   return service && version ? `Release ${service} ${version}` : id;
+}
+
+function stringOrUndefined(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {

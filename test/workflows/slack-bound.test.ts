@@ -1,0 +1,120 @@
+// What a run's Slack message costs in history, on the time-skipping server with real durations
+// and a stand-in for Slack's Web API: however long a soak lasts, the message is refreshed a few
+// times per wait (its samples are routine), while what is news — a failing sample, a rollback,
+// the outcome — still goes at once. A deployment recorded before the pump was bounded replays
+// on today's code (it keeps its old rhythm).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
+import { createSlackNotifier } from '../../src/providers/slack';
+import { workflowBundle } from '../../src/temporal/bundle';
+import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deployments';
+import { deploymentStatusQuery } from '../../workflows/messages';
+import { appMetrics, healthy } from '../harness/app-metrics';
+import { startFakeSlack, type FakeMessage, type FakeSlack } from '../harness/fake-slack';
+import { allFacts, firstScheduled, replayAll, scheduled, type HistoryFact } from '../harness/history';
+import { TEST_SLACK_TOKEN } from '../harness/stack';
+import { useTimeSkippingSandbox } from '../harness/time-skipping';
+
+const CHANNEL = 'C0BOUNDED';
+/** The production plan's analysis, around one soak of two hours at 50 %. */
+const LONG_SOAK = {
+  steps: [{ shift: 50 }, { soak: '2h' }, { shift: 100 }],
+  analysis: { interval: '1m', window: '5m', failureLimit: 2, inconclusiveLimit: 5 },
+  keepPreviousFor: '2m',
+  standbyFor: '1m',
+  standbyCount: 1,
+};
+
+describe('the cost of a run\'s Slack message (time-skipping server)', () => {
+  const sb = useTimeSkippingSandbox(LONG_SOAK);
+  let slack: FakeSlack;
+
+  beforeAll(async () => {
+    slack = await startFakeSlack();
+  });
+  afterAll(async () => {
+    await slack?.stop();
+  });
+
+  const notifier = () => createSlackNotifier({ botToken: TEST_SLACK_TOKEN, apiUrl: slack.apiUrl, defaultChannel: CHANNEL });
+  const parentOf = (id: string): FakeMessage | undefined =>
+    [...slack.messages.values()].find((m) => m.threadTs === null && ((m.metadata as { event_payload?: { id?: string } } | null)?.event_payload?.id ?? '').startsWith(`${id}#`));
+  const repliesTo = (ts: string) => [...slack.messages.values()].filter((m) => m.threadTs === ts).map((m) => m.text);
+  /** The facts after `from` and before `to` (by position: event ids start again in each run). */
+  const between = (facts: HistoryFact[], from: HistoryFact, to: HistoryFact) => facts.slice(facts.indexOf(from) + 1, facts.indexOf(to));
+  const updates = (facts: HistoryFact[]) => scheduled(facts, 'updateMessage');
+
+  it('refreshes the message a few times in a two-hour soak, not at every sample', async () => {
+    const t = sb.files.config.services.web.environments.prod;
+    const metrics = appMetrics(sb.aws.providers.routerFor(t.traffic), () => healthy);
+    const { id, status, facts } = await sb.withWorker(metrics, async () => {
+      const spec = buildDeploymentSpec(sb.files.config, { service: 'web', environment: 'prod', version: '4.0.0', requestedBy: 'ada' });
+      const { id } = await startDeployment(sb.env.client, sb.files.taskQueue, spec);
+      const handle = sb.env.client.workflow.getHandle(id);
+      await handle.result();
+      await replayAll(handle);
+      return { id, status: await handle.query(deploymentStatusQuery), facts: await allFacts(handle) };
+    }, { notifier: notifier() });
+
+    expect(status.outcome).toBe('succeeded');
+    const soak = between(facts, firstScheduled(facts, 'Shift 50 % to green'), firstScheduled(facts, 'Shift 100 % to green'));
+    expect(scheduled(soak, 'measure')).toHaveLength(120);
+    // A quarter of the soak between routine updates: at most 4 of them, and the soak's start.
+    const inSoak = updates(soak);
+    expect(inSoak.length).toBeGreaterThanOrEqual(3);
+    expect(inSoak.length).toBeLessThanOrEqual(6);
+    // Far fewer Slack calls in the whole run than samples taken.
+    const slackCalls = scheduled(facts).filter((f) => f.activityType === 'postMessage' || f.activityType === 'updateMessage');
+    expect(slackCalls.length).toBeLessThan(30);
+
+    // The message still shows the soak as it goes, then the outcome.
+    const parent = parentOf(id) as FakeMessage;
+    const shown = slack.accepted('chat.update').filter((c) => c.args.ts === parent.ts).map((c) => JSON.stringify(c.args.blocks));
+    expect(new Set(shown.map((b) => /Soak at 50 %: ([^"\\]+) left of 2h/.exec(b)?.[1]).filter(Boolean)).size).toBeGreaterThanOrEqual(3);
+    expect(parent.text).toMatch(/succeeded/i);
+  });
+
+  it('still replies at once to a failing sample and shows a rollback at once, deep in a long soak', async () => {
+    const t = sb.files.config.services.web.environments.staging;
+    let samples = 0;
+    // Healthy for ten minutes of the soak, then a breach: two failing samples roll back.
+    const metrics = appMetrics(sb.aws.providers.routerFor(t.traffic), () => (++samples > 10 ? { errorRate: 0.05, latencyMs: 90 } : healthy));
+    const { id, status, facts } = await sb.withWorker(metrics, async () => {
+      const spec = buildDeploymentSpec(sb.files.config, { service: 'web', environment: 'staging', version: '4.1.0', requestedBy: 'ada' });
+      const { id } = await startDeployment(sb.env.client, sb.files.taskQueue, spec);
+      const handle = sb.env.client.workflow.getHandle(id);
+      await handle.result().catch(() => undefined);
+      await replayAll(handle);
+      return { id, status: await handle.query(deploymentStatusQuery), facts: await allFacts(handle) };
+    }, { notifier: notifier() });
+
+    expect(status.outcome).toBe('rolled_back');
+    // The first failing sample's reply went before the next sample was taken.
+    const measures = scheduled(facts, 'measure');
+    const firstFail = measures[10];
+    const nextSample = measures[11];
+    const replyAfterFail = between(facts, firstFail, nextSample).filter((f) => f.summary === 'Slack: reply in the thread');
+    expect(replyAfterFail).toHaveLength(1);
+    // The run's message showed the rollback without waiting out the soak's pace (30 minutes).
+    const rolledBackAt = firstScheduled(facts, 'Roll back: 100 % to blue').at;
+    const lastUpdate = updates(facts).filter((f) => f.at >= rolledBackAt);
+    expect(lastUpdate.length).toBeGreaterThan(0);
+    expect((lastUpdate[0].at - rolledBackAt) / 1000).toBeLessThan(60);
+    const parent = parentOf(id) as FakeMessage;
+    expect(parent.text).toMatch(/rolled back/i);
+    expect(repliesTo(parent.ts).some((r) => /Analysis at 50 % failed/.test(r))).toBe(true);
+  });
+
+  it('replays a deployment recorded before the message pump was bounded', async () => {
+    // Recorded with the pump as it was (an update at every change, then a fixed pause): a run
+    // started then keeps that rhythm when a new worker picks it up.
+    const json = JSON.parse(readFileSync(resolve(__dirname, 'fixtures/deployment-before-bounded-slack.json'), 'utf8')) as Record<string, unknown>;
+    const history = temporal.api.history.v1.History.fromObject(json);
+    const updatesThen = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'updateMessage');
+    expect(updatesThen.length).toBeGreaterThan(5);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'deploy:web:dev:1.9.0');
+  });
+});
