@@ -399,13 +399,12 @@ const DatabaseFile = Type.Object({
 type DatabaseFileT = Static<typeof DatabaseFile>;
 
 const PermissionList = Type.Array(Type.Union(PERMISSIONS.map((p) => Type.Literal(p))), { minItems: 1 });
-const RoleFile = Type.Union([
-  PermissionList,
-  Type.Object({
-    permissions: PermissionList,
-    environments: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
-  }, { additionalProperties: false }),
-]);
+const ScopedRoleFile = Type.Object({
+  permissions: PermissionList,
+  environments: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+}, { additionalProperties: false });
+// Checked in resolveRoles, one shape or the other, so a mistake is named field by field (a union's error names neither).
+const RoleFile = Type.Unsafe<Static<typeof PermissionList> | Static<typeof ScopedRoleFile>>(Type.Union([Type.Array(Type.Unknown()), Type.Object({})]));
 type RoleFileT = Static<typeof RoleFile>;
 
 const ConfigFile = Type.Object({
@@ -567,6 +566,8 @@ function resolveRoles(declared: Record<string, RoleFileT> | undefined): Record<s
   for (const [name, perms] of Object.entries(BUILTIN_ROLES)) roles[name] = [...perms];
   for (const [name, role] of Object.entries(declared ?? {})) {
     if (!NAME_RE.test(name)) throw new ConfigError(`config field 'roles.${name}': role names are lower-case letters, digits and '-'`);
+    if (Array.isArray(role)) check(PermissionList, role, `roles.${name}`);
+    else check(ScopedRoleFile, role, `roles.${name}`);
     roles[name] = [...new Set(Array.isArray(role) ? role : role.permissions)];
   }
   // `admin` always has everything, whatever the file says.
