@@ -118,9 +118,15 @@ const toJson = (payloads: Payload[]): PayloadsJson => ({
 const dataOf = (body: PayloadsJson) => body.payloads.map((p) => Buffer.from(p.data ?? '', 'base64').toString('utf8')).join('\n');
 
 /** Every payload in a raw history, except search attributes (which Temporal must read, so no codec touches them). */
+/**
+ * Every payload in a history, but the markers of `patched()`: the SDK writes those itself (the
+ * patch's name, never data) and they do not pass through the codec.
+ */
 function payloadsIn(value: unknown, found: Payload[] = []): Payload[] {
   if (!value || typeof value !== 'object' || value instanceof Uint8Array) return found;
   const v = value as Record<string, unknown>;
+  const marker = v.markerRecordedEventAttributes as { markerName?: string } | undefined;
+  if (marker?.markerName === 'core_patch') return found;
   if (v.data instanceof Uint8Array && v.metadata && typeof v.metadata === 'object') {
     found.push(v as Payload);
     return found;
