@@ -7,9 +7,10 @@ import { apiBench } from './api';
 import { rollbackBench } from './rollback';
 import { historyBench } from './history';
 import { overheadBench } from './overhead';
+import { scaleBench } from './scale';
 
 /** Every benchmark, in the order `npm run bench` runs them. */
-export const BENCHES: Bench[] = [slackBench, rollbackBench, apiBench, historyBench, overheadBench];
+export const BENCHES: Bench[] = [slackBench, rollbackBench, apiBench, historyBench, overheadBench, scaleBench];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -248,6 +248,8 @@ export interface ReleaseStatus {
   version: string;
   hotfix: boolean;
   requestedBy: string;
+  /** The image digest (`sha256:…`) every environment deploys; null for a release that deploys the tag. */
+  digest: string | null;
   phase: ReleasePhase;
   outcome: Outcome | null;
   reason: string | null;

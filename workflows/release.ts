@@ -214,6 +214,7 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
       version: request.version,
       hotfix: request.hotfix,
       requestedBy: request.requestedBy,
+      digest: request.digest ?? null,
       phase: s.phase,
       outcome: s.outcome,
       reason: s.reason,

@@ -23,6 +23,7 @@ import { restoreRoutes } from './routes/restores';
 import { sandboxRoutes } from './routes/sandbox';
 import { scheduleRoutes } from './routes/schedules';
 import { slackRoutes } from './routes/slack';
+import type { ImageRegistry } from '../providers/types';
 
 export interface AppDeps {
   client: Client;
@@ -55,6 +56,11 @@ export interface AppDeps {
    * decisions after a restart).
    */
   decisionKey?: string;
+  /**
+   * Where a starting release resolves its tag to the digest every environment deploys. Default:
+   * ECR through the standard AWS credential chain (server.ts passes BATON_AWS_ENDPOINT_URL's).
+   */
+  registry?: ImageRegistry;
 }
 
 /** Without a configured key, one per process: every app built here signs alike (tests build several). */
@@ -145,7 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     v1.addHook('onRequest', authorize(config));
     await v1.register(deploymentRoutes, { client, config, signer });
-    await v1.register(releaseRoutes, { client, config, signer });
+    await v1.register(releaseRoutes, { client, config, signer, registry: deps.registry });
     await v1.register(freezeRoutes, { client, config });
     await v1.register(restoreRoutes, { client, config, signer });
     await v1.register(scheduleRoutes, { client, config });

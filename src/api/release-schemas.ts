@@ -5,6 +5,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { CheckStatus, Decision, GateState } from '../domain/release';
 import type { Outcome } from '../domain/types';
 import { VERSION_PATTERN } from '../temporal/deployments';
+import { DIGEST_PATTERN } from '../temporal/releases';
 import type { ReleasePhase, ReleaseStatus } from '../../workflows/messages';
 import { StringEnum } from './schemas';
 
@@ -77,6 +78,7 @@ export const ReleaseStatusSchema = Type.Object(
     version: Type.String(),
     hotfix: Type.Boolean(),
     requestedBy: Type.String(),
+    digest: Nullable(Type.String({ description: 'the image digest every environment deploys, resolved when the release started (null: it deploys the tag)', examples: ['sha256:5f2c…'] })),
     phase: StringEnum(PHASES),
     outcome: Nullable(StringEnum(OUTCOMES)),
     reason: Nullable(Type.String()),
@@ -98,7 +100,12 @@ void statusSchemaMatchesWorkflow;
 export const StartReleaseBody = Type.Object(
   {
     service: Type.String({ minLength: 1, maxLength: 64, examples: ['web'] }),
-    version: Type.String({ pattern: VERSION_PATTERN, description: 'image tag (no ":")', examples: ['1.4.2'] }),
+    version: Type.String({ pattern: VERSION_PATTERN, description: 'image tag (no ":"; not `latest`); the release resolves it to its digest when it starts and deploys that everywhere', examples: ['1.4.2'] }),
+    digest: Type.Optional(Type.String({
+      pattern: DIGEST_PATTERN,
+      description: 'the image digest to deploy (CI pins what it built); 409 when the registry says the tag points elsewhere',
+      examples: ['sha256:5f2c0c3b7e1f4a8d9b6e2c1a0f3d5e7b9c8a6f4e2d0b1c3a5e7f9d8b6c4a2e0f'],
+    })),
     hotfix: Type.Optional(Type.Boolean({ description: 'may skip stability periods with an extra approval by the configured hotfix role' })),
   },
   { additionalProperties: false },

@@ -3,6 +3,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { ConfigError, loadConfig, temporalConnectConfig } from '../config';
 import { dataConverterOf } from '../temporal/codec';
+import { createEcrRegistry } from '../providers/ecr';
 import { buildApp } from './app';
 
 async function main(): Promise<void> {
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: temporal.namespace, dataConverter: dataConverterOf(runtime) });
   let app;
   try {
-    app = await buildApp({ client, config, logger: { level: runtime.logLevel }, slack: runtime.slack, decisionKey: runtime.decisionKey });
+    app = await buildApp({ client, config, logger: { level: runtime.logLevel }, slack: runtime.slack, decisionKey: runtime.decisionKey, registry: createEcrRegistry({ endpoint: runtime.awsEndpoint }) });
     const url = await app.listen({ host: config.api.host, port: config.api.port });
     app.log.info(`api: listening on ${url} (Temporal ${temporal.address}, namespace ${temporal.namespace}); docs at ${url}/docs`);
   } catch (err) {

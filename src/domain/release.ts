@@ -96,6 +96,8 @@ export interface ReleaseRequest {
   version: string;
   hotfix: boolean;
   requestedBy: string;
+  /** The image digest every environment deploys, resolved when the release started; absent on older runs (they deploy the tag). */
+  digest?: string;
 }
 
 export interface ReleaseOutcomeInfo {

@@ -186,3 +186,27 @@ export interface DrInspector {
   /** The records named `dns.recordName` with either failover set identifier (Route 53 is global; `region` picks the client). */
   failoverRecords(dns: FailoverDns, region: string): Promise<FailoverRecordFacts[]>;
 }
+
+/**
+ * Where releases learn what a tag points to, so that every environment deploys the same bytes
+ * (src/providers/ecr.ts). Read-only. A failure is a RegistryError saying which kind it is.
+ */
+export interface ImageRegistry {
+  /** The digest (`sha256:<hex>`) `image:tag` points to now; `region` is where to ask when the reference does not say. */
+  resolveDigest(image: string, tag: string, region: string): Promise<string>;
+  /** Whether the repository `image` names holds an image with this digest. */
+  hasDigest(image: string, digest: string, region: string): Promise<boolean>;
+}
+
+/**
+ * `not_found`: no such repository or tag; `unavailable`: the registry did not answer (or refused
+ * to); `unsupported`: a registry the adapter cannot read.
+ */
+export type RegistryErrorKind = 'not_found' | 'unavailable' | 'unsupported';
+
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  constructor(readonly kind: RegistryErrorKind, message: string) {
+    super(message);
+  }
+}

@@ -4,6 +4,8 @@
 // passes it and is left for analysis to catch (the interesting case). It also takes regions
 // out and back (`/regions/<region>/outage`, which the API proxies from /v1/sandbox/regions),
 // through whatever the sandbox gives it as `regions`: the region gate and each region's worker.
+// And it plays CI pushing an image (`POST /images {service, version}`, which the API proxies from
+// /v1/sandbox/images), through what the sandbox gives it as `images`: a push to moto's ECR.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +34,13 @@ export interface RegionControl {
   /** Lets AWS calls into the region through again and starts its worker; safe to repeat. */
   endOutage(region: string): Promise<void>;
 }
+
+/** Pushes a new image tagged `version` to `service`'s repository (every region); answers its digest. */
+export type ImagePusher = (service: string, version: string) => Promise<{ digest: string }>;
+
+/** A tag as Docker allows it (the API's VERSION_PATTERN). */
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+const SERVICE = /^[a-z][a-z0-9-]{0,31}$/;
 
 export interface ControlServer {
   url: string;
@@ -99,9 +108,23 @@ async function regionsRoute(regions: RegionControl | undefined, req: IncomingMes
   return listed();
 }
 
+/** POST /images {service, version}: a new image, as CI's push after a build would make it. */
+async function imagesRoute(images: ImagePusher | undefined, req: IncomingMessage): Promise<Reply> {
+  if (!images) return errorReply(404, 'not_found', 'this sandbox has no image registry');
+  if (req.method !== 'POST') return errorReply(405, 'method_not_allowed', `${req.method} /images: use POST`);
+  const body = (await readJson(req)) as { service?: unknown; version?: unknown } | null;
+  const service = body?.service;
+  const version = body?.version;
+  if (typeof service !== 'string' || !SERVICE.test(service)) throw new FaultError('service', 'service: must be a service name');
+  if (typeof version !== 'string' || !TAG.test(version)) throw new FaultError('version', 'version: must be an image tag');
+  const { digest } = await images(service, version);
+  return { status: 200, body: { service, version, digest } };
+}
+
 interface Handlers {
   faults: FaultStore;
   regions?: RegionControl;
+  images?: ImagePusher;
 }
 
 async function route(h: Handlers, req: IncomingMessage): Promise<Reply> {
@@ -110,6 +133,7 @@ async function route(h: Handlers, req: IncomingMessage): Promise<Reply> {
   if (path === '/healthz') return { status: 200, body: { ok: true } };
   if (path === '/faults') return faultsRoute(h.faults, req);
   if (parts[0] === 'regions') return regionsRoute(h.regions, req, parts);
+  if (path === '/images') return imagesRoute(h.images, req);
   if (parts[0] === 'smoke' && parts.length === 4 && (req.method === 'GET' || req.method === 'HEAD')) return smoke(h.faults, parts.slice(1));
   return errorReply(404, 'not_found', `no route ${req.method} ${path}`);
 }
@@ -129,9 +153,9 @@ async function handle(h: Handlers, req: IncomingMessage, res: ServerResponse): P
   res.end(text);
 }
 
-export async function startControlServer(opts: { host?: string; port?: number; faults: FaultStore; regions?: RegionControl }): Promise<ControlServer> {
+export async function startControlServer(opts: { host?: string; port?: number; faults: FaultStore; regions?: RegionControl; images?: ImagePusher }): Promise<ControlServer> {
   const host = opts.host ?? '127.0.0.1';
-  const handlers: Handlers = { faults: opts.faults, regions: opts.regions };
+  const handlers: Handlers = { faults: opts.faults, regions: opts.regions, images: opts.images };
   const server = createServer((req, res) => void handle(handlers, req, res));
   server.listen(opts.port ?? 0, host);
   await once(server, 'listening'); // rejects with EADDRINUSE and the like

@@ -32,7 +32,7 @@ import { SANDBOX_DATABASE_ENVIRONMENTS, sandboxDatabasesDoc, seedRdsInstance, st
 import { cloudWatchPut, feedTargets, rdsDescribe, startFeeder } from './feeder';
 import { startRegionGate, type RegionGate } from './region-gate';
 import { sandboxConfigDoc, sandboxPeople } from './sandbox-config';
-import { seedSandbox } from './seed';
+import { pushSandboxImage, seedSandbox } from './seed';
 
 /** Printed once everything is up; the end-to-end test waits for it. */
 export const READY_LINE = 'Baton sandbox is up';
@@ -482,7 +482,9 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   );
   const targets = feedTargets(config);
   const faults = new FaultStore({ known: targets });
-  const control = await startControlServer({ port: settings.ports.control, faults, regions: regionControl(gate, workers) });
+  // "CI pushed this image" (POST /v1/sandbox/images): straight to moto, whatever region is out.
+  const images = async (service: string, version: string) => ({ digest: await pushSandboxImage({ endpoint: moto.endpoint }, service, version) });
+  const control = await startControlServer({ port: settings.ports.control, faults, regions: regionControl(gate, workers), images });
   parts.add('control server', control.stop);
   const { routerFor, dr } = createProviders({ awsEndpoint: moto.endpoint, slack: {} });
   const feeder = startFeeder({

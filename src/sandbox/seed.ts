@@ -2,6 +2,8 @@
 // real deployments end to end. Idempotent: every resource is looked up by name before it is
 // created and nothing that exists is changed, so a second run changes nothing and returns the
 // same values (moto's ids are random, which is why they are read back, never assumed).
+import { createHash, randomUUID } from 'node:crypto';
+import { CreateRepositoryCommand, DescribeImagesCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
 import { CreateSubnetCommand, CreateVpcCommand, DescribeSubnetsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   CreateClusterCommand,
@@ -126,6 +128,7 @@ export async function seedSandbox(opts: SeedOptions): Promise<SeededTarget[]> {
     const prod = primary.find((t) => t.service === service && t.environment === 'prod')!;
     if (DR_SERVICES.has(service)) prod.dr = await seedDr(clients, prod, drCopy);
   }
+  await seedImages(opts);
   return primary;
 }
 
@@ -188,6 +191,84 @@ async function ensureService(ecs: ECSClient, cluster: string, service: string, t
   if (out.services?.some((s) => s.status === 'ACTIVE')) return;
   await ecs.send(new CreateServiceCommand({ cluster, serviceName: service, taskDefinition, desiredCount: 0 }));
   await ecs.send(new UpdateServiceCommand({ cluster, service, desiredCount }));
+}
+
+// ---------------------------------------------------------------- ECR
+//
+// Releases deploy the digest a tag points to when they start (src/providers/ecr.ts), so the
+// sandbox's repositories hold an image for every version its examples release. moto derives an
+// image's digest from its manifest's layers: each push below has a layer of its own, so each is a
+// new digest, as a real rebuild would be.
+
+/** The versions the sandbox's examples and the README release; POST /v1/sandbox/images pushes any other. */
+export const SANDBOX_IMAGE_VERSIONS = ['1.0.0', '1.1.0', '1.2.0', '1.4.2', '1.4.3', '7.0.0'];
+
+const ecrClients = new WeakMap<SeedOptions, Map<string, ECRClient>>();
+function ecrOf(opts: SeedOptions, region: string): ECRClient {
+  let byRegion = ecrClients.get(opts);
+  if (!byRegion) ecrClients.set(opts, (byRegion = new Map()));
+  let client = byRegion.get(region);
+  if (!client) byRegion.set(region, (client = new ECRClient(awsClientConfig(region, opts))));
+  return client;
+}
+
+/** Repositories `web` and `api` in each sandbox region, with an image per SANDBOX_IMAGE_VERSIONS; a tag already there is kept. */
+async function seedImages(opts: SeedOptions): Promise<void> {
+  for (const region of Object.values(SANDBOX_REGIONS)) {
+    for (const { service } of SANDBOX_SERVICES) {
+      const ecr = ecrOf(opts, region);
+      await ensureRepository(ecr, service);
+      for (const version of SANDBOX_IMAGE_VERSIONS) {
+        if ((await taggedDigest(ecr, service, version)) === null) await putImage(ecr, service, version, `${service}:${version}:seed`);
+      }
+    }
+  }
+}
+
+/**
+ * What CI does after a build: a new image tagged `version` in `service`'s repository, in every
+ * sandbox region (the same digest in each); a tag that existed moves to it. Returns the digest.
+ */
+export async function pushSandboxImage(opts: SeedOptions, service: string, version: string): Promise<string> {
+  const build = `${service}:${version}:${randomUUID()}`;
+  let digest = '';
+  for (const region of Object.values(SANDBOX_REGIONS)) {
+    const ecr = ecrOf(opts, region);
+    await ensureRepository(ecr, service);
+    digest = await putImage(ecr, service, version, build);
+  }
+  return digest;
+}
+
+async function ensureRepository(ecr: ECRClient, name: string): Promise<void> {
+  try {
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: name, registryId: ACCOUNT }));
+  } catch (err) {
+    if ((err as Error).name !== 'RepositoryAlreadyExistsException') throw err;
+  }
+}
+
+async function taggedDigest(ecr: ECRClient, repositoryName: string, tag: string): Promise<string | null> {
+  const found = await findByName(
+    async () => (await ecr.send(new DescribeImagesCommand({ registryId: ACCOUNT, repositoryName, imageIds: [{ imageTag: tag }] }))).imageDetails?.[0]?.imageDigest,
+    'ImageNotFoundException',
+  );
+  return found ?? null;
+}
+
+/** Pushes a manifest whose one layer is named by `build` (the same build gives the same digest); returns its digest. */
+async function putImage(ecr: ECRClient, repositoryName: string, tag: string, build: string): Promise<string> {
+  const layer = (text: string) => ({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: 1024, digest: `sha256:${createHash('sha256').update(text).digest('hex')}` });
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: 512, digest: layer(`config ${build}`).digest },
+    layers: [layer(build)],
+  };
+  const out = await ecr.send(new PutImageCommand({ registryId: ACCOUNT, repositoryName, imageTag: tag, imageManifest: JSON.stringify(manifest) }));
+  const digest = out.image?.imageId?.imageDigest;
+  if (!digest) throw new Error(`ECR did not return the digest of ${repositoryName}:${tag}`);
+  return digest;
 }
 
 // ---------------------------------------------------------------- ALB

@@ -77,12 +77,23 @@ export function serviceEnvironment(config: Pick<BatonConfig, 'services'>, servic
   return env;
 }
 
+/**
+ * A version a deployment or release may name: a valid tag, and not `latest`, which names
+ * whatever was pushed last, so an approval or a rollback could not say what it was about.
+ */
+export function checkVersion(version: string): void {
+  if (!new RegExp(VERSION_PATTERN).test(version)) {
+    throw new BadRequestError('version', `version: '${version}' is not a valid image tag (letters, digits, '_', '.', '-'; at most 64)`);
+  }
+  if (version.toLowerCase() === 'latest') {
+    throw new BadRequestError('version', `version: '${version}' is a mutable tag; use a version or a digest`);
+  }
+}
+
 /** Resolves a request against config into the spec the workflow runs with. */
 export function buildDeploymentSpec(config: BatonConfig, req: DeploymentRequest): DeploymentSpec {
   const env = serviceEnvironment(config, req.service, req.environment);
-  if (!new RegExp(VERSION_PATTERN).test(req.version)) {
-    throw new BadRequestError('version', `version: '${req.version}' is not a valid image tag (letters, digits, '_', '.', '-'; at most 64)`);
-  }
+  checkVersion(req.version);
   return {
     id: deploymentId(req.service, req.environment, req.version),
     service: req.service,

@@ -28,18 +28,99 @@ import {
   type ReleaseStage,
   type ReleaseStatus,
 } from '../../workflows/messages';
-import { BadRequestError, ConflictError, NotFoundError, VERSION_PATTERN, buildDeploymentSpec, howEnded, queryStatus } from './deployments';
+import { BadRequestError, ConflictError, NotFoundError, buildDeploymentSpec, checkVersion, howEnded, queryStatus } from './deployments';
 import { refusal } from './refusals';
 import type { DecisionSigner } from './signer';
 import { checkRuleOf } from '../domain/policy';
+import { imageRepository } from '../domain/spec-check';
+import type { DeploymentSpec } from '../domain/types';
+import { RegistryError, type ImageRegistry } from '../providers/types';
 
 export { ForbiddenError } from './refusals';
+
+/** An image digest as registries write it (releases take one instead of resolving the tag). */
+export const DIGEST_PATTERN = '^sha256:[0-9a-f]{64}$';
 
 export interface ReleaseRequestInput {
   service: string;
   version: string;
   hotfix?: boolean;
   requestedBy: string;
+  /**
+   * The image digest (`sha256:<hex>`) every environment deploys (resolveReleaseDigest); without
+   * it, each deploys the tag `version` (tests that start release workflows by hand).
+   */
+  digest?: string | null;
+}
+
+/** The service's configured service entry, or a BadRequestError naming the known ones. */
+function serviceOf(config: BatonConfig, name: string) {
+  const service = ownEntry(config.services, name);
+  if (!service) {
+    const known = Object.keys(config.services).join(', ');
+    throw new BadRequestError('service', `service: unknown service '${name}' (known: ${known})`);
+  }
+  return service;
+}
+
+/**
+ * The digest a release of `service` `version` deploys everywhere, decided once when it starts:
+ * an approval in staging then binds the bytes that reach prod, whoever pushes the tag again.
+ * Without `digest`, what the tag points to in the registry now (an unknown tag: 400 naming
+ * `version`). With a `digest` (CI pins what it built), that one, unless the registry says the
+ * tag points elsewhere (409 naming both) or knows no such image (400 naming `digest`); a
+ * registry that cannot be asked or read leaves the caller's digest standing. The registry not
+ * answering otherwise is a RegistryError of kind `unavailable` (the API answers 503).
+ */
+export async function resolveReleaseDigest(
+  config: BatonConfig,
+  req: { service: string; version: string; digest?: string | null },
+  registry: ImageRegistry,
+): Promise<string> {
+  const service = serviceOf(config, req.service);
+  checkVersion(req.version);
+  if (req.digest != null && !new RegExp(DIGEST_PATTERN).test(req.digest)) {
+    throw new BadRequestError('digest', `digest: '${req.digest}' is not an image digest (sha256: and 64 lowercase hex digits)`);
+  }
+  // Every environment of a service runs the same repository; the first one's region is where to ask.
+  const first = config.promotion.map((env) => ownEntry(service.environments, env)).find((e) => e !== undefined);
+  if (!first) {
+    throw new BadRequestError('service', `service: '${req.service}' runs in none of the promotion's environments (${config.promotion.join(', ')})`);
+  }
+  const repository = imageRepository(first.image);
+  const region = first.compute.region;
+  const given = req.digest ?? null;
+  let tagged: string | null;
+  try {
+    tagged = await registry.resolveDigest(repository, req.version, region);
+  } catch (err) {
+    if (!(err instanceof RegistryError)) throw err;
+    if (err.kind === 'unsupported') {
+      if (given) return given;
+      throw new BadRequestError('version', `version: ${err.message}; give the digest of ${repository}:${req.version} in the request (digest: sha256:...)`);
+    }
+    if (err.kind === 'unavailable') {
+      if (given) return given;
+      throw err;
+    }
+    if (!given) throw new BadRequestError('version', `version: ${err.message}`);
+    tagged = null;
+  }
+  if (!given) return tagged!;
+  if (tagged === given) return given;
+  if (tagged !== null) {
+    throw new ConflictError(`digest: ${repository}:${req.version} points to ${tagged}, not to the digest given (${given}): the tag was pushed again, or the digest is of another build`);
+  }
+  // No such tag: the digest itself must be in the repository.
+  let there: boolean;
+  try {
+    there = await registry.hasDigest(repository, given, region);
+  } catch (err) {
+    if (err instanceof RegistryError && err.kind === 'unavailable') return given;
+    throw err instanceof RegistryError ? new BadRequestError('digest', `digest: ${err.message}`) : err;
+  }
+  if (!there) throw new BadRequestError('digest', `digest: there is no image ${given} (nor a tag ${req.version}) in ${repository}`);
+  return given;
 }
 
 /**
@@ -47,14 +128,9 @@ export interface ReleaseRequestInput {
  * to the environments the service runs in, each with its gate, train and deployment spec.
  */
 export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput, signer: DecisionSigner | null = null): ReleaseInput {
-  const service = ownEntry(config.services, req.service);
-  if (!service) {
-    const known = Object.keys(config.services).join(', ');
-    throw new BadRequestError('service', `service: unknown service '${req.service}' (known: ${known})`);
-  }
-  if (!new RegExp(VERSION_PATTERN).test(req.version)) {
-    throw new BadRequestError('version', `version: '${req.version}' is not a valid image tag (letters, digits, '_', '.', '-'; at most 64)`);
-  }
+  const service = serviceOf(config, req.service);
+  checkVersion(req.version);
+  const digest = req.digest ?? null;
   const hotfix = req.hotfix ?? false;
   if (hotfix && !config.hotfix) {
     throw new BadRequestError('hotfix', 'hotfix: this Baton takes no hotfix releases (config has no hotfix.approvalRole)');
@@ -69,7 +145,7 @@ export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput,
       environment,
       gate,
       train: gate?.train ? (ownEntry(config.trains, gate.train) ?? null) : null,
-      deployment: buildDeploymentSpec(config, { service: req.service, environment, version: req.version, requestedBy: req.requestedBy, decisionKey: signer?.publicKey ?? null }),
+      deployment: pinned(buildDeploymentSpec(config, { service: req.service, environment, version: req.version, requestedBy: req.requestedBy, decisionKey: signer?.publicKey ?? null }), digest),
     };
   });
   // The people whose decisions can count on this release, as config says now: approvers,
@@ -83,7 +159,7 @@ export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput,
     .filter((p) => p.name === req.requestedBy || p.roles.some((r) => named.has(r)))
     .map((p) => ({ name: p.name, roles: [...p.roles] }));
   return {
-    request: { service: req.service, version: req.version, hotfix, requestedBy: req.requestedBy },
+    request: { service: req.service, version: req.version, hotfix, requestedBy: req.requestedBy, ...(digest ? { digest } : {}) },
     id: releaseId(req.service, req.version),
     stages,
     freezes: config.freezes,
@@ -94,6 +170,11 @@ export function buildReleaseInput(config: BatonConfig, req: ReleaseRequestInput,
     cancelRoles: [...config.cancelRoles],
     decisionKey: signer?.publicKey ?? null,
   };
+}
+
+/** The spec deploying `repository@digest` instead of the tag (the id and version still name the tag). */
+function pinned(spec: DeploymentSpec, digest: string | null): DeploymentSpec {
+  return digest ? { ...spec, image: `${imageRepository(spec.image)}@${digest}` } : spec;
 }
 
 /**
@@ -141,7 +222,7 @@ async function startReleaseOnce(client: Client, taskQueue: string, input: Releas
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       staticSummary: `Release ${service} ${version}${hotfix ? ' (hotfix)' : ''} ${route}`,
-      staticDetails: `Requested by ${input.request.requestedBy}.`,
+      staticDetails: `Requested by ${input.request.requestedBy}.${input.request.digest ? ` Image \`${input.stages[0].deployment.image}\` in every environment.` : ''}`,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: BatonKind, value: 'release' },
         { key: BatonService, value: service },

@@ -44,7 +44,7 @@ describe('API fuzzing with schemathesis', () => {
     stack = await startStack({ regionWorkers: true });
     // The fuzzer sends hundreds of requests a minute with one token: well past the defaults.
     const config = { ...stack.config, api: { ...stack.config.api, rateLimit: { perToken: 1_000_000, perAddress: 1_000_000, windowSeconds: 60 } } };
-    app = await buildApp({ client: stack.client, config, readyWorkersWithinMs: null });
+    app = await buildApp({ client: stack.client, config, readyWorkersWithinMs: null, registry: stack.registry });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     dir = mkdtempSync(join(tmpdir(), 'baton-fuzz-'));
   }, 300_000);

@@ -23,7 +23,7 @@ describe('one policy for every path', () => {
 
   beforeAll(async () => {
     stack = await startStack({ plan: PLAN });
-    app = await buildApp({ client: stack.client, config: stack.config, decisionKey });
+    app = await buildApp({ client: stack.client, config: stack.config, decisionKey, registry: stack.registry });
     const p = stack.people;
     as = {
       ada: authed(app, p.admin),
@@ -138,6 +138,7 @@ describe('one policy for every path', () => {
 
   describe('releases', () => {
     const startRelease = async (who: ApiCaller, version: string): Promise<string> => {
+      await stack.pushImage('api', version); // what CI would have pushed
       const res = await who.post<{ id: string }>('/v1/releases', { service: 'api', version });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body.id;

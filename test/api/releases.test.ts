@@ -71,8 +71,10 @@ describe('API: releases on a real worker', () => {
 
   beforeAll(async () => {
     stack = await startStack({ plan: PLAN, feeder: true });
-    app = await buildApp({ client: stack.client, config: stack.config });
-    variant = await buildApp({ client: stack.client, config: variantConfig(stack) });
+    app = await buildApp({ client: stack.client, config: stack.config, registry: stack.registry });
+    variant = await buildApp({ client: stack.client, config: variantConfig(stack), registry: stack.registry });
+    // What CI would have pushed: releases resolve their tag in ECR when they start.
+    for (const [service, version] of [['web', '2.0.0'], ['web', '2.3.0'], ['api', '3.0.0'], ['api', 'race-1'], ['api', 'exp-1']]) await stack.pushImage(service, version);
     const p = stack.people;
     const callers = (a: FastifyInstance): typeof as => ({
       admin: authed(a, p.admin),
@@ -139,7 +141,7 @@ describe('API: releases on a real worker', () => {
         actions: `/v1/releases/${id}/actions`,
       });
       expect(res.headers.location).toBe(res.body.links.self);
-      expect(res.body.status).toMatchObject({ id, kind: 'release', service: 'web', version: '2.0.0', hotfix: false, requestedBy: 'dev', outcome: null });
+      expect(res.body.status).toMatchObject({ id, kind: 'release', service: 'web', version: '2.0.0', hotfix: false, requestedBy: 'dev', outcome: null, digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
       expect(res.body.status.environments.map((e) => e.environment)).toEqual(['dev', 'staging', 'prod']);
       expect(stage(res.body.status, 'dev').gate).toBeNull();
 

@@ -78,7 +78,7 @@ describe('Slack: interactions and /baton commands on a real worker', () => {
   let seq = 0;
 
   const slackApp = (extra: { signingSecret?: string; replyWithinMs?: number } = {}) =>
-    buildApp({ client: stack.client, config, slack: { signingSecret: SECRET, botToken: 'xoxb-test', apiUrl: fake.apiUrl, ...extra } });
+    buildApp({ client: stack.client, config, registry: stack.registry, slack: { signingSecret: SECRET, botToken: 'xoxb-test', apiUrl: fake.apiUrl, ...extra } });
 
   /** Runs `fn` against an app of its own, then closes it: closing waits for the background work. */
   async function drained(fn: (a: FastifyInstance) => Promise<void>): Promise<void> {
@@ -96,6 +96,7 @@ describe('Slack: interactions and /baton commands on a real worker', () => {
     app = await slackApp();
     const dev = authed(app, stack.people.developer);
     for (const [service, version] of [['web', '5.0.0'], ['api', '5.0.0'], ['web', '5.0.1']]) {
+      await stack.pushImage(service, version); // what CI would have pushed
       const res = await dev.post('/v1/releases', { service, version });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
     }

@@ -45,7 +45,8 @@ describe('API: status reads', () => {
         }],
       },
     });
-    app = await buildApp({ client, config: stack.config });
+    app = await buildApp({ client, config: stack.config, registry: stack.registry });
+    await stack.pushImage('web', '2.0.0'); // what CI would have pushed before releasing it
     admin = authed(app, stack.people.admin);
     developer = authed(app, stack.people.developer);
     viewer = authed(app, stack.people.viewer);

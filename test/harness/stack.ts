@@ -27,7 +27,9 @@ import type { LocalPostgres } from '../../src/local/postgres';
 import { cloudWatchPut, feedTargets, rdsDescribe, startFeeder } from '../../src/sandbox/feeder';
 import { startRegionGate, type RegionGate } from '../../src/sandbox/region-gate';
 import { newToken, sandboxConfigDoc, sandboxPeople, type SandboxPerson } from '../../src/sandbox/sandbox-config';
-import { seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
+import { pushSandboxImage, seedSandbox, type SeededTarget } from '../../src/sandbox/seed';
+import { createEcrRegistry } from '../../src/providers/ecr';
+import type { ImageRegistry } from '../../src/providers/types';
 import { createBatonWorker, type BatonWorker } from '../../src/worker';
 import { quietWorkerLogs, startTogether } from './servers';
 
@@ -129,6 +131,10 @@ export interface Stack {
   endOutage(region: string): Promise<void>;
   faults: FaultStore;
   targets: SeededTarget[];
+  /** "CI pushed this image": a new image of `service` tagged `version` in moto's ECR (a new digest each time); answers its digest. */
+  pushImage(service: string, version: string): Promise<string>;
+  /** moto's ECR, where an API built with `buildApp({..., registry: stack.registry})` resolves releases' tags. */
+  registry: ImageRegistry;
   /** The sandbox's PostgreSQL, when `databases` was asked for. */
   postgres: LocalPostgres | null;
   /** Starts the in-process worker, serving the config's regions (with `regionWorkers`: every region's worker); no-op when it runs. */
@@ -160,6 +166,10 @@ export interface SandboxAws {
   faults: FaultStore;
   controlUrl: string;
   providers: Providers;
+  /** A new image of `service` tagged `version` in moto's ECR; answers its digest. */
+  pushImage(service: string, version: string): Promise<string>;
+  /** moto's ECR as the API reads it. */
+  registry: ImageRegistry;
   stop(): Promise<void>;
 }
 
@@ -169,7 +179,9 @@ export async function startSandboxAws(opts: { regions?: RegionControl } = {}): P
   try {
     const targets = await seedSandbox({ endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS });
     const faults = new FaultStore();
-    const control = await startControlServer({ faults, regions: opts.regions });
+    const ecr = { endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS };
+    const pushImage = (service: string, version: string) => pushSandboxImage(ecr, service, version);
+    const control = await startControlServer({ faults, regions: opts.regions, images: async (service, version) => ({ digest: await pushImage(service, version) }) });
     const providers = createProviders({ awsEndpoint: moto.endpoint, awsCredentials: MOTO_CREDENTIALS, slack: {}, log: () => undefined });
     return {
       moto,
@@ -177,6 +189,8 @@ export async function startSandboxAws(opts: { regions?: RegionControl } = {}): P
       faults,
       controlUrl: control.url,
       providers,
+      pushImage,
+      registry: createEcrRegistry(ecr),
       async stop() {
         await control.stop();
         await moto.stop();
@@ -420,6 +434,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       endOutage,
       faults,
       targets,
+      pushImage: aws.pushImage,
+      registry: aws.registry,
       postgres,
       startWorker,
       stopWorker,

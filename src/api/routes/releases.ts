@@ -4,12 +4,14 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { gateFor, type BatonConfig } from '../../config';
-import { buildReleaseInput, cancelRelease, decide, getReleaseStatus, postCheck, startRelease } from '../../temporal/releases';
+import { buildReleaseInput, cancelRelease, decide, getReleaseStatus, postCheck, resolveReleaseDigest, startRelease } from '../../temporal/releases';
+import { createEcrRegistry } from '../../providers/ecr';
+import { RegistryError, type ImageRegistry } from '../../providers/types';
 import { caller } from '../auth';
 import { attestRefusal, cancelRefusal, checkRuleOf } from '../../domain/policy';
 import { ForbiddenError } from '../../temporal/deployments';
 import type { DecisionSigner } from '../../temporal/signer';
-import { checkMayDecide } from '../errors';
+import { ApiError, checkMayDecide } from '../errors';
 import {
   ApprovalBody,
   CheckBody,
@@ -26,9 +28,11 @@ export interface ReleaseRoutesOptions {
   client: Client;
   config: BatonConfig;
   signer: DecisionSigner;
+  /** Where a starting release resolves its tag to a digest; default ECR with the standard AWS settings (credential chain, region). */
+  registry?: ImageRegistry;
 }
 
-export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = async (app, { client, config, signer }) => {
+export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = async (app, { client, config, signer, registry = createEcrRegistry({}) }) => {
   const links = runLinksOf('releases', ['checks', 'approvals', 'actions'] as const, config, client);
 
   app.post('/releases', {
@@ -37,14 +41,24 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<ReleaseRoutesOptions> = as
       summary: 'Start promoting a version through the environments',
       description:
         'Promotes one version of one service through the configured environments in order (e.g. dev → staging → prod), '
-        + 'each behind its gate. A second start of a running release gets 409 with its id; an ended one may be started again.',
+        + 'each behind its gate. A second start of a running release gets 409 with its id; an ended one may be started again. '
+        + 'The tag is resolved to its digest in the registry (ECR) when the release starts, and every environment deploys that digest: '
+        + '400 for `latest` or a tag the registry does not have; a `digest` given by the caller is deployed as is, but 409 when the registry says the tag points elsewhere; '
+        + '503 when the registry does not answer.',
       tags: ['releases'],
       body: StartReleaseBody,
-      response: withErrors({ 201: StartReleaseReply, 409: ErrorReply }),
+      response: withErrors({ 201: StartReleaseReply, 409: ErrorReply, 503: ErrorReply }),
     },
   }, async (request, reply) => {
     const { service, version, hotfix } = request.body;
-    const input = buildReleaseInput(config, { service, version, hotfix, requestedBy: caller(request).name }, signer);
+    let digest: string;
+    try {
+      digest = await resolveReleaseDigest(config, { service, version, digest: request.body.digest }, registry);
+    } catch (err) {
+      if (err instanceof RegistryError) throw new ApiError(503, 'unavailable', `${err.message}; try again shortly, or give the digest (digest: sha256:...)`);
+      throw err;
+    }
+    const input = buildReleaseInput(config, { service, version, hotfix, digest, requestedBy: caller(request).name }, signer);
     const { id } = await startRelease(client, config.temporal.taskQueue, input);
     const status = await getReleaseStatus(client, id);
     const l = links(id);

@@ -1,12 +1,12 @@
-// Sandbox-only routes (registered when config.sandbox is set): fault injection and region
-// outages, proxied to the sandbox control server, and the example people with their tokens
-// (admin only).
+// Sandbox-only routes (registered when config.sandbox is set): fault injection, region outages
+// and pushing images (what CI would do), proxied to the sandbox control server, and the example
+// people with their tokens (admin only).
 import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { configRegions, type BatonConfig } from '../../config';
-import { BadRequestError, serviceEnvironment } from '../../temporal/deployments';
+import { BadRequestError, VERSION_PATTERN, serviceEnvironment } from '../../temporal/deployments';
 import { ApiError } from '../errors';
 import {
   DamageReply,
@@ -22,6 +22,23 @@ import {
 } from '../schemas';
 import { damageDatabase, describeSandboxDatabases } from '../../sandbox/databases';
 import { databaseSpec } from '../../temporal/restores';
+
+const SandboxImageBody = Type.Object(
+  {
+    service: Type.String({ minLength: 1, maxLength: 64, examples: ['web'] }),
+    version: Type.String({ pattern: VERSION_PATTERN, description: 'the tag to push (a tag that exists moves to the new image)', examples: ['7.1.0'] }),
+  },
+  { additionalProperties: false },
+);
+
+const SandboxImageReply = Type.Object(
+  {
+    service: Type.String(),
+    version: Type.String(),
+    digest: Type.String({ description: 'the new image\'s digest, which a release of this version now deploys', examples: ['sha256:5f2c…'] }),
+  },
+  { title: 'SandboxImage', description: 'The image pushed' },
+);
 
 export interface SandboxRoutesOptions {
   config: BatonConfig;
@@ -168,6 +185,25 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<SandboxRoutesOptions> = as
   }, async (request, reply) => {
     checkRegion(request.params.region);
     return reply.code(200).send(await regions('DELETE', `/regions/${encodeURIComponent(request.params.region)}/outage`));
+  });
+
+  app.post('/sandbox/images', {
+    config: { permission: 'admin', does: 'push sandbox images' },
+    schema: {
+      summary: 'Push a new image of a service under a tag, as CI does after a build',
+      description:
+        'Releases resolve their tag to a digest in ECR when they start, so a version must be pushed before it is released. '
+        + 'Each push is a new image with its own digest; pushing a tag again moves it (a release already running keeps the digest it started with).',
+      tags: ['sandbox'],
+      body: SandboxImageBody,
+      response: withErrors({ 200: SandboxImageReply, 502: ErrorReply }),
+    },
+  }, async (request, reply) => {
+    const { service, version } = request.body;
+    if (!Object.hasOwn(config.services, service)) {
+      throw new BadRequestError('service', `service: unknown service '${service}' (known: ${Object.keys(config.services).join(', ')})`);
+    }
+    return reply.code(200).send(await ask('POST', '/images', SandboxImageReply, '{service, version, digest}', { service, version }));
   });
 
   app.get('/sandbox/people', {
