@@ -9,7 +9,10 @@
 //   same run, the same round trip on an idle worker (one deployment soaking, nothing else);
 // - workflow-task schedule-to-start: WorkflowTaskScheduled → WorkflowTaskStarted in the
 //   histories of a sample of the runs (how long a decision waited for the worker);
-// - the worker's peak RSS (VmHWM in /proc) and CPU time.
+// - the worker's peak RSS (VmHWM in /proc) and CPU time; and, to tell where a miss comes from,
+//   the CPU time of the Temporal server, moto, this process and the whole machine over the load,
+//   the Temporal server's own latencies (its Prometheus metrics), and what one deployment's
+//   history holds (workflow tasks, activities by type).
 // Then N = 500 on two workers on the same task queue. Then the release train: T releases waiting
 // at prod's train gate, the train triggered: departure → every release boarded → every one live.
 //
@@ -17,8 +20,9 @@
 // benchmark (each run deploys a new version). Analysis reads a stand-in for CloudWatch: a small
 // proxy in front of moto that answers GetMetricData for a healthy colour (50 requests/s, no 5xx,
 // 80 ms) and forwards every other call to moto. The worker still makes every metrics call over
-// HTTP through the SDK; only moto's CloudWatch, which scans every datapoint it holds on every
-// query, is left out: fed for 500 services it would be what this measures (see the notes).
+// HTTP through the SDK; only moto's CloudWatch is left out: the sandbox's feeder, writing
+// datapoints for 500 services every second, would load moto (one Python process on the same two
+// cores), not Baton.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';

@@ -185,6 +185,11 @@ export interface RuntimeEnv {
    * with another key.
    */
   decisionKey: string | null;
+  /**
+   * BATON_DECISION_PUBLIC_KEY (workers): the public half of the API's decision key, which the
+   * drills their schedules start carry, so those runs too take only decisions the API signed.
+   */
+  decisionPublicKey: string | null;
 }
 
 /** One AES-256 key of BATON_CODEC_KEYS and the id its ciphertexts carry. */
@@ -1127,14 +1132,15 @@ export function readRuntimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv
     regions: regionList(env.BATON_REGIONS),
     codec: codecKeys(env.BATON_CODEC_KEYS),
     decisionKey: decisionKey(env.BATON_DECISION_KEY),
+    decisionPublicKey: decisionKey(env.BATON_DECISION_PUBLIC_KEY, 'BATON_DECISION_PUBLIC_KEY'),
   };
 }
 
-/** BATON_DECISION_KEY: 64 hex digits (`openssl rand -hex 32`), the API's signing secret; unset → null. */
-function decisionKey(value: string | undefined): string | null {
+/** BATON_DECISION_KEY (the API's signing secret) or BATON_DECISION_PUBLIC_KEY: 64 hex digits; unset → null. */
+function decisionKey(value: string | undefined, name = 'BATON_DECISION_KEY'): string | null {
   const text = (value ?? '').trim();
   if (!text) return null;
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError('BATON_DECISION_KEY: must be 32 bytes as 64 hex digits (e.g. openssl rand -hex 32)');
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError(`${name}: must be 32 bytes as 64 hex digits (e.g. openssl rand -hex 32)`);
   return text.toLowerCase();
 }
 

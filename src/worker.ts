@@ -141,9 +141,9 @@ async function main(): Promise<void> {
     // Each configured release train is a Temporal Schedule; create or update them to match config.
     const trains = await syncTrainSchedules(client, config);
     console.log(`worker: release trains: ${syncSummary(trains)}`);
-    const drills = await syncDrillSchedules(client, config);
+    const drills = await syncDrillSchedules(client, config, runtime.decisionPublicKey);
     if (drills.length) console.log(`worker: restore drills: ${drills.join(', ')}`);
-    const drDrills = await syncFailoverDrillSchedules(client, config);
+    const drDrills = await syncFailoverDrillSchedules(client, config, runtime.decisionPublicKey);
     if (drDrills.length) console.log(`worker: DR drills: ${drDrills.join(', ')}`);
     if (await syncReadinessSchedule(client, config)) console.log(`worker: DR readiness: schedule 'readiness' every ${config.readiness.everySeconds} s`);
     const regions = workerRegions(config, runtime);

@@ -16,7 +16,7 @@ import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { configRegions, ConfigError, drSpecs, readRuntimeEnv, resolveConfig, type BatonConfig } from '../config';
 import { regionQueue } from '../domain/regions';
-import { newDecisionSecret } from '../domain/signing';
+import { decisionKeyPair, newDecisionSecret } from '../domain/signing';
 import type { Colour } from '../domain/types';
 import type { LocalPostgres } from '../local/postgres';
 import { listDatabase, startBackup } from '../temporal/restores';
@@ -232,7 +232,8 @@ function childEnv(settings: Settings, configPath: string, awsEndpoint: string): 
     AWS_REGION: 'us-east-1',
     TEMPORAL_ADDRESS: `127.0.0.1:${settings.ports.temporal}`,
     TEMPORAL_NAMESPACE: 'default',
-    BATON_DECISION_KEY: env.BATON_DECISION_KEY ?? sandboxDecisionKey(settings.dir),
+    // The workers get only the public half: the drills their schedules start take only signed decisions.
+    BATON_DECISION_PUBLIC_KEY: decisionKeyPair(env.BATON_DECISION_KEY ?? sandboxDecisionKey(settings.dir)).publicKey,
   };
 }
 
@@ -501,7 +502,7 @@ async function start(parts: Parts, processEnv: NodeJS.ProcessEnv, fail: (why: st
   log(`starting the API and the workers: ${workers.regions.map((r) => `${RegionWorkers.nameOf(r)} serves ${r} ('${regionQueue(mainQueue, r)}')`).join(', ')}; each also serves '${mainQueue}'`);
   // The API logs every request at info; in the sandbox's shared terminal only its warnings
   // show unless BATON_LOG_LEVEL asks for more.
-  const api = startTs('api', 'src/api/server.ts', { ...env, BATON_LOG_LEVEL: env.BATON_LOG_LEVEL ?? 'warn' });
+  const api = startTs('api', 'src/api/server.ts', { ...env, BATON_DECISION_KEY: settings.env.BATON_DECISION_KEY ?? sandboxDecisionKey(settings.dir), BATON_LOG_LEVEL: env.BATON_LOG_LEVEL ?? 'warn' });
   parts.add('API', api.stop);
   parts.watch(api, fail, true);
   for (const region of workers.regions) parts.add(RegionWorkers.nameOf(region), () => workers.stop(region));

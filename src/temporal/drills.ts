@@ -9,13 +9,16 @@ import { drSpecs, type BatonConfig } from '../config';
 import type { DatabaseSpec } from '../domain/restore';
 import { BatonEnvironment, BatonKind, BatonService, BatonVersion, type FailoverInput, type RestoreInput } from '../../workflows/messages';
 import { upsertSchedule } from './upsert-schedule';
+import { decidersOf } from '../domain/gates';
+import type { Holder } from '../domain/policy';
 
 export function drillScheduleId(database: string, environment: string): string {
   return `drill-${database}-${environment}`;
 }
 
-function drillInput(config: BatonConfig, spec: DatabaseSpec): RestoreInput {
+function drillInput(config: BatonConfig, spec: DatabaseSpec, decisionKey: string | null): RestoreInput {
   return {
+    ...decidersFor(config, [...spec.approvals.map((r) => r.role), ...config.cancelRoles], decisionKey),
     // Empty: each scheduled run takes its own workflow id (`drill:<database>:<environment>-<time>`).
     id: '',
     mode: 'drill',
@@ -26,7 +29,17 @@ function drillInput(config: BatonConfig, spec: DatabaseSpec): RestoreInput {
 }
 
 /** Creates or updates every configured drill schedule (a paused one stays paused); answers the ids. */
-export async function syncDrillSchedules(client: Client, config: BatonConfig): Promise<string[]> {
+/**
+ * What a scheduled run judges decisions by, as runs the API starts do: the people config names
+ * now (fixed in the schedule until the worker next syncs it) and the API's public key (the
+ * worker's BATON_DECISION_PUBLIC_KEY). Without a key, the run takes unsigned decisions, as runs
+ * started before signing did.
+ */
+function decidersFor(config: BatonConfig, roles: string[], decisionKey: string | null): { people: Holder[]; cancelRoles: string[]; decisionKey: string | null } {
+  return { people: decidersOf(config.people, roles, 'schedule'), cancelRoles: [...config.cancelRoles], decisionKey };
+}
+
+export async function syncDrillSchedules(client: Client, config: BatonConfig, decisionKey: string | null = null): Promise<string[]> {
   const ids: string[] = [];
   for (const envs of Object.values(config.databases)) {
     for (const spec of Object.values(envs)) {
@@ -37,7 +50,7 @@ export async function syncDrillSchedules(client: Client, config: BatonConfig): P
         workflowType: 'restore',
         workflowId: `drill:${spec.database}:${spec.environment}`,
         taskQueue: config.temporal.taskQueue,
-        args: [drillInput(config, spec)],
+        args: [drillInput(config, spec, decisionKey)],
         staticSummary: `Drill: restore ${spec.database} in ${spec.environment}`,
         typedSearchAttributes: new TypedSearchAttributes([
           { key: BatonKind, value: 'restore' },
@@ -66,7 +79,7 @@ export function failoverDrillScheduleId(service: string, environment: string): s
  * `drills: {allowed: true, every}`: each run fails over to the DR region and back (mode drill,
  * workflows/failover.ts). Answers the ids.
  */
-export async function syncFailoverDrillSchedules(client: Client, config: BatonConfig): Promise<string[]> {
+export async function syncFailoverDrillSchedules(client: Client, config: BatonConfig, decisionKey: string | null = null): Promise<string[]> {
   const ids: string[] = [];
   for (const spec of drSpecs(config)) {
     if (!spec.drills.allowed || spec.drills.everySeconds === null) continue;
@@ -78,6 +91,7 @@ export async function syncFailoverDrillSchedules(client: Client, config: BatonCo
       request: { service: spec.service, environment: spec.environment, fromRegion: spec.primaryRegion, toRegion: spec.region, reason: 'scheduled DR drill', requestedBy: 'schedule', detectedAt: null },
       spec,
       notify: config.notifications,
+      ...decidersFor(config, [...spec.approvals.map((a) => a.role), spec.emergency.role, ...config.cancelRoles], decisionKey),
     };
     const action = {
       type: 'startWorkflow' as const,
