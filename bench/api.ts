@@ -160,7 +160,7 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
 const settle = () => new Promise((r) => setTimeout(r, 1000));
 
 async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
-  const seconds = quick ? 3 : 10;
+  const seconds = quick ? 2 : 10;
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-api-'));
   const started: Managed[] = [];
   let stack: Stack | null = null;

@@ -196,7 +196,7 @@ class QuietRollbacks extends DefaultLogger {
 const stats = (xs: number[]) => ({ p50: median(xs), p95: percentile(xs, 95), max: Math.max(...xs) });
 
 async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
-  const runs = quick ? 3 : 20;
+  const runs = quick ? 2 : 20;
   try {
     Runtime.install({ logger: new QuietRollbacks('WARN') });
   } catch {
