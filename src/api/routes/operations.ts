@@ -25,6 +25,18 @@ export interface OperationsRoutesOptions {
 /** temporal.api.enums.v1.TaskQueueType (@temporalio/proto is no dependency of ours). */
 const TASK_QUEUE_TYPES = { workflow: 1, activity: 2 } as const;
 
+/**
+ * Like Promise.all, but answers only once every call has settled: a failed call never leaves its
+ * siblings retrying in the background (the Temporal client retries until the deadline, and a
+ * retry after the connection closed throws where nothing can catch it).
+ */
+async function allSettledOrThrow<T extends readonly unknown[]>(calls: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
 export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsRoutesOptions> = async (app, opts) => {
   const { client, config, metrics, readyTimeoutMs = 2000, readyWorkersWithinMs = null } = opts;
   const queue = config.temporal.taskQueue;
@@ -33,7 +45,7 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsRoutesOptions
   async function unpolled(withinMs: number): Promise<string[]> {
     const since = Date.now() - withinMs;
     const kinds = Object.entries(TASK_QUEUE_TYPES);
-    const answers = await Promise.all(kinds.map(([, taskQueueType]) =>
+    const answers = await allSettledOrThrow(kinds.map(([, taskQueueType]) =>
       client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: queue }, taskQueueType })));
     return kinds
       .filter((_, i) => !(answers[i].pollers ?? []).some((p) => p.lastAccessTime && tsToMs(p.lastAccessTime) >= since))
@@ -57,7 +69,7 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsRoutesOptions
     const within = readyWorkersWithinMs;
     let missing: string[];
     try {
-      [, missing] = await client.connection.withDeadline(Date.now() + readyTimeoutMs, () => Promise.all([
+      [, missing] = await client.connection.withDeadline(Date.now() + readyTimeoutMs, () => allSettledOrThrow([
         client.workflowService.getSystemInfo({}),
         within === null ? Promise.resolve([]) : unpolled(within),
       ]));
