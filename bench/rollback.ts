@@ -16,6 +16,7 @@
 // sampling schedule, and heals it once the router is back. The decision's instant is the
 // workflow's own (the deciding sample's `at`, workflow time on this machine's clock); the
 // breach's, the metrics' and the router's are read here.
+import { until } from '../test/harness/wait';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, type LogLevel, type LogMetadata } from '@temporalio/worker';
@@ -72,20 +73,9 @@ interface RunFigures {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function pollUntil<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, everyMs: number, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError = '';
-  while (Date.now() < deadline) {
-    try {
-      last = await read();
-      if (ok(last)) return last;
-    } catch (err) {
-      lastError = (err as Error).message;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`rollback bench: no ${what} within ${timeoutMs} ms; last: ${JSON.stringify(last)?.slice(0, 400)}${lastError ? ` (${lastError})` : ''}`);
+/** Polls every `everyMs` (the harness's until, at the bench's finer grain). */
+function pollUntil<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, everyMs: number, timeoutMs: number): Promise<T> {
+  return until(`rollback bench: ${what}`, read, ok, timeoutMs, everyMs);
 }
 
 /** Starts the deployment, trying again while the lane of the previous one is still closing. */

@@ -47,6 +47,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import { decisionsOf } from './decisions';
 import type { Activities } from '../activities';
 import { addWatchSample, WATCH_FAILURE_LIMIT, watchSleepMs } from '../src/domain/analysis';
 import { formatDuration } from '../src/domain/durations';
@@ -72,8 +73,7 @@ import {
 import { approvalsPending } from '../src/domain/gates';
 import { compactStamp } from '../src/domain/instants';
 import type { RunCard } from '../src/domain/notices';
-import { cancelRefusal, type Holder } from '../src/domain/policy';
-import { whySignatureRefused, type DecisionSignature } from '../src/domain/signing';
+import { cancelRefusal } from '../src/domain/policy';
 import { regionQueue } from '../src/domain/regions';
 import { appendEvent } from '../src/domain/timeline';
 import type { Colour, Outcome, Sample } from '../src/domain/types';
@@ -274,28 +274,8 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     throw ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ status }] });
   }
 
-  // Decisions: signed by the API for this run and Update, each signature once, by a person this
-  // failover knows (its people were fixed when the API started it), judged by the roles it knows.
-  // A scheduled drill, and a run started before failovers kept people, has no key and no people:
-  // it takes unsigned decisions and the roles they carry.
-  // The set of used signatures is rebuilt on replay by the handlers, which run again; validators do not.
-  const usedSignatures = new Set<string>();
-  function decider(update: string, d: DecisionSignature & { by: string; roles?: string[] }): Holder {
-    if (input.decisionKey) {
-      const why = whySignatureRefused(input.decisionKey, workflowInfo().workflowId, update, d, usedSignatures);
-      if (why) refuse(why, 403, ErrorType.DecisionRefused);
-    }
-    const known = holderOf(d);
-    if (!known) refuse(`${d.by} is not among the people this failover knows (fixed when it started)`, 403, ErrorType.DecisionRefused);
-    return known;
-  }
-  function holderOf(d: { by: string; roles?: string[] }): Holder | null {
-    if (!input.people) return { name: d.by, roles: d.roles ?? [] };
-    return input.people.find((p) => p.name === d.by) ?? null;
-  }
-  function spend(d: DecisionSignature): void {
-    if (d.signature) usedSignatures.add(d.signature);
-  }
+  // Decisions: see workflows/decisions.ts (a scheduled drill without the worker's public key takes unsigned ones).
+  const { decider, holderOf, spend } = decisionsOf(input, 'failover');
 
   /** Runs one step of the report: its start, duration and outcome are recorded whatever happens. */
   async function step<T>(name: string, phase: FailoverPhase | null, fn: () => Promise<T>, detail?: (r: T) => string | null): Promise<T> {

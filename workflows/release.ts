@@ -39,8 +39,8 @@ import {
   sleep,
   startChild,
   upsertSearchAttributes,
-  workflowInfo,
 } from '@temporalio/workflow';
+import { decisionsOf } from './decisions';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { laneId } from '../src/domain/deployment';
@@ -48,8 +48,7 @@ import { ErrorType } from '../src/domain/errors';
 import { formatDuration } from '../src/domain/durations';
 import { appendEvent } from '../src/domain/timeline';
 import { whyApprovalRefused } from '../src/domain/gates';
-import { attestRefusal, cancelRefusal, MAX_CHECK_RESULTS, type Holder } from '../src/domain/policy';
-import { whySignatureRefused, type DecisionSignature } from '../src/domain/signing';
+import { attestRefusal, cancelRefusal, MAX_CHECK_RESULTS } from '../src/domain/policy';
 import { boardGate, newGateMachine, stepGate, whyNotBoarding, type GateFacts, type GateMachine, type GateStep } from '../src/domain/gate-machine';
 import { formatInZone } from '../src/domain/calendar';
 import { mergeFreezes, type ApprovalRecord, type CheckRecord, type Freeze } from '../src/domain/release';
@@ -353,25 +352,8 @@ export async function release(input: ReleaseInput): Promise<{ id: string; outcom
     return s.outcome !== null || s.cancelRequest !== null;
   }
 
-  // Decisions: signed by the API for this run and Update, each signature once, by a person
-  // this release knows (its people were fixed at its start). Older runs keep their old rules.
-  const usedSignatures = new Set<string>();
-  function decider(update: string, d: DecisionSignature & { by: string; roles?: string[] }): Holder {
-    if (input.decisionKey) {
-      const why = whySignatureRefused(input.decisionKey, workflowInfo().workflowId, update, d, usedSignatures);
-      if (why) refuse(why, ErrorType.DecisionRefused, 403);
-    }
-    const known = holderOf(d);
-    if (!known) refuse(`${d.by} is not among the people this release knows (fixed when it started)`, ErrorType.DecisionRefused, 403);
-    return known;
-  }
-  function holderOf(d: { by: string; roles?: string[] }): Holder | null {
-    if (!input.people) return { name: d.by, roles: d.roles ?? [] };
-    return input.people.find((p) => p.name === d.by) ?? null;
-  }
-  function spend(d: DecisionSignature): void {
-    if (d.signature) usedSignatures.add(d.signature);
-  }
+  // Decisions: see workflows/decisions.ts.
+  const { decider, holderOf, spend } = decisionsOf(input, 'release');
 
   // ---------------------------------------------------------------- handlers (state and scopes exist)
   setHandler(releaseStatusQuery, status);

@@ -39,6 +39,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import { decisionsOf } from './decisions';
 import type { Activities } from '../activities';
 import { addWatchSample, watchSleepMs } from '../src/domain/analysis';
 import type { DatabaseTarget, VerificationResult } from '../src/domain/database';
@@ -48,9 +49,8 @@ import { causeMessage, ErrorType } from '../src/domain/errors';
 import { approvalsPending } from '../src/domain/gates';
 import type { RunCard } from '../src/domain/notices';
 import { databaseQueue, regionQueue } from '../src/domain/regions';
-import { cancelRefusal, type Holder } from '../src/domain/policy';
+import { cancelRefusal } from '../src/domain/policy';
 import { describePlan, measures, verificationFailure, whyNotRestoreDecider, whyRestoreDecisionRefused, type DatabaseService, type RestoreMeasures, type RunRecord } from '../src/domain/restore';
-import { whySignatureRefused, type DecisionSignature } from '../src/domain/signing';
 import { appendEvent } from '../src/domain/timeline';
 import type { Colour, Outcome } from '../src/domain/types';
 import {
@@ -251,28 +251,8 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
     throw ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ status }] });
   }
 
-  // Decisions: signed by the API for this run and Update, each signature once, by a person this
-  // restore knows (its people were fixed when the API started it), judged by the roles it knows.
-  // A scheduled drill, and a run started before restores kept people, has no key and no people:
-  // it takes unsigned decisions and the roles they carry (a drill takes no approvals anyway).
-  // The set of used signatures is rebuilt on replay by the handlers, which run again; validators do not.
-  const usedSignatures = new Set<string>();
-  function decider(update: string, d: DecisionSignature & { by: string; roles?: string[] }): Holder {
-    if (input.decisionKey) {
-      const why = whySignatureRefused(input.decisionKey, workflowInfo().workflowId, update, d, usedSignatures);
-      if (why) refuse(why, 403, ErrorType.DecisionRefused);
-    }
-    const known = holderOf(d);
-    if (!known) refuse(`${d.by} is not among the people this restore knows (fixed when it started)`, 403, ErrorType.DecisionRefused);
-    return known;
-  }
-  function holderOf(d: { by: string; roles?: string[] }): Holder | null {
-    if (!input.people) return { name: d.by, roles: d.roles ?? [] };
-    return input.people.find((p) => p.name === d.by) ?? null;
-  }
-  function spend(d: DecisionSignature): void {
-    if (d.signature) usedSignatures.add(d.signature);
-  }
+  // Decisions: see workflows/decisions.ts (a drill takes no approvals anyway).
+  const { decider, holderOf, spend } = decisionsOf(input, 'restore');
 
   // ---------------------------------------------------------------- handlers
   setHandler(restoreStatusQuery, status);
