@@ -18,7 +18,7 @@ import {
   type FailoverStatus,
   type RestoreStatus,
 } from '../../workflows/messages';
-import { authed, errorOf, type ApiCaller } from '../harness/api';
+import { errorOf, sandboxCallers } from '../harness/api';
 import { startStack, type Stack } from '../harness/stack';
 import { until } from '../harness/wait';
 
@@ -28,21 +28,13 @@ describe('one policy for restores and failovers', () => {
   const decisionKey = newDecisionSecret();
   const { secret } = decisionKeyPair(decisionKey);
   const otherSecret = decisionKeyPair(newDecisionSecret()).secret;
-  let as: Record<'ada' | 'rosa' | 'remi' | 'dan' | 'quinn' | 'val', ApiCaller>;
+  let as: ReturnType<typeof sandboxCallers>;
 
   beforeAll(async () => {
     // A restore keeps the original aside for an hour: long enough to act on a run that waits for nothing.
     stack = await startStack({ databases: { retention: '1h' } });
     app = await buildApp({ client: stack.client, config: stack.config, decisionKey });
-    const p = stack.people;
-    as = {
-      ada: authed(app, p.admin),
-      rosa: authed(app, p.releaseManager),
-      remi: authed(app, p.releaseManager2),
-      dan: authed(app, p.deployer),
-      quinn: authed(app, p.qa),
-      val: authed(app, p.viewer),
-    };
+    as = sandboxCallers(app, stack.people);
   }, 300_000);
 
   afterAll(async () => {

@@ -8,7 +8,7 @@ import { buildApp } from '../../src/api/app';
 import type { DeploymentStatus } from '../../src/domain/deployment';
 import { newDecisionSecret, signDecision, decisionKeyPair } from '../../src/domain/signing';
 import { deploymentActionUpdate, releaseCheckUpdate, type ReleaseStatus } from '../../workflows/messages';
-import { authed, errorOf, type ApiCaller } from '../harness/api';
+import { errorOf, sandboxCallers, type ApiCaller } from '../harness/api';
 import { startStack, type Stack } from '../harness/stack';
 import { until } from '../harness/wait';
 
@@ -19,21 +19,12 @@ describe('one policy for every path', () => {
   let stack: Stack;
   let app: FastifyInstance;
   const decisionKey = newDecisionSecret();
-  let as: Record<'ada' | 'rosa' | 'dan' | 'dev' | 'quinn' | 'ci' | 'val', ApiCaller>;
+  let as: ReturnType<typeof sandboxCallers>;
 
   beforeAll(async () => {
     stack = await startStack({ plan: PLAN });
     app = await buildApp({ client: stack.client, config: stack.config, decisionKey, registry: stack.registry });
-    const p = stack.people;
-    as = {
-      ada: authed(app, p.admin),
-      rosa: authed(app, p.releaseManager),
-      dan: authed(app, p.deployer),
-      dev: authed(app, p.developer),
-      quinn: authed(app, p.qa),
-      ci: authed(app, p.ci),
-      val: authed(app, p.viewer),
-    };
+    as = sandboxCallers(app, stack.people);
   }, 300_000);
 
   afterAll(async () => {

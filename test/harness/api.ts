@@ -1,6 +1,7 @@
 // Helpers for driving the API in tests through app.inject() (no socket): a caller bound to a
 // token, and the pieces of an answer tests look at.
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { SandboxTokens } from './stack';
 
 export interface Answer<T = unknown> {
   status: number;
@@ -41,4 +42,19 @@ export const anonymous = (app: FastifyInstance): ApiCaller => authed(app, null);
 /** The `{error: {code, message}}` of an answer, for assertions. */
 export function errorOf(a: Answer): { code: string; message: string; [k: string]: unknown } {
   return (a.body as { error: { code: string; message: string } }).error;
+}
+
+/** A caller per sandbox person, by name (as `/v1/sandbox/people` lists them). */
+export function sandboxCallers(app: FastifyInstance, p: SandboxTokens): Record<'ada' | 'rosa' | 'remi' | 'quinn' | 'pia' | 'dev' | 'dan' | 'val' | 'ci', ApiCaller> {
+  return {
+    ada: authed(app, p.admin),
+    rosa: authed(app, p.releaseManager),
+    remi: authed(app, p.releaseManager2),
+    quinn: authed(app, p.qa),
+    pia: authed(app, p.product),
+    dev: authed(app, p.developer),
+    dan: authed(app, p.deployer),
+    val: authed(app, p.viewer),
+    ci: authed(app, p.ci),
+  };
 }
