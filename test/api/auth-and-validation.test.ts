@@ -1,5 +1,6 @@
 // The API's front door against a real Temporal dev server (no worker: nothing here may start a
 // workflow): who may call what, how bad input is refused, unknown ids, operations endpoints.
+import { FRONT_DOOR_TOKENS, frontDoorConfigDoc } from '../harness/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,38 +8,14 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
-import { hashToken, resolveConfig, type BatonConfig } from '../../src/config';
+import { resolveConfig, type BatonConfig } from '../../src/config';
 import { authed, anonymous, errorOf, type ApiCaller } from '../harness/api';
 import { freePort, startTemporalWithClient, type TemporalWithClient } from '../harness/servers';
 
-const TOKENS = { admin: 'admin-token', deployer: 'deployer-token', viewer: 'viewer-token', approver: 'approver-token' };
+const TOKENS = FRONT_DOOR_TOKENS;
 
 function configDoc(sandbox?: { controlUrl: string; peopleFile: string }): Record<string, unknown> {
-  return {
-    people: [
-      { name: 'ada', roles: ['admin'], tokenSha256: hashToken(TOKENS.admin) },
-      { name: 'dan', roles: ['deployer'], tokenSha256: hashToken(TOKENS.deployer) },
-      { name: 'val', roles: ['viewer'], tokenSha256: hashToken(TOKENS.viewer) },
-      { name: 'abe', roles: ['approver'], tokenSha256: hashToken(TOKENS.approver) },
-    ],
-    environments: { prod: { plan: 'quick' } },
-    plans: { quick: { steps: [{ shift: 50 }, { soak: '2m' }, { shift: 100 }] } },
-    services: {
-      web: {
-        image: 'registry.example.com/web',
-        environments: {
-          prod: {
-            region: 'us-east-1',
-            ecs: { cluster: 'prod', blueService: 'web-blue', greenService: 'web-green' },
-            traffic: { type: 'alb', listenerArn: 'arn:listener', blueTargetGroupArn: 'arn:blue', greenTargetGroupArn: 'arn:green' },
-            metrics: { blueDimensions: { TargetGroup: 'blue' }, greenDimensions: { TargetGroup: 'green' } },
-            smokeTestUrl: 'http://127.0.0.1:9/{colour}/healthz',
-          },
-        },
-      },
-    },
-    ...(sandbox ? { sandbox } : {}),
-  };
+  return frontDoorConfigDoc(sandbox ? { sandbox } : {});
 }
 
 const deployment = { service: 'web', environment: 'prod', version: '1.4.2' };

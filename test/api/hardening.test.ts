@@ -2,47 +2,25 @@
 // workflow): names that every object inherits are 400s, long ids reach their routes, callers
 // without a deciding role get 403 before any state, rate limits answer 429 with Retry-After, and
 // Slack requests from another workspace or app, or answers to a host that is not Slack's, are refused.
+import { FRONT_DOOR_TOKENS, frontDoorConfigDoc } from '../harness/fixtures';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
-import { ConfigError, hashToken, ownEntry, resolveConfig, type BatonConfig } from '../../src/config';
+import { ConfigError, ownEntry, resolveConfig, type BatonConfig } from '../../src/config';
 import { anonymous, authed, errorOf, type ApiCaller } from '../harness/api';
 import { startFakeSlack, type FakeSlack } from '../harness/fake-slack';
 import { startTemporalWithClient, type TemporalWithClient } from '../harness/servers';
 import { commandBody, slackHeaders } from '../harness/slack-signing';
 
-const TOKENS = { admin: 'admin-token', deployer: 'deployer-token', viewer: 'viewer-token', approver: 'approver-token' };
+const TOKENS = FRONT_DOOR_TOKENS;
 const SECRET = 'a-signing-secret-for-tests';
 const INHERITED = ['constructor', '__proto__', 'toString', 'hasOwnProperty'];
 
+/** The front-door config with prod gated (an approver's rule), so approvals have someone to refuse. */
 function configDoc(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    people: [
-      { name: 'ada', roles: ['admin'], tokenSha256: hashToken(TOKENS.admin), slackUserId: 'U0ADA' },
-      { name: 'dan', roles: ['deployer'], tokenSha256: hashToken(TOKENS.deployer) },
-      { name: 'val', roles: ['viewer'], tokenSha256: hashToken(TOKENS.viewer), slackUserId: 'U0VAL' },
-      { name: 'abe', roles: ['approver'], tokenSha256: hashToken(TOKENS.approver) },
-    ],
-    environments: { prod: { plan: 'quick', gate: { approvals: [{ role: 'approver', count: 1 }] } } },
-    plans: { quick: { steps: [{ shift: 50 }, { soak: '2m' }, { shift: 100 }] } },
-    services: {
-      web: {
-        image: 'registry.example.com/web',
-        environments: {
-          prod: {
-            region: 'us-east-1',
-            ecs: { cluster: 'prod', blueService: 'web-blue', greenService: 'web-green' },
-            traffic: { type: 'alb', listenerArn: 'arn:listener', blueTargetGroupArn: 'arn:blue', greenTargetGroupArn: 'arn:green' },
-            metrics: { blueDimensions: { TargetGroup: 'blue' }, greenDimensions: { TargetGroup: 'green' } },
-            smokeTestUrl: 'http://127.0.0.1:9/{colour}/healthz',
-          },
-        },
-      },
-    },
-    ...extra,
-  };
+  return frontDoorConfigDoc({ environments: { prod: { plan: 'quick', gate: { approvals: [{ role: 'approver', count: 1 }] } } }, ...extra });
 }
 
 describe('API hardening', () => {

@@ -1,5 +1,6 @@
 // Shared test data: the production train of the runbooks (Tuesdays 10:00 America/Los_Angeles),
 // what a refused request must leave untouched in a release, and a DR posture (api prod, DR in us-west-2).
+import { hashToken } from '../../src/config';
 import type { DrSpec } from '../../src/domain/failover';
 import type { TrainSpec } from '../../src/domain/release';
 import type { ReleaseStatus } from '../../workflows/messages';
@@ -54,3 +55,39 @@ export const DR_SPEC: Readonly<DrSpec> = {
   emergency: { role: 'on-call', allowUnfenced: false },
   drills: { allowed: true, everySeconds: null },
 };
+
+/** The tokens of the small front-door config (one person per built-in role). */
+export const FRONT_DOOR_TOKENS = { admin: 'admin-token', deployer: 'deployer-token', viewer: 'viewer-token', approver: 'approver-token' };
+
+/**
+ * A small config (YAML shape) for tests of the API's front door: one person per built-in role,
+ * one service `web` in `prod`, no worker needed; `extra` adds or replaces top-level fields.
+ */
+export function frontDoorConfigDoc(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const T = FRONT_DOOR_TOKENS;
+  return {
+    people: [
+      { name: 'ada', roles: ['admin'], tokenSha256: hashToken(T.admin), slackUserId: 'U0ADA' },
+      { name: 'dan', roles: ['deployer'], tokenSha256: hashToken(T.deployer) },
+      { name: 'val', roles: ['viewer'], tokenSha256: hashToken(T.viewer), slackUserId: 'U0VAL' },
+      { name: 'abe', roles: ['approver'], tokenSha256: hashToken(T.approver) },
+    ],
+    environments: { prod: { plan: 'quick' } },
+    plans: { quick: { steps: [{ shift: 50 }, { soak: '2m' }, { shift: 100 }] } },
+    services: {
+      web: {
+        image: 'registry.example.com/web',
+        environments: {
+          prod: {
+            region: 'us-east-1',
+            ecs: { cluster: 'prod', blueService: 'web-blue', greenService: 'web-green' },
+            traffic: { type: 'alb', listenerArn: 'arn:listener', blueTargetGroupArn: 'arn:blue', greenTargetGroupArn: 'arn:green' },
+            metrics: { blueDimensions: { TargetGroup: 'blue' }, greenDimensions: { TargetGroup: 'green' } },
+            smokeTestUrl: 'http://127.0.0.1:9/{colour}/healthz',
+          },
+        },
+      },
+    },
+    ...extra,
+  };
+}
