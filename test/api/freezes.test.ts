@@ -162,7 +162,7 @@ describe('API: freezes on a real worker', () => {
       ['a blank reason', () => ({ ...good(), reason: '   ' }), 'reason', /^reason: must match pattern/],
       ['an empty reason', () => ({ ...good(), reason: '' }), 'reason', /^reason: /],
       ['to before from', () => ({ ...good(), from: at(2 * HOUR), to: at(HOUR) }), 'to', /^to: must be after from \(/],
-      ['to equal to from', () => ({ ...good(), from: at(HOUR), to: at(HOUR) }), 'to', /^to: must be after from \(/],
+      ['to equal to from', () => { const instant = at(HOUR); return { ...good(), from: instant, to: instant }; }, 'to', /^to: must be after from \(/],
       ['to in the past', () => ({ ...good(), from: at(-2 * HOUR), to: at(-HOUR) }), 'to', /^to: .* has already passed; a freeze must end in the future$/],
       ['an unknown environment', () => ({ ...good(), environments: ['prod', 'prd'] }), 'environments.1', /^environments\.1: 'prd' is not an environment \(known: dev, staging, prod\)$/],
       ['no environment', () => ({ ...good(), environments: [] }), 'environments', /^environments: /],
