@@ -26,6 +26,7 @@ import {
   type FailoverStatus,
 } from '../../workflows/messages';
 import { BadRequestError, ConflictError, NotFoundError, howEnded, queryStatus } from './deployments';
+import { statusChanged } from './status';
 import { ForbiddenError } from './releases';
 import { latestReadiness } from './readiness';
 import { refusal } from './refusals';
@@ -204,7 +205,9 @@ async function update<A extends object>(client: Client, id: string, def: UpdateD
   checkId(id);
   try {
     const signed = signer ? signer.sign(id, def.name, arg) : arg;
-    return await client.workflow.getHandle(id).executeUpdate(def, { args: [signed] });
+    const status = await client.workflow.getHandle(id).executeUpdate(def, { args: [signed] });
+    statusChanged(client, id);
+    return status;
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw refusal(err, field);
     if (err instanceof WorkflowNotFoundError) {

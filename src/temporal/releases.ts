@@ -29,6 +29,7 @@ import {
   type ReleaseStatus,
 } from '../../workflows/messages';
 import { BadRequestError, ConflictError, NotFoundError, buildDeploymentSpec, checkVersion, howEnded, queryStatus } from './deployments';
+import { statusChanged } from './status';
 import { refusal } from './refusals';
 import type { DecisionSigner } from './signer';
 import { checkRuleOf } from '../domain/policy';
@@ -293,7 +294,9 @@ async function updateRelease<A extends object>(
   try {
     const { updateId, signer } = options;
     const signed = signer ? signer.sign(id, update.name, arg) : arg;
-    return await client.workflow.getHandle(id).executeUpdate(update, { args: [signed], ...(updateId ? { updateId } : {}) });
+    const status = await client.workflow.getHandle(id).executeUpdate(update, { args: [signed], ...(updateId ? { updateId } : {}) });
+    statusChanged(client, id);
+    return status;
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw refusal(err, field);
     if (err instanceof WorkflowNotFoundError) {

@@ -26,6 +26,7 @@ import {
   type RestoreStatus,
 } from '../../workflows/messages';
 import { BadRequestError, ConflictError, NotFoundError, howEnded, queryStatus } from './deployments';
+import { statusChanged } from './status';
 import { refusal } from './refusals';
 import type { DecisionSigner } from './signer';
 
@@ -171,7 +172,9 @@ async function updateRestore<A extends object>(client: Client, id: string, updat
   checkRestoreId(id);
   try {
     const signed = signer ? signer.sign(id, update.name, arg) : arg;
-    return await client.workflow.getHandle(id).executeUpdate(update, { args: [signed] });
+    const status = await client.workflow.getHandle(id).executeUpdate(update, { args: [signed] });
+    statusChanged(client, id);
+    return status;
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw refusal(err, field);
     if (err instanceof WorkflowNotFoundError) {

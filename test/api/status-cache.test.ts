@@ -146,6 +146,23 @@ describe('API: status reads', () => {
       expect(queriesOf(id)).toBe(before + 1);
     });
 
+    it('queries it again only once its history has grown: the same history answers the same status', async () => {
+      const handle = stack.client.workflow.getHandle(id);
+      const lengths = new Set<number>();
+      const before = queriesOf(id);
+      const statuses: DeploymentStatus[] = [];
+      for (let i = 0; i < 10; i++) {
+        lengths.add((await handle.describe()).historyLength);
+        statuses.push(await deployment(id));
+        lengths.add((await handle.describe()).historyLength);
+      }
+      const sent = queriesOf(id) - before;
+      // One query per history length seen at most (a paused run is quiet, so usually none).
+      expect(sent).toBeLessThanOrEqual(lengths.size);
+      expect(sent).toBeLessThan(10);
+      expect(statuses.every((st) => st.paused)).toBe(true);
+    });
+
     it('reads what an action did once the action has answered', async () => {
       // A read in flight as the action lands must not answer the read that follows the action.
       const during = viewer.get<DeploymentStatus>(`/v1/deployments/${id}`);
