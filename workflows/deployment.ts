@@ -56,7 +56,7 @@ import {
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { judgedSample, providerErrorSample } from '../src/domain/analysis';
+import { judgedSample, noDataSinceShiftSample, providerErrorSample, sinceShiftLabel, windowSinceShift } from '../src/domain/analysis';
 import { leftMs } from '../src/domain/countdown';
 import { TERMINAL_PHASES, type ActionRequest, type DeploymentPhase, type DeploymentStatus, type RollbackInfo, type WaitKind } from '../src/domain/deployment';
 import { formatDuration } from '../src/domain/durations';
@@ -108,6 +108,12 @@ export interface DeploymentState extends RolloutState {
   timeline: TimelineEvent[];
   /** Where the run's Slack messages are, so every run of this deployment updates the same ones. */
   slack?: ThreadState;
+  /**
+   * Workflow ms just before this deployment's first traffic shift was sent (conservatively: the
+   * new version can have served no earlier); analysis reads no datapoints from before it. null
+   * until then; absent in a state carried from a run that did not record it: unknown.
+   */
+  firstShiftAt?: number | null;
 }
 
 export interface DeploymentInput {
@@ -136,6 +142,7 @@ export interface DeploymentResult {
 const SLACK_PAUSE_MS = 5_000;
 const SLACK_CLOSE_MS = 30_000;
 const HISTORY_HEADROOM_PATCH = 'history-headroom';
+const ANALYSIS_WINDOW_PATCH = 'analysis-window-from-first-shift';
 /** Routine updates of the run's Slack message (samples, the countdown) per soak, keep or standby. */
 const ROUTINE_UPDATES_PER_WAIT = 4;
 const MAX_TIMELINE = 200;
@@ -173,7 +180,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   const metrics = inRegion(spec.metrics.region);
 
   // ---------------------------------------------------------------- state and scopes, before any handler
-  let s: DeploymentState = input.state ?? { ...initialRollout(iso()), timeline: [] };
+  let s: DeploymentState = input.state ?? { ...initialRollout(iso()), timeline: [], firstShiftAt: null };
   s.slack ??= newThreadState();
   /** Bumped by every handler so waits wake up and plan again. */
   let changes = 0;
@@ -447,11 +454,30 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   }
 
   async function sample(weight: number): Promise<void> {
-    const colour = target();
     const step = s.stage === 'steps' ? s.stepIndex + 1 : plan.steps.length;
-    let entry: Sample;
     // CloudWatch publishes late: the window ends `lag` behind now.
-    const end = iso(now() - plan.analysis.lagSeconds * 1000);
+    const endMs = now() - plan.analysis.lagSeconds * 1000;
+    // The window starts no earlier than this deployment's first shift: the colour's older
+    // datapoints are another version's. Runs that began before this read the whole window.
+    const configured = plan.analysis.windowSeconds;
+    const windowSeconds = patched(ANALYSIS_WINDOW_PATCH) ? windowSinceShift(configured, s.firstShiftAt ?? null, endMs) : configured;
+    // Set only when the window was cut at the shift.
+    const cutAt = windowSeconds < configured && s.firstShiftAt != null ? iso(s.firstShiftAt) : null;
+    const entry: Sample =
+      cutAt !== null && windowSeconds <= 0
+        ? noDataSinceShiftSample({ at: iso(), step, weight }, cutAt, iso(endMs))
+        : await measured(weight, step, windowSeconds, iso(endMs), cutAt === null ? undefined : sinceShiftLabel(cutAt, windowSeconds, configured));
+    const r = onSample(s, entry, plan, now());
+    take(r);
+    if (entry.verdict === 'fail') {
+      thread.reply(`:warning: Analysis at ${weight} % failed (${s.analysis.consecutiveFailures} in a row; ${plan.analysis.failureLimit} roll back): ${entry.message}`);
+    }
+    if (r.rollback) throw new RollbackNeeded(r.rollback);
+  }
+
+  /** The new colour's metrics over `windowSeconds` ending at `end`, judged; a provider that cannot answer is inconclusive. */
+  async function measured(weight: number, step: number, windowSeconds: number, end: string, label: string | undefined): Promise<Sample> {
+    const colour = target();
     try {
       const m = await metrics.measure.executeWithOptions(
         {
@@ -461,20 +487,14 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
           summary: `Analyse ${colour} at ${weight} %`,
           cancellationType: ActivityCancellationType.TRY_CANCEL,
         },
-        [spec.metrics, colour, plan.analysis.windowSeconds, end],
+        [spec.metrics, colour, windowSeconds, end],
       );
-      entry = judgedSample(m, spec.thresholds, { at: iso(), step, weight });
+      return judgedSample(m, spec.thresholds, { at: iso(), step, weight, label });
     } catch (err) {
       if (isCancellation(err)) throw err;
       // Retries are exhausted: a provider that cannot answer is not a breach.
-      entry = providerErrorSample(iso(), step, weight, causeMessage(err));
+      return providerErrorSample(iso(), step, weight, causeMessage(err));
     }
-    const r = onSample(s, entry, plan, now());
-    take(r);
-    if (entry.verdict === 'fail') {
-      thread.reply(`:warning: Analysis at ${weight} % failed (${s.analysis.consecutiveFailures} in a row; ${plan.analysis.failureLimit} roll back): ${entry.message}`);
-    }
-    if (r.rollback) throw new RollbackNeeded(r.rollback);
   }
 
   // ---------------------------------------------------------------- forward flow
@@ -576,6 +596,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       switch (step.type) {
         case 'shift': {
           setPhase('shifting');
+          // The first shift (trafficTouched is set before every shift): a state carried without
+          // firstShiftAt whose traffic was already touched keeps it unknown.
+          if (!s.trafficTouched) s.firstShiftAt = now();
           s.trafficTouched = true;
           await shift(weightsFor(target(), step.weight), describeStep(step, target()));
           event('shifted', `${step.weight} % of traffic on ${target()} (verified)`);

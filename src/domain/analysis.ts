@@ -69,6 +69,47 @@ export function providerErrorSample(at: string, step: number, weight: number, de
   };
 }
 
+/**
+ * How many seconds a deployment's sample reads, back from `endMs`: the configured window, but
+ * starting no earlier than the deployment's first traffic shift (`firstShiftMs`). Before that
+ * moment the new colour's datapoints are another version's (an earlier run that sent it traffic,
+ * then rolled back), and judging them would pass or roll back a version this run is not
+ * deploying. Whole seconds, counted from the shift rounded up to a whole second: a provider that
+ * rounds the window's start down to the second (CloudWatch's high-resolution periods, moto) still
+ * starts at or after the shift. 0: the window (ending `lag` behind now) ends before that, so
+ * nothing in it is this version's. `firstShiftMs` null (not known: a state carried from a run that
+ * did not record it) leaves the configured window.
+ */
+export function windowSinceShift(configuredSeconds: number, firstShiftMs: number | null, endMs: number): number {
+  if (firstShiftMs === null) return configuredSeconds;
+  const from = Math.ceil(firstShiftMs / 1000) * 1000;
+  return Math.max(0, Math.min(configuredSeconds, Math.floor((endMs - from) / 1000)));
+}
+
+/** What leads the message of a sample whose window was cut at the first shift (`windowSinceShift`). */
+export function sinceShiftLabel(firstShiftAt: string, seconds: number, configuredSeconds: number): string {
+  return `since the first shift at ${firstShiftAt} (${seconds}s of the ${configuredSeconds}s window)`;
+}
+
+/**
+ * The sample taken when the window ends before the first shift (`windowSinceShift` is 0): no
+ * datapoint can be this version's, so the provider is not asked. Inconclusive, like any window
+ * without data: it never counts as a failure.
+ */
+export function noDataSinceShiftSample(where: { at: string; step: number; weight: number }, firstShiftAt: string, windowEnd: string): Sample {
+  return {
+    at: where.at,
+    step: where.step,
+    weight: where.weight,
+    verdict: 'inconclusive',
+    reason: 'no_data',
+    requests: null,
+    errorRate: null,
+    latencyMs: null,
+    message: `no datapoints since the first shift at ${firstShiftAt}: the window ends at ${windowEnd}, before it`,
+  };
+}
+
 /** Consecutive failing samples at the end of the list (inconclusive samples neither reset nor count). */
 export function trailingFailures(samples: readonly Sample[]): number {
   let n = 0;
