@@ -1,7 +1,10 @@
-// How much one worker carries: N deployments of N distinct services at once (N = 50, 200, 500),
-// each service with its own ECS cluster and blue/green services and its own ALB target groups or
-// Route 53 weighted records, seeded into moto; the worker in its own process (`tsx
-// src/worker.ts`, as in production). Measured while they run:
+// How much one worker carries: N deployments of N distinct services running at once (N = 200 on
+// one worker, 500 on two), arriving two ways: in a burst (all started together, with a plan packed
+// into seconds: a flood that shows throughput and the worst case) and steady (started evenly over
+// a minute, soaking for minutes, as a Tuesday's deployments overlap), each service with its own
+// ECS cluster and blue/green services and its own ALB target groups or Route 53 weighted
+// records, seeded into moto; the worker in its own process (`tsx src/worker.ts`, as in
+// production). Measured while they run:
 // - completion: the start of the first → every deployment live (its lane frees at 100 %
 //   verified), and → every deployment succeeded (its short tail done);
 // - an operator action's round trip: pause then resume (Updates, the client's executeUpdate,
@@ -13,7 +16,7 @@
 //   the CPU time of the Temporal server, moto, this process and the whole machine over the load,
 //   the Temporal server's own latencies (its Prometheus metrics), and what one deployment's
 //   history holds (workflow tasks, activities by type).
-// Then N = 500 on two workers on the same task queue. Then the release train: T releases waiting
+// Two workers serve the same task queue. Then the release train: T releases waiting
 // at prod's train gate, the train triggered: departure → every release boarded → every one live.
 //
 // Each run has a fresh Temporal dev server and fresh workers; moto is seeded once for the whole
@@ -52,19 +55,44 @@ import { against, fmtMs, median, percentile, type Bench, type BenchReport } from
 const TARGET_ACTION_P95_MS = 250;
 const TARGET_RSS_MIB = 1024;
 
-/** The rollout every service runs: one shift to 50 %, a soak with one passing sample, 100 %, a short tail. */
-function planFor(quick: boolean): Record<string, unknown> {
-  const soak = quick ? 2 : 5;
+/**
+ * How the N deployments arrive. `burst`: all at once with a plan packed into seconds (5 s soak,
+ * keep and standby), a flood that shows throughput and the worst case. `steady`: started evenly
+ * over a ramp, each soaking for minutes with a sample every quarter of the soak, as a Tuesday's
+ * deployments overlap: every one of the N is running at once for most of the run.
+ */
+type Regime = 'burst' | 'steady';
+
+interface RegimeShape {
+  /** Seconds: the soak, the analysis interval (and window), keep, standby. */
+  soak: number;
+  interval: number;
+  keep: number;
+  standby: number;
+  /** Starts spread evenly over this many ms (0: all at once). */
+  rampMs: number;
+}
+
+function shapeOf(regime: Regime, quick: boolean): RegimeShape {
+  if (regime === 'burst') return quick ? { soak: 2, interval: 2, keep: 2, standby: 1, rampMs: 0 } : { soak: 5, interval: 5, keep: 5, standby: 5, rampMs: 0 };
+  return quick ? { soak: 8, interval: 2, keep: 2, standby: 1, rampMs: 2_000 } : { soak: 120, interval: 30, keep: 30, standby: 10, rampMs: 60_000 };
+}
+
+/** The rollout every service runs: one shift to 50 %, a soak with passing samples, 100 %, a short tail. */
+function planFor(shape: RegimeShape): Record<string, unknown> {
   return {
-    steps: [{ shift: 50 }, { soak: `${soak}s` }, { shift: 100 }],
-    analysis: { interval: `${soak}s`, window: `${soak}s`, failureLimit: 1, inconclusiveLimit: 3, lag: '0s' },
-    keepPreviousFor: `${soak}s`,
-    standbyFor: quick ? '1s' : '5s',
+    steps: [{ shift: 50 }, { soak: `${shape.soak}s` }, { shift: 100 }],
+    analysis: { interval: `${shape.interval}s`, window: `${shape.interval}s`, failureLimit: 1, inconclusiveLimit: 3, lag: '0s' },
+    keepPreviousFor: `${shape.keep}s`,
+    standbyFor: `${shape.standby}s`,
     standbyCount: 1,
     stableTimeout: '2m',
     drainMargin: '1s',
   };
 }
+
+const describeShape = (r: Regime, x: RegimeShape) =>
+  `${r}: ${x.rampMs ? `started evenly over ${x.rampMs / 1000} s` : 'all started at once'}; shift 50 %, soak ${x.soak} s (a sample every ${x.interval} s), shift 100 %, keep ${x.keep} s, standby ${x.standby} s, retire`;
 
 /** The idle baseline's plan: a soak long enough to act on it at leisure (one sample a minute). */
 const IDLE_PLAN = {
@@ -86,6 +114,7 @@ const SEED_CONCURRENCY = 8;
 const ACTION_GAP_MS = 150;
 
 interface ScaleRun {
+  regime: Regime;
   n: number;
   workers: number;
 }
@@ -98,13 +127,13 @@ interface Profile {
   timeoutMs: number;
 }
 
-const QUICK: Profile = { runs: [{ n: 10, workers: 1 }], train: 10, idleCycles: 10, historySample: 10, timeoutMs: 120_000 };
+const QUICK: Profile = { runs: [{ regime: 'burst', n: 10, workers: 1 }, { regime: 'steady', n: 10, workers: 1 }], train: 10, idleCycles: 10, historySample: 10, timeoutMs: 120_000 };
 const FULL: Profile = {
   runs: [
-    { n: 50, workers: 1 },
-    { n: 200, workers: 1 },
-    { n: 500, workers: 1 },
-    { n: 500, workers: 2 },
+    { regime: 'burst', n: 200, workers: 1 },
+    { regime: 'steady', n: 200, workers: 1 },
+    { regime: 'burst', n: 500, workers: 2 },
+    { regime: 'steady', n: 500, workers: 2 },
   ],
   train: 200,
   idleCycles: 30,
@@ -333,6 +362,9 @@ interface HistoryFigures {
   /** Per history, on average: events, workflow tasks, activities (by type). */
   events: number;
   workflowTasks: number;
+  /** Per history, on average: workflow tasks that timed out (a sticky queue's schedule-to-start, or a start-to-close) or failed. */
+  workflowTaskTimeouts: number;
+  workflowTaskFailures: number;
   activities: Record<string, number>;
 }
 
@@ -343,6 +375,8 @@ async function fromHistories(client: Client, ids: string[]): Promise<HistoryFigu
   const out: number[] = [];
   let events = 0;
   let workflowTasks = 0;
+  let workflowTaskTimeouts = 0;
+  let workflowTaskFailures = 0;
   const activities: Record<string, number> = {};
   await pool(ids, 8, async (id) => {
     const history = await client.workflow.getHandle(id).fetchHistory();
@@ -350,6 +384,8 @@ async function fromHistories(client: Client, ids: string[]): Promise<HistoryFigu
     events += history.events?.length ?? 0;
     for (const e of history.events ?? []) {
       if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) workflowTasks++;
+      if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT) workflowTaskTimeouts++;
+      if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) workflowTaskFailures++;
       const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
       if (activity) activities[activity] = (activities[activity] ?? 0) + 1;
       if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) scheduled.set(Number(e.eventId), at(e));
@@ -361,7 +397,7 @@ async function fromHistories(client: Client, ids: string[]): Promise<HistoryFigu
     }
   });
   const per = (x: number) => x / Math.max(1, ids.length);
-  return { wftMs: out, events: per(events), workflowTasks: per(workflowTasks), activities: Object.fromEntries(Object.entries(activities).map(([k, v]) => [k, per(v)])) };
+  return { wftMs: out, events: per(events), workflowTasks: per(workflowTasks), workflowTaskTimeouts: per(workflowTaskTimeouts), workflowTaskFailures: per(workflowTaskFailures), activities: Object.fromEntries(Object.entries(activities).map(([k, v]) => [k, per(v)])) };
 }
 
 /** A sample of `k` of `xs`, spread evenly. */
@@ -399,8 +435,11 @@ async function pauseResume(client: Client, id: string, times: ActionTimes): Prom
 
 interface RunFigures {
   label: string;
+  regime: Regime;
   n: number;
   workers: number;
+  /** Deployments running when the last one had started. */
+  concurrent: number;
   allStartedMs: number;
   allLiveMs: number;
   allDoneMs: number;
@@ -567,9 +606,11 @@ async function count(client: Client, query: string): Promise<number> {
 }
 
 async function scaleRun(setup: Setup, targets: SeededTarget[], idleTarget: SeededTarget, run: ScaleRun, index: number, profile: Profile, quick: boolean): Promise<RunFigures> {
-  const label = `${run.n} deployments, ${run.workers} worker${run.workers > 1 ? 's' : ''}`;
+  const shape = shapeOf(run.regime, quick);
+  const arrival = shape.rampMs ? `over ${shape.rampMs / 1000} s` : 'at once';
+  const label = `${run.n} ${arrival} (${run.regime}), ${run.workers} worker${run.workers > 1 ? 's' : ''}`;
   const name = `run${index + 1}`;
-  const { config, file } = writeConfig(setup, name, [...targets.slice(0, run.n), idleTarget], planFor(quick), 1);
+  const { config, file } = writeConfig(setup, name, [...targets.slice(0, run.n), idleTarget], planFor(shape), 1);
   const taskQueue = config.temporal.taskQueue;
   const version = `1.${index + 1}.0`;
   const t0Setup = Date.now();
@@ -592,7 +633,8 @@ async function scaleRun(setup: Setup, targets: SeededTarget[], idleTarget: Seede
     const actions: ActionTimes = { accepted: [], refused: [] };
     let sampling = true;
     const t0 = Date.now();
-    const starts = Promise.all(services.map(async (service) => {
+    const starts = Promise.all(services.map(async (service, i) => {
+      await sleep(t0 + (shape.rampMs * i) / run.n - Date.now());
       const spec = buildDeploymentSpec(config, { service, environment: SCALE_ENV, version, requestedBy: 'ada' });
       const t = process.hrtime.bigint();
       const { id } = await startDeployment(client, taskQueue, spec);
@@ -613,9 +655,11 @@ async function scaleRun(setup: Setup, targets: SeededTarget[], idleTarget: Seede
     })();
     const envQuery = `BatonEnvironment = '${SCALE_ENV}'`;
     let allStartedMs = NaN;
+    let concurrent = NaN;
     try {
       allStartedMs = await starts;
-      console.log(`scale: ${label}: all ${run.n} started in ${fmtMs(allStartedMs)} (start p95 ${fmtMs(percentile(startTimes, 95))})`);
+      concurrent = await count(client, `WorkflowType = 'deployment' AND ${envQuery} AND ExecutionStatus = 'Running'`);
+      console.log(`scale: ${label}: all ${run.n} started in ${fmtMs(allStartedMs)} (start p95 ${fmtMs(percentile(startTimes, 95))}); ${concurrent} running then`);
       const deadline = t0 + profile.timeoutMs;
       let lastLog = 0;
       for (;;) {
@@ -661,8 +705,10 @@ async function scaleRun(setup: Setup, targets: SeededTarget[], idleTarget: Seede
     peakRss = await stopPhase(phase);
     return {
       label,
+      regime: run.regime,
       n: run.n,
       workers: run.workers,
+      concurrent,
       allStartedMs,
       allLiveMs: liveAt.length === run.n ? Math.max(...liveAt) - t0 : NaN,
       allDoneMs: Math.max(...closes) - t0,
@@ -699,7 +745,7 @@ interface TrainFigures {
 }
 
 async function trainRun(setup: Setup, targets: SeededTarget[], quick: boolean): Promise<TrainFigures> {
-  const { config, file } = writeConfig(setup, 'train', targets, planFor(quick), targets.length);
+  const { config, file } = writeConfig(setup, 'train', targets, planFor(shapeOf('burst', quick)), targets.length);
   const taskQueue = config.temporal.taskQueue;
   const phase = await startPhase(setup, 'train', file, 1);
   const { client } = phase;
@@ -752,8 +798,26 @@ async function trainRun(setup: Setup, targets: SeededTarget[], quick: boolean): 
 
 const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
 
+/**
+ * The profile, narrowed by the environment when asked: `BENCH_SCALE_RUNS=steady:200x1,burst:500x2`
+ * runs only those (regime: N × workers), `BENCH_SCALE_TRAIN=0` skips the train (or sets its size).
+ */
+function profileOf(quick: boolean, env: NodeJS.ProcessEnv = process.env): Profile {
+  const base = quick ? QUICK : FULL;
+  const runs = env.BENCH_SCALE_RUNS
+    ? env.BENCH_SCALE_RUNS.split(',').map((r) => {
+      const m = /^\s*(burst|steady):(\d+)x(\d+)\s*$/.exec(r);
+      if (!m) throw new Error(`scale bench: BENCH_SCALE_RUNS: '${r}' is not <burst|steady>:<deployments>x<workers>, e.g. steady:200x1`);
+      return { regime: m[1] as Regime, n: Number(m[2]), workers: Number(m[3]) };
+    })
+    : base.runs;
+  const train = env.BENCH_SCALE_TRAIN === undefined ? base.train : Number(env.BENCH_SCALE_TRAIN);
+  if (!Number.isInteger(train) || train < 0) throw new Error(`scale bench: BENCH_SCALE_TRAIN: '${env.BENCH_SCALE_TRAIN}' is not a number of releases`);
+  return { ...base, runs, train };
+}
+
 async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
-  const profile = quick ? QUICK : FULL;
+  const profile = profileOf(quick);
   quietWorkerLogs();
   const maxN = Math.max(...profile.runs.map((r) => r.n));
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-scale-'));
@@ -791,19 +855,20 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
       runs.push(figures);
       console.log(`scale: ${figures.label}: all live ${fmtMs(figures.allLiveMs)}, action p95 ${fmtMs(percentile(figures.actions.accepted, 95))}, peak RSS ${figures.peakRss.map(mib).join(' + ')}`);
     }
-    train = await trainRun(setup, trainTargets, quick);
+    if (trainTargets.length) train = await trainRun(setup, trainTargets, quick);
     proxyCounts = proxy.counts();
   } finally {
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => console.error('scale bench: stop failed:', err));
   }
 
-  const rows: string[][] = [['run', 'departure/start → all boarded/started', '→ all live', '→ all done', 'action p50 / p95 (n)', 'idle p95 (×)', 'WFT sched→start p50 / p95 / max', 'peak RSS (per run)', 'worker CPU']];
+  const rows: string[][] = [['run', 'running at once', 'departure/start → all boarded/started', '→ all live', '→ all done', 'action p50 / p95 (n)', 'idle p95 (×)', 'WFT sched→start p50 / p95 / max', 'peak RSS (per run)', 'worker CPU']];
   for (const r of runs) {
     const p95 = percentile(r.actions.accepted, 95);
     const idleP95 = percentile(r.idle.accepted, 95);
     const extra = r.peakRss.map((p, i) => p - r.idleRss[i]).reduce((a, b) => a + b, 0);
     rows.push([
       r.label,
+      String(r.concurrent),
       fmtMs(r.allStartedMs),
       fmtMs(r.allLiveMs),
       fmtMs(r.allDoneMs),
@@ -817,6 +882,7 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   if (train) {
     rows.push([
       `train of ${train.releases} releases, 1 worker`,
+      '',
       fmtMs(train.boardedMs),
       fmtMs(train.liveMs),
       fmtMs(train.endedMs),
@@ -829,15 +895,17 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   }
 
   const notes: string[] = [];
-  const at200 = runs.find((r) => r.n === 200 && r.workers === 1);
-  const at500x2 = runs.find((r) => r.n === 500 && r.workers === 2);
+  // The targets are judged where N deployments run at once as they do in production: the
+  // steady regime. The burst (all at once, seconds-long soaks) shows throughput and the worst case.
+  const at200 = runs.find((r) => r.regime === 'steady' && r.n === 200 && r.workers === 1);
+  const at500x2 = runs.find((r) => r.regime === 'steady' && r.n === 500 && r.workers === 2);
   for (const r of runs) {
     if (r.failed.length) notes.push(`${r.label}: ${r.failed.length} did not succeed: ${r.failed.slice(0, 3).join('; ')}`);
     const o = r.others;
     notes.push(`${r.label}: CPU over the ${o.wallSeconds.toFixed(0)} s of load (2 cores: ${(2 * o.wallSeconds).toFixed(0)} s available): worker ${r.cpuSeconds.map((c) => c.toFixed(0)).join(' + ')} s, Temporal dev server ${o.temporal.toFixed(0)} s, moto ${o.moto.toFixed(0)} s, this process (client, stand-in) ${o.bench.toFixed(0)} s; the whole machine ${o.machine.toFixed(0)} s.`);
     const h = r.histories;
     const acts = Object.entries(h.activities).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
-    notes.push(`${r.label}: one deployment's history: ${h.events.toFixed(0)} events, ${h.workflowTasks.toFixed(1)} workflow tasks, activities: ${acts}.`);
+    notes.push(`${r.label}: one deployment's history: ${h.events.toFixed(0)} events, ${h.workflowTasks.toFixed(1)} workflow tasks (${h.workflowTaskTimeouts.toFixed(1)} timed out, ${h.workflowTaskFailures.toFixed(1)} failed), activities: ${acts}.`);
     const ops = (prefix: string) => r.server.filter((x) => x.key.startsWith(prefix)).slice(0, 4).map((x) => `${x.key.slice(prefix.length)} ${fmtMs(x.meanMs)} ×${x.calls}`).join(', ');
     notes.push(`${r.label}: the Temporal server's mean latency, by total time: frontend ${ops('frontend ')}; persistence ${ops('persistence ')}.`);
     if (r.actions.refused.length) notes.push(`${r.label}: ${r.actions.refused.length} pauses refused (the deployment had gone live), p95 ${fmtMs(percentile(r.actions.refused, 95))}: not counted above.`);
@@ -847,16 +915,19 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
     notes.push(against(Math.round(Math.max(...at200.peakRss) / MiB), TARGET_RSS_MIB, '200 concurrent, one worker: peak RSS ≤ 1024 MiB'));
   }
   if (at500x2) notes.push(against(percentile(at500x2.actions.accepted, 95), TARGET_ACTION_P95_MS, '500 concurrent, two workers: action p95 ≤ 250 ms'));
-  if (!at200) notes.push(`Quick profile: N = ${runs.map((r) => r.n).join(', ')} and a train of ${train?.releases}; the targets are judged at 200 (one worker) and 500 (two workers) in the full profile.`);
+  if (!at200) notes.push(`Quick profile: N = ${runs.map((r) => r.n).join(', ')} and a train of ${train?.releases}; the targets are judged at 200 (one worker) and 500 (two workers), steady, in the full profile.`);
   notes.push(
-    `Plan: shift 50 %, soak ${quick ? 2 : 5} s (one passing sample), shift 100 %, keep ${quick ? 2 : 5} s, standby ${quick ? 1 : 5} s, retire. Half the services behind an ALB, half behind Route 53 records; ${seedMs ? `seeding ${Math.max(...profile.runs.map((r) => r.n)) + profile.runs.length + profile.train} targets into moto took ${fmtMs(seedMs)}` : ''}.`,
+    ...[...new Set(runs.map((r) => r.regime))].map((r) => `Plan, ${describeShape(r, shapeOf(r, quick))}.`),
+    `Half the services behind an ALB, half behind Route 53 records; ${seedMs ? `seeding ${Math.max(...profile.runs.map((r) => r.n)) + profile.runs.length + profile.train} targets into moto took ${fmtMs(seedMs)}` : ''}.`,
     `Actions: pause then resume on random deployments not yet live, one at a time, ${ACTION_GAP_MS} ms apart, through the client's executeUpdate; "idle" is the same on one soaking deployment before the load, in the same run. Metrics: ${proxyCounts.answered} GetMetricData answered by the stand-in, ${proxyCounts.forwarded} calls forwarded to moto.`,
   );
   const figures: Record<string, unknown> = {
     seedMs,
     runs: runs.map((r) => ({
+      regime: r.regime,
       n: r.n,
       workers: r.workers,
+      concurrent: r.concurrent,
       allStartedMs: r.allStartedMs,
       allLiveMs: r.allLiveMs,
       allDoneMs: r.allDoneMs,
