@@ -11,11 +11,12 @@
 // before it is the sandbox's metrics pipeline (CloudWatch's own delay in production), after it
 // is Baton's sampling schedule.
 // Each run deploys a new version on a stack like the sandbox (Temporal dev server, moto, the
-// feeder writing CloudWatch datapoints every second, an in-process worker) onto one of three
-// lanes in turn, waits until it soaks at 50 %, injects the fault at a random phase of the
-// sampling schedule, and heals it once the router is back. The decision's instant is the
-// workflow's own (the deciding sample's `at`, workflow time on this machine's clock); the
-// breach's, the metrics' and the router's are read here.
+// feeder ticking every second and writing a fault change at once, an in-process worker) onto
+// one of three lanes in turn, waits until it soaks at 50 %, injects the fault (through the
+// fault store, as the control server does) at a random phase of the sampling schedule, and
+// heals it once the router is back. The decision's instant is the workflow's own (the
+// deciding sample's `at`, workflow time on this machine's clock); the breach's, the metrics'
+// and the router's are read here.
 import { until } from '../test/harness/wait';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -132,8 +133,9 @@ async function oneRun(stack: Stack, lane: Lane, version: string): Promise<RunFig
   let visibleAt = 0;
   let restoredAt = 0;
   try {
-    // When the metrics show the breach to anyone who asks (the query the analysis makes):
-    // the feeder's next datapoint, as CloudWatch serves it. What is left is Baton's.
+    // When the metrics show the breach to anyone who asks (the query the analysis makes): the
+    // feeder's write for the change (the fault store tells it), as CloudWatch serves it. What is
+    // left is Baton's.
     await pollUntil('breach in the metrics', async () => {
       const m = await stack.motoProviders.metrics.measure(env.metrics, bad, WINDOW_MS / 1000);
       visibleAt = Date.now();
@@ -258,11 +260,11 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
       totalP95Ms: t.p95,
     },
     notes: [
-      `Plan: a sample every ${INTERVAL_MS / 1000} s over the last ${WINDOW_MS / 1000} s, ${FAILURE_LIMIT} failing samples roll back; the feeder writes datapoints every 1 s; fault: ${ERROR_RATE * 100} % 5xx on the new colour at 50 %.`,
+      `Plan: a sample every ${INTERVAL_MS / 1000} s over the last ${WINDOW_MS / 1000} s, ${FAILURE_LIMIT} failing samples roll back; the feeder ticks every 1 s and writes a fault change at once; fault: ${ERROR_RATE * 100} % 5xx on the new colour at 50 %.`,
       met(a.p95, TARGETS.actionMs, 'action p95 ≤ 1 s'),
       met(d.p95, TARGETS.detectionMs, `detection p95 ≤ one interval + 1 s (${fmtMs(TARGETS.detectionMs)})`),
       met(percentile(sampling, 95), TARGETS.detectionMs, "Baton's part of detection (the metrics show it → failing sample) p95 ≤ one interval + 1 s"),
-      `The metrics show a breach ${fmtMs(median(visible))} after it at the median here (feeder ticks of 1 s, CloudWatch read by the second); in production that is CloudWatch's own delay, which analysis.lag covers.`,
+      `The metrics show a breach ${fmtMs(median(visible))} after it at the median here (the feeder writes the change at once, into the second that last ended, the newest moto serves); in production that is CloudWatch's own delay, which analysis.lag covers.`,
       `With a 1-minute interval: Baton's detection is ${(median(sampling) / INTERVAL_MS).toFixed(2)} interval at the median (${(percentile(sampling, 95) / INTERVAL_MS).toFixed(2)} at p95) after the metrics show the breach, then ${FAILURE_LIMIT - 1} more interval(s) to confirm (failureLimit ${FAILURE_LIMIT}), then the action (${fmtMs(a.p95)} at p95).`,
     ],
   };

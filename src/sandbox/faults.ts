@@ -1,7 +1,8 @@
 // Faults injected into the sandbox's fake application, one per service/environment/colour.
 // The control server's smoke endpoint and the metrics feeder both read this store, so one
 // POST makes a colour fail its smoke test (errorRate ≥ 0.5) or only its analysis (below),
-// which is how the sandbox demonstrates an automatic rollback.
+// which is how the sandbox demonstrates an automatic rollback. Listeners hear of every change,
+// so the feeder can write a changed colour's metrics at once rather than on its next tick.
 import { COLOURS, type Colour } from '../domain/types';
 
 export interface FaultKey {
@@ -88,10 +89,14 @@ export interface FaultStoreOptions {
   known?: ReadonlyArray<{ service: string; environment: string }>;
 }
 
+/** Told which colour's fault changed (set, replaced by another, or healed), after the store holds the change. */
+export type FaultListener = (key: FaultKey) => void;
+
 /** In-memory faults; setting a fault replaces the colour's previous one (set-to-value). */
 export class FaultStore {
   private readonly faults = new Map<string, Fault>();
   private readonly known: Set<string> | null;
+  private readonly listeners = new Set<FaultListener>();
 
   constructor(opts: FaultStoreOptions = {}) {
     this.known = opts.known ? new Set(opts.known.map((k) => `${k.service}/${k.environment}`)) : null;
@@ -101,7 +106,10 @@ export class FaultStore {
   set(input: unknown): Fault {
     const fault = parseFault(input);
     this.checkKnown(fault);
+    const before = this.faults.get(keyOf(fault));
     this.faults.set(keyOf(fault), fault);
+    const same = before !== undefined && before.errorRate === fault.errorRate && before.latencyMs === fault.latencyMs;
+    if (!same) this.changed(fault);
     return fault;
   }
 
@@ -109,7 +117,21 @@ export class FaultStore {
   clear(input: unknown): boolean {
     const key = parseFaultKey(input);
     this.checkKnown(key);
-    return this.faults.delete(keyOf(key));
+    const had = this.faults.delete(keyOf(key));
+    if (had) this.changed(key);
+    return had;
+  }
+
+  /**
+   * Calls `listener` after every change (a fault set with other figures, or healed; setting the
+   * same fault again is no change). It runs synchronously inside set() and clear(), so it must
+   * not throw; slow work belongs in what it starts. Returns the unsubscribe function.
+   */
+  subscribe(listener: FaultListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   get(service: string, environment: string, colour: Colour): Fault | null {
@@ -118,6 +140,11 @@ export class FaultStore {
 
   list(): Fault[] {
     return [...this.faults.values()].sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
+  }
+
+  private changed(key: FaultKey): void {
+    const { service, environment, colour } = key;
+    for (const listener of this.listeners) listener({ service, environment, colour });
   }
 
   private checkKnown(key: FaultKey): void {

@@ -8,6 +8,19 @@
 // failovers read it: about a second, 0 once the source is fenced (writes stopped, the replica
 // caught up), and frozen at its last value while the source's region is out (replication stopped).
 // It talks to moto directly: a region outage (the region gate) never silences it.
+//
+// Traffic is counted by whole seconds: one datapoint per metric and second, stamped at the
+// second's start, each second's requests reported once, so however many writes there are a
+// window holds each second's requests once (error rates and minRequests read right). moto serves
+// a query only the seconds that are over (it drops the milliseconds of StartTime and EndTime), so
+// the newest second anyone can see is the one that last ended; ticks run just after a second
+// ends and report it. A fault change (the fault store tells the feeder) is written at once: the
+// seconds over and not yet reported with the new fault, and, when the last one was reported
+// already, the errors the new fault adds to it, as an errors-only datapoint (its requests stay
+// counted once). So an error-rate fault shows as soon as that PutMetricData is written, from the
+// second before it (1–2 s early, or up to a tick interval with ticks longer than a second);
+// healing it, a latency fault, or a fault on a colour that took no traffic in that second (a
+// shift just made) shows once the second it happened in is over, which the change reports then.
 import { PutMetricDataCommand, type MetricDatum, type PutMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import { DescribeDBInstancesCommand, type DBInstance } from '@aws-sdk/client-rds';
 import type { Fault, FaultStore } from './faults';
@@ -186,7 +199,8 @@ export interface TrafficSample {
 export interface SampleInput {
   /** Percent of the target's traffic this colour takes. */
   weight: number;
-  intervalMs: number;
+  /** The second whose traffic this is, in whole seconds since the epoch. */
+  second: number;
   /** Requests per second across both colours. */
   totalRps: number;
   fault: Pick<Fault, 'errorRate' | 'latencyMs'> | null;
@@ -195,26 +209,48 @@ export interface SampleInput {
 }
 
 /**
- * What one colour served during one interval. Errors are rounded down: at sandbox traffic a
- * single stray 5xx in a window of a few dozen requests would read as a breach of a 1 %
- * threshold, so the healthy baseline only shows at real volumes, while an injected fault shows at once.
+ * A colour's requests in one second at `perSecond` a second, rounded so that any run of
+ * seconds adds up to the rate: 0.5 a second gives 0, 1, 0, 1, ... rather than 1 every second.
  */
+export function requestsIn(second: number, perSecond: number): number {
+  return Math.round(perSecond * (second + 1)) - Math.round(perSecond * second);
+}
+
+/**
+ * A colour's 5xx in one second, of its `requests` at `perSecond` a second. The healthy baseline's
+ * are rounded down: at sandbox traffic a single stray 5xx in a window of a few dozen requests
+ * would read as a breach of a 1 % threshold, so the baseline only shows at real volumes. An
+ * injected fault's are rounded like requests (see requestsIn), so any run of seconds shows its
+ * rate: 30 % of 5 requests a second is 1, 2, 1, 2, ..., not 1 every second (20 %).
+ */
+export function errorsIn(second: number, perSecond: number, requests: number, fault: Pick<Fault, 'errorRate'> | null): number {
+  if (!fault || fault.errorRate <= BASELINE.errorRate) return Math.floor(requests * BASELINE.errorRate + 1e-9);
+  return Math.min(requests, requestsIn(second, perSecond * fault.errorRate));
+}
+
+/** What one colour served during one second: its share of the requests, their 5xx (see errorsIn) and latency. */
 export function trafficSample(input: SampleInput): TrafficSample {
-  const requests = Math.round((input.totalRps * input.intervalMs * input.weight) / 100_000);
-  const errorRate = input.fault ? Math.max(input.fault.errorRate, BASELINE.errorRate) : BASELINE.errorRate;
-  const errors = Math.floor(requests * errorRate + 1e-9);
+  const perSecond = (input.totalRps * input.weight) / 100;
+  const requests = requestsIn(input.second, perSecond);
   const jitter = (input.random() * 2 - 1) * BASELINE.jitter;
   const latencyMs = BASELINE.latencyMs * (1 + jitter) + (input.fault?.latencyMs ?? 0);
-  return { requests, errors, latencyMs };
+  return { requests, errors: errorsIn(input.second, perSecond, requests, input.fault), latencyMs };
+}
+
+const dimensionsOf = (spec: MetricsSpec, colour: Colour) => Object.entries(spec.dimensions[colour]).map(([Name, Value]) => ({ Name, Value }));
+
+/** A colour's errors datapoint alone: what a fault change adds to a second already reported. */
+export function errorsDatum(spec: MetricsSpec, colour: Colour, errors: number, at: Date): MetricDatum {
+  return { MetricName: spec.errors.metricName, Dimensions: dimensionsOf(spec, colour), Timestamp: at, Value: errors, Unit: 'Count' };
 }
 
 /** The datapoints for one colour's sample, in the target's namespace, names, dimensions and units. */
 export function metricData(spec: MetricsSpec, colour: Colour, sample: TrafficSample, at: Date): MetricDatum[] {
-  const Dimensions = Object.entries(spec.dimensions[colour]).map(([Name, Value]) => ({ Name, Value }));
+  const Dimensions = dimensionsOf(spec, colour);
   const seconds = spec.latency.unit === 'seconds';
   return [
     { MetricName: spec.requests.metricName, Dimensions, Timestamp: at, Value: sample.requests, Unit: 'Count' },
-    { MetricName: spec.errors.metricName, Dimensions, Timestamp: at, Value: sample.errors, Unit: 'Count' },
+    errorsDatum(spec, colour, sample.errors, at),
     {
       MetricName: spec.latency.metricName,
       Dimensions,
@@ -231,9 +267,11 @@ export interface FeederOptions {
   /** Reads a DR copy's failover records and services (targets with failover traffic). */
   dr?: Pick<DrInspector, 'compute' | 'failoverRecords'>;
   put: PutMetricData;
+  /** The injected faults; the feeder writes a target's metrics at once when one of its colours' faults changes. */
   faults: FaultStore;
   /** Where to find the read replicas whose ReplicaLag to publish, as RDS would; none when absent. */
   replicas?: ReplicaWatch;
+  /** How often the regular ticks run, in whole seconds (rounded up). */
   intervalMs?: number;
   totalRps?: number;
   log?: (line: string) => void;
@@ -241,14 +279,30 @@ export interface FeederOptions {
 }
 
 export interface Feeder {
-  /** Feeds one interval for every target now. */
+  /** Reports every target's seconds that are over and the replicas' lag, now. */
   tick(): Promise<void>;
-  /** Stops the loop and waits for a tick in flight. */
+  /** Stops the loop and the writes for fault changes, and waits for the writes in flight. */
   stop(): Promise<void>;
 }
 
+const SECOND_MS = 1000;
+/** The most seconds one write reports: 6 datapoints a second with both colours, and PutMetricData takes 1 000. Older seconds not yet reported (the feeder stalled or moto refused) are lost. */
+const MAX_SECONDS_PER_WRITE = 150;
+/** Timers aim this far past a second's start, so that the clock reads the new second when they fire. */
+const PAST_BOUNDARY_MS = 10;
+
+const nameOf = (t: FeedTarget) => `${t.service}/${t.environment}${t.traffic.type === 'failover' ? ` (DR, ${t.metrics.region})` : ''}`;
+
+/** The last second a target reported: each colour's rate, requests and the errors written for them so far. */
+interface LastSecond {
+  second: number;
+  colours: Array<{ colour: Colour; perSecond: number; requests: number; errors: number }>;
+}
+
 export function startFeeder(opts: FeederOptions): Feeder {
-  const intervalMs = opts.intervalMs ?? 2000;
+  const intervalSeconds = Math.max(1, Math.ceil((opts.intervalMs ?? 2000) / SECOND_MS));
+  const intervalMs = intervalSeconds * SECOND_MS;
+  const totalRps = opts.totalRps ?? 50;
   const log = opts.log ?? ((line: string) => console.log(`[feeder] ${line}`));
   const failing = new Set<string>();
 
@@ -272,17 +326,64 @@ export function startFeeder(opts: FeederOptions): Feeder {
     return taskShares({ blue: services.blue.runningCount, green: services.green.runningCount });
   }
 
-  async function feed(target: FeedTarget, at: Date): Promise<void> {
-    const weights = await weightsOf(target.traffic);
-    const data = COLOURS.filter((c) => weights[c] > 0).flatMap((colour) => {
-      const fault = opts.faults.get(target.service, target.environment, colour);
-      const sample = trafficSample({ weight: weights[colour], intervalMs, totalRps: opts.totalRps ?? 50, fault, random: opts.random ?? Math.random });
-      return metricData(target.metrics, colour, sample, at);
-    });
+  /** Per target: the first second it has not reported (null before its first write), the last it did, and its writes, one after another. */
+  const lanes = new Map(opts.targets.map((t) => [t, { next: null as number | null, last: null as LastSecond | null, writes: Promise.resolve() }]));
+
+  /**
+   * Reports the target's seconds before `until` (whole seconds since the epoch) not reported yet,
+   * with today's weights and faults; with `amend`, when there are none, adds to the last second
+   * reported the errors today's faults give its requests beyond those written (never fewer: a
+   * count once written stays). One PutMetricData; a target's first write reports the last
+   * interval. Only a write that succeeded moves the target on, so the next retries a failed one.
+   */
+  async function feed(target: FeedTarget, until: number, amend: boolean): Promise<void> {
+    const lane = lanes.get(target)!;
+    lane.next ??= until - intervalSeconds;
+    const from = Math.max(lane.next, until - MAX_SECONDS_PER_WRITE);
+    const faultOf = (colour: Colour) => opts.faults.get(target.service, target.environment, colour);
+    const data: MetricDatum[] = [];
+    let last = lane.last;
+    if (from < until) {
+      const weights = await weightsOf(target.traffic);
+      for (let second = from; second < until; second++) {
+        last = { second, colours: [] };
+        for (const colour of COLOURS.filter((c) => weights[c] > 0)) {
+          const sample = trafficSample({ weight: weights[colour], second, totalRps, fault: faultOf(colour), random: opts.random ?? Math.random });
+          data.push(...metricData(target.metrics, colour, sample, new Date(second * SECOND_MS)));
+          last.colours.push({ colour, perSecond: (totalRps * weights[colour]) / 100, requests: sample.requests, errors: sample.errors });
+        }
+      }
+    } else if (amend && lane.last?.second === until - 1) {
+      const { second, colours } = lane.last;
+      const at = new Date(second * SECOND_MS);
+      last = {
+        second,
+        colours: colours.map((c) => {
+          const errors = errorsIn(second, c.perSecond, c.requests, faultOf(c.colour));
+          if (errors <= c.errors) return c;
+          data.push(errorsDatum(target.metrics, c.colour, errors - c.errors, at));
+          return { ...c, errors };
+        }),
+      };
+    }
     if (data.length) await opts.put(target.metrics.region, { Namespace: target.metrics.namespace, MetricData: data });
+    lane.next = Math.max(lane.next, until);
+    lane.last = last;
   }
 
   const outcome = (name: string, fed: Promise<void>) => fed.then(() => report(name, null), (err: unknown) => report(name, err));
+
+  /**
+   * Queues a write of the target after the one in flight, so no two run at once and none reports
+   * a second another has; it reads the clock when it starts, and reports every second over. A
+   * fault change's write also amends the last second reported (see feed).
+   */
+  function write(target: FeedTarget, why: 'tick' | 'fault change'): Promise<void> {
+    const lane = lanes.get(target)!;
+    const written = lane.writes.then(() => feed(target, Math.floor(Date.now() / SECOND_MS), why === 'fault change'));
+    lane.writes = written.catch(() => undefined);
+    return outcome(nameOf(target), written);
+  }
 
   /** The lag last published per replica (`<region>/<id>`): what an outage of its source's region freezes. */
   const lastLag = new Map<string, number>();
@@ -307,19 +408,36 @@ export function startFeeder(opts: FeederOptions): Feeder {
   }
 
   async function tick(): Promise<void> {
-    const at = new Date();
     await Promise.all([
-      ...opts.targets.map((t) => outcome(`${t.service}/${t.environment}${t.traffic.type === 'failover' ? ` (DR, ${t.metrics.region})` : ''}`, feed(t, at))),
-      ...(opts.replicas ? [feedReplicas(opts.replicas, at)] : []),
+      ...opts.targets.map((t) => write(t, 'tick')),
+      ...(opts.replicas ? [feedReplicas(opts.replicas, new Date())] : []),
     ]);
   }
 
+  /** When the `seconds`-th second from now begins, in ms from now (a little past, see PAST_BOUNDARY_MS). */
+  const untilSecond = (seconds: number) => SECOND_MS * seconds - (Date.now() % SECOND_MS) + PAST_BOUNDARY_MS;
+
+  // A fault change: its targets at once, and the second it happened in once that is over (with
+  // ticks longer than a second, none may come for a while).
+  const changeTimers = new Set<NodeJS.Timeout>();
+  const unsubscribe = opts.faults.subscribe((key) => {
+    const changed = opts.targets.filter((t) => t.service === key.service && t.environment === key.environment);
+    if (!changed.length) return;
+    for (const t of changed) void write(t, 'fault change');
+    const timer = setTimeout(() => {
+      changeTimers.delete(timer);
+      for (const t of changed) void write(t, 'tick');
+    }, untilSecond(1));
+    changeTimers.add(timer);
+  });
+
+  // Ticks run just after a second begins, so the second that ended shows at once.
   let stopped = false;
   let inFlight: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   const loop = () => {
     inFlight = tick().finally(() => {
-      if (!stopped) timer = setTimeout(loop, intervalMs);
+      if (!stopped) timer = setTimeout(loop, untilSecond(intervalSeconds));
     });
   };
   loop();
@@ -328,8 +446,12 @@ export function startFeeder(opts: FeederOptions): Feeder {
     tick,
     async stop() {
       stopped = true;
+      unsubscribe();
       clearTimeout(timer);
+      for (const t of changeTimers) clearTimeout(t);
+      changeTimers.clear();
       await inFlight;
+      await Promise.all([...lanes.values()].map((lane) => lane.writes));
     },
   };
 }
