@@ -14,7 +14,8 @@
 // - what is left is Temporal's round trips and Baton's own work: activity dispatch (scheduled →
 //   started), timers firing late, and workflow tasks. The table splits it so.
 // Analysis reads a stand-in for CloudWatch (test/harness/app-metrics.ts: a healthy colour,
-// traffic in proportion to its weight) every S seconds, so each soak takes one passing sample.
+// 1 000 requests a second in proportion to its weight) every S seconds, so each soak takes one
+// passing sample, even the first, whose window holds only the seconds since the first shift.
 // Each round uses a freshly seeded service environment (web in dev, staging, prod): the deployment
 // first (terminated once live, so its tail does not run beside the baseline), then the bare
 // workflow on the same environment. Before the rounds each worker warms up on `api` (a worker's
@@ -296,7 +297,9 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
     const regions = configRegions(config);
     const deps: ActivityDeps = {
       ...providers,
-      metrics: appMetrics(routerOfMetrics(config, providers), () => healthy),
+      // Busy enough that a window of the seconds since the first shift is conclusive at 10 %:
+      // a soak extended for want of data would be analysis policy, not orchestration overhead.
+      metrics: appMetrics(routerOfMetrics(config, providers), () => healthy, { requestsPerSecond: 1000 }),
       stablePollMs: 200,
       temporal: client,
       freezes: config.freezes,
