@@ -807,11 +807,13 @@ const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
 
 /**
  * The profile, narrowed by the environment when asked: `BENCH_SCALE_RUNS=steady:200x1,burst:500x2`
- * runs only those (regime: N × workers), `BENCH_SCALE_TRAIN=0` skips the train (or sets its size).
+ * runs only those (regime: N × workers; `none`: the train alone), `BENCH_SCALE_TRAIN=0` skips the train (or sets its size).
  */
 function profileOf(quick: boolean, env: NodeJS.ProcessEnv = process.env): Profile {
   const base = quick ? QUICK : FULL;
-  const runs = env.BENCH_SCALE_RUNS
+  const runs = env.BENCH_SCALE_RUNS === 'none'
+    ? []
+    : env.BENCH_SCALE_RUNS
     ? env.BENCH_SCALE_RUNS.split(',').map((r) => {
       const m = /^\s*(burst|steady):(\d+)x(\d+)\s*$/.exec(r);
       if (!m) throw new Error(`scale bench: BENCH_SCALE_RUNS: '${r}' is not <burst|steady>:<deployments>x<workers>, e.g. steady:200x1`);
@@ -826,7 +828,7 @@ function profileOf(quick: boolean, env: NodeJS.ProcessEnv = process.env): Profil
 async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   const profile = profileOf(quick);
   quietWorkerLogs();
-  const maxN = Math.max(...profile.runs.map((r) => r.n));
+  const maxN = Math.max(0, ...profile.runs.map((r) => r.n));
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-scale-'));
   const cleanups: Array<() => Promise<void>> = [async () => rmSync(dir, { recursive: true, force: true })];
   const runs: RunFigures[] = [];
@@ -925,7 +927,7 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   if (quick) notes.push(`Quick profile: N = ${runs.map((r) => r.n).join(', ')} and a train of ${train?.releases}; the targets are judged at 200 (one worker) and 500 (two workers), steady, in the full profile.`);
   notes.push(
     ...runs.map((r) => `Plan of ${r.label}: ${describeShape(shapeOf(r.regime, quick, r.n))}.`),
-    `Half the services behind an ALB, half behind Route 53 records; ${seedMs ? `seeding ${Math.max(...profile.runs.map((r) => r.n)) + profile.runs.length + profile.train} targets into moto took ${fmtMs(seedMs)}` : ''}.`,
+    `Half the services behind an ALB, half behind Route 53 records; ${seedMs ? `seeding ${maxN + profile.runs.length + profile.train} targets into moto took ${fmtMs(seedMs)}` : ''}.`,
     `Actions: pause then resume on random deployments not yet live, one at a time, ${ACTION_GAP_MS} ms apart, through the client's executeUpdate; "idle" is the same on one soaking deployment before the load, in the same run. Metrics: ${proxyCounts.answered} GetMetricData answered by the stand-in, ${proxyCounts.forwarded} calls forwarded to moto.`,
   );
   const figures: Record<string, unknown> = {
