@@ -16,7 +16,23 @@ export interface PostMessageRequest {
   threadTs?: string;
   /** Set on a run's parent message: tags it so a retried post finds it again. */
   runId?: string;
+  /**
+   * Instead of `text`: several replies in the thread `threadTs`, posted in order, each a message
+   * of its own (one activity for a burst of replies, so one workflow task instead of one each).
+   */
+  replies?: Reply[];
 }
+
+export interface Reply {
+  text: string;
+  alert?: boolean;
+}
+
+/** A post's message; for `replies`, the last one posted and how many of them were. */
+export type PostedMessage = MessageRef & { posted?: number };
+
+/** Replies of one call stop being posted after this long (the rest go in the next call), well inside its 10 s timeout. */
+const REPLIES_BUDGET_MS = 5_000;
 
 /** The notifier's failures, as Temporal should retry them: a rate limit waits as long as Slack asks. */
 async function notifying<T>(fn: () => Promise<T>): Promise<T> {
@@ -32,6 +48,30 @@ async function notifying<T>(fn: () => Promise<T>): Promise<T> {
 
 export function notifyActivities(deps: ActivityDeps) {
   const linksOf = (card: Card) => cardLinks(card, { namespace: 'default', ...deps.links });
+  /**
+   * Posts `replies` in order until one fails or the budget is spent, and says how many went. Only
+   * a failure of the first fails the call (and is retried): one after it ends the call with what
+   * was posted, so a retry never posts a reply twice; the caller sends the rest later.
+   */
+  async function postReplies(m: PostMessageRequest, replies: Reply[]): Promise<PostedMessage> {
+    if (replies.length === 0) throw ApplicationFailure.nonRetryable('postMessage: an empty list of replies');
+    const started = Date.now();
+    let last: MessageRef | null = null;
+    let posted = 0;
+    for (const r of replies) {
+      if (last && Date.now() - started > REPLIES_BUDGET_MS) break;
+      const send = () => deps.notifier.post({ channel: m.channel, threadTs: m.threadTs, ...renderReply(r.text, { alert: r.alert === true }) });
+      if (!last) last = await notifying(send);
+      else {
+        const ref = await send().catch(() => null);
+        if (!ref) break;
+        last = ref;
+      }
+      posted++;
+    }
+    return { ...(last as MessageRef), posted };
+  }
+
   return {
     // ------------------------------------------------------------ notifications
     /**
@@ -39,7 +79,8 @@ export function notifyActivities(deps: ActivityDeps) {
      * of a parent post first looks for the message a lost attempt may have posted, so a run has
      * one parent message.
      */
-    async postMessage(m: PostMessageRequest): Promise<MessageRef> {
+    async postMessage(m: PostMessageRequest): Promise<PostedMessage> {
+      if (m.replies) return postReplies(m, m.replies);
       return notifying(async () => {
         if (m.runId && Context.current().info.attempt > 1) {
           // A rate limit applies to the post too: wait for it. Any other failure to look (e.g. a

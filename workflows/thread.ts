@@ -10,6 +10,7 @@
  *   Continue-as-new waits only for a call already in flight, briefly, else it is put off to
  *   the next chance; the run's end waits for what is pending, bounded.
  * - A call in flight is never abandoned: a Slack message always belongs to a live run.
+ * - Replies queued together go in one call (each still its own message in the thread).
  * - Updates are coalesced: a card is built when it is sent, so many changes cost one call, and
  *   the parent changes at most every `updateEverySeconds` unless something urgent happened.
  * - The parent's cost is bounded by what happens, not by how long it lasts: a routine change
@@ -84,6 +85,13 @@ const REST_AFTER_FAILURE_MS = 30_000;
  * fixed pause), so their histories replay; the marker is written in a run's first task.
  */
 export const BOUNDED_UPDATES_PATCH = 'slack-bounded-updates';
+/**
+ * Replies queued together go in one call (each still a message of its own): one workflow task
+ * for a burst instead of one per reply. Runs started before post them one by one.
+ */
+export const BATCHED_REPLIES_PATCH = 'slack-batched-replies';
+/** At most this many replies in one call. */
+const MAX_REPLIES_PER_CALL = 10;
 
 const slack = proxyActivities<Activities>({
   startToCloseTimeout: '10s',
@@ -94,6 +102,7 @@ const slack = proxyActivities<Activities>({
 export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId: string; card: (key: string) => Card }): RunThread {
   const { state, notify } = opts;
   const bounded = patched(BOUNDED_UPDATES_PATCH);
+  const batched = patched(BATCHED_REPLIES_PATCH);
   // Tags the parent message so a retried post finds it again; the first run's id tells this
   // run (and its continuations) from an earlier run with the same workflow id.
   const runTag = `${opts.runId}#${workflowInfo().firstExecutionRunId}`;
@@ -129,6 +138,26 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
     }
   }
 
+  /**
+   * Posts the replies at the head of the queue (two or more) in one call; they leave the queue
+   * once posted. When none could be posted the first is dropped, as a single reply would be.
+   */
+  async function postBurst(replies: Array<Extract<Item, { kind: 'reply' }>>, threadTs: string): Promise<boolean> {
+    let posted = 0;
+    try {
+      const r = await slack.postMessage.executeWithOptions({ summary: `Slack: ${replies.length} replies in the thread` }, [
+        { channel: notify.channel, threadTs, replies: replies.map((i) => (i.alert ? { text: i.text, alert: true } : { text: i.text })) },
+      ]);
+      posted = r.posted ?? 1;
+    } catch (err) {
+      log.warn('Slack replies not delivered', { replies: replies.length, error: String(err) });
+    }
+    // By identity: while the call ran, a full queue may have dropped its oldest replies.
+    const gone = new Set<Item>(replies.slice(0, Math.max(posted, 1)));
+    state.queue = state.queue.filter((i) => !gone.has(i));
+    return posted > 0;
+  }
+
   async function update(key: string, ref: MessageRef): Promise<boolean> {
     try {
       await slack.updateMessage.executeWithOptions({ summary: `Slack: update ${key === PARENT ? 'the run message' : key}` }, [ref, opts.card(key)]);
@@ -148,6 +177,14 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
       return state.parent !== null;
     }
     const item = state.queue[0];
+    if (batched && item?.kind === 'reply') {
+      const burst: Array<Extract<Item, { kind: 'reply' }>> = [];
+      for (const i of state.queue) {
+        if (i.kind !== 'reply' || burst.length === MAX_REPLIES_PER_CALL) break;
+        burst.push(i);
+      }
+      if (burst.length > 1) return postBurst(burst, state.parent.ts);
+    }
     if (item) {
       if (item.kind === 'card') undirty(item.key);
       const ref = item.kind === 'reply'

@@ -77,6 +77,35 @@ describe('the cost of a run\'s Slack message (time-skipping server)', () => {
     expect(parent.text).toMatch(/succeeded/i);
   });
 
+  it('posts replies queued together in one call, each still a message of its own, in order', async () => {
+    const t = sb.files.config.services.web.environments.dev;
+    const metrics = appMetrics(sb.aws.providers.routerFor(t.traffic), () => healthy);
+    const { id, facts } = await sb.withWorker(metrics, async () => {
+      const spec = buildDeploymentSpec(sb.files.config, { service: 'web', environment: 'dev', version: '4.2.0', requestedBy: 'ada' });
+      const { id } = await startDeployment(sb.env.client, sb.files.taskQueue, spec);
+      const handle = sb.env.client.workflow.getHandle(id);
+      await handle.result();
+      await replayAll(handle);
+      return { id, facts: await allFacts(handle) };
+    }, { notifier: notifier() });
+
+    const parent = parentOf(id) as FakeMessage;
+    const replies = repliesTo(parent.ts);
+    // Every reply, once, in the order the run said them.
+    expect(replies[0]).toMatch(/Started by ada/);
+    const order = [/Step 1\/3: 50 %/, /Step 3\/3: 100 %/, /Live: 4\.2\.0/, /Succeeded/].map((re) => replies.findIndex((r) => re.test(r)));
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(new Set(replies).size).toBe(replies.length);
+    // The start and the first step's reply wait together behind the run's first message: one call.
+    const bursts = scheduled(facts, 'postMessage').filter((f) => /^Slack: \d+ replies in the thread$/.test(f.summary ?? ''));
+    expect(bursts.length).toBeGreaterThan(0);
+    const replyCalls = scheduled(facts, 'postMessage').filter((f) => /repl(y|ies) in the thread/.test(f.summary ?? ''));
+    expect(replyCalls.length).toBeLessThan(replies.length);
+    const carried = replyCalls.map((f) => Number(/^Slack: (\d+) replies/.exec(f.summary ?? '')?.[1] ?? 1));
+    expect(carried.reduce((a, b) => a + b, 0)).toBe(replies.length);
+  });
+
   it('still replies at once to a failing sample and shows a rollback at once, deep in a long soak', async () => {
     const t = sb.files.config.services.web.environments.staging;
     let samples = 0;
