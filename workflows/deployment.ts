@@ -145,6 +145,8 @@ const HISTORY_HEADROOM_PATCH = 'history-headroom';
 const ANALYSIS_WINDOW_PATCH = 'analysis-window-from-first-shift';
 /** Routine updates of the run's Slack message (samples, the countdown) per soak, keep or standby. */
 const ROUTINE_UPDATES_PER_WAIT = 4;
+/** A wait ending sooner than this is not quiet enough for a Slack call (its task could hold up the step after it). */
+const QUIET_MARGIN_MS = 500;
 const MAX_TIMELINE = 200;
 
 const NOT_RETRYABLE = [ErrorType.InfrastructureMismatch, ErrorType.RevisionReverted, ErrorType.RolloutFailed];
@@ -188,7 +190,32 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   // cancellation directly, which is a fact for onCancel to judge): its parent shields it.
   const shield = new CancellationScope({ cancellable: false });
   let forward = new CancellationScope({ cancellable: true, parent: shield });
-  const thread = runThread({ state: s.slack, notify: spec.notify, runId: spec.id, card });
+  /**
+   * While the path waits (a soak's or a tail's timer, a pause): when that wait ends (workflow
+   * time; Infinity for a wait on an operator). Slack's calls go then, not beside a step's
+   * activities, whose completions they would hold up.
+   */
+  let pathWaitEndsAt: number | null = null;
+  const thread = runThread({
+    state: s.slack,
+    notify: spec.notify,
+    runId: spec.id,
+    card,
+    quiet: () => pathWaitEndsAt !== null && pathWaitEndsAt - now() > QUIET_MARGIN_MS,
+  });
+  /** Waits for `fn` (until `ms`, if given) with the path quiet meanwhile. */
+  async function quietly(fn: () => boolean, ms?: number, opts?: { summary: string }): Promise<boolean> {
+    pathWaitEndsAt = ms === undefined ? Infinity : now() + ms;
+    try {
+      if (ms === undefined) {
+        await condition(fn);
+        return true;
+      }
+      return await condition(fn, ms, opts ?? {});
+    } finally {
+      pathWaitEndsAt = null;
+    }
+  }
 
   // ---------------------------------------------------------------- status and UI
   const target = (): Colour => s.targetColour ?? 'green';
@@ -429,10 +456,10 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       const untilEnd = w.since === null || w.leftMs <= 0 ? Infinity : leftMs(w, now());
       const seen = changes;
       if (untilSample === Infinity && untilEnd === Infinity) {
-        await condition(() => changes !== seen);
+        await quietly(() => changes !== seen);
         continue;
       }
-      const acted = await condition(() => changes !== seen, Math.max(1, Math.min(untilSample, untilEnd)), { summary });
+      const acted = await quietly(() => changes !== seen, Math.max(1, Math.min(untilSample, untilEnd)), { summary });
       if (acted) continue; // an operator changed the wait: plan again
       // Which timer fired decides what happens next, never a comparison with the clock:
       // workflow time in the first task a new worker runs after a crash can lag the time a
@@ -591,7 +618,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       const step = plan.steps[s.stepIndex];
       if (s.paused) {
         setPhase('paused');
-        await condition(() => !s.paused);
+        await quietly(() => !s.paused);
       }
       switch (step.type) {
         case 'shift': {

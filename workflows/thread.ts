@@ -11,6 +11,9 @@
  *   the next chance; the run's end waits for what is pending, bounded.
  * - A call in flight is never abandoned: a Slack message always belongs to a live run.
  * - Replies queued together go in one call (each still its own message in the thread).
+ * - A run that says when its path is quiet (`quiet`: a deployment's soak) gets its calls
+ *   there, after at most MAX_YIELD_MS: a call's completion is a workflow task, and one running
+ *   as a step's activity completes holds the step up.
  * - Updates are coalesced: a card is built when it is sent, so many changes cost one call, and
  *   the parent changes at most every `updateEverySeconds` unless something urgent happened.
  * - The parent's cost is bounded by what happens, not by how long it lasts: a routine change
@@ -92,6 +95,14 @@ export const BOUNDED_UPDATES_PATCH = 'slack-bounded-updates';
 export const BATCHED_REPLIES_PATCH = 'slack-batched-replies';
 /** At most this many replies in one call. */
 const MAX_REPLIES_PER_CALL = 10;
+/**
+ * A run that says when its path is quiet (`quiet`) gets its Slack calls there: each call's
+ * completion is a workflow task, and one running when a step's activity completes holds that
+ * step up. Runs started before send as soon as they can.
+ */
+export const YIELD_TO_PATH_PATCH = 'slack-yields-to-path';
+/** A call waits at most this long for the path to go quiet (a long activity must not hide the run's news). */
+const MAX_YIELD_MS = 2_000;
 
 const slack = proxyActivities<Activities>({
   startToCloseTimeout: '10s',
@@ -99,10 +110,18 @@ const slack = proxyActivities<Activities>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4 },
 });
 
-export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId: string; card: (key: string) => Card }): RunThread {
+export function runThread(opts: {
+  state: ThreadState;
+  notify: NotifySpec;
+  runId: string;
+  card: (key: string) => Card;
+  /** Whether the run's path is waiting (a timer with time to spare): the time for a Slack call. Absent: any time. */
+  quiet?: () => boolean;
+}): RunThread {
   const { state, notify } = opts;
   const bounded = patched(BOUNDED_UPDATES_PATCH);
   const batched = patched(BATCHED_REPLIES_PATCH);
+  const quiet = opts.quiet && patched(YIELD_TO_PATH_PATCH) ? opts.quiet : null;
   // Tags the parent message so a retried post finds it again; the first run's id tells this
   // run (and its continuations) from an earlier run with the same workflow id.
   const runTag = `${opts.runId}#${workflowInfo().firstExecutionRunId}`;
@@ -119,6 +138,8 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
   let paceChanges = 0;
   /** The parent's update has waited its turn: it goes next, after what else is queued. */
   let parentReady = false;
+  /** A call waited MAX_YIELD_MS for the path to go quiet: calls go at once until it does. */
+  let overdue = false;
 
   const refOf = (key: string): MessageRef | null => (key === PARENT ? state.parent : (state.cards[key] ?? null));
   const hasWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => refOf(k) !== null) || state.parentStale === true;
@@ -250,6 +271,17 @@ export function runThread(opts: { state: ThreadState; notify: NotifySpec; runId:
       await condition(() => !stopped && hasWork());
       // Whatever else is to send goes first (sendNext's order); the parent when due.
       if (bounded && !otherWork() && !(await parentDue())) continue;
+      // The path first: wait (bounded) until it is quiet; once a wait ran out, what is queued
+      // goes until the path is quiet again. The run ending, or a pause before continue-as-new,
+      // does not wait.
+      if (quiet) {
+        if (quiet()) overdue = false;
+        else if (!overdue && !closing && !stopped) {
+          // Which way the wait ended decides, never the clock.
+          if (!(await condition(() => quiet() || closing || stopped, MAX_YIELD_MS, { summary: 'Slack: wait for a quiet moment of the run' }))) overdue = true;
+          continue;
+        }
+      }
       busy = true;
       const ok = await sendNext();
       busy = false;
