@@ -19,8 +19,9 @@ export interface HistoryFact {
   nextRunId: string | null;
   /** On ACTIVITY_TASK_SCHEDULED: the task queue it was scheduled on. */
   taskQueue: string | null;
-  /** On ACTIVITY_TASK_STARTED: the scheduling event, and the identity of the worker that took it. */
+  /** On ACTIVITY_TASK_STARTED and an activity's end (completed, failed, timed out, cancelled): the scheduling event. */
   scheduledEventId: number | null;
+  /** On ACTIVITY_TASK_STARTED: the identity of the worker that took it. */
   identity: string | null;
 }
 
@@ -39,6 +40,11 @@ function decodeSummary(e: temporal.api.history.v1.IHistoryEvent): string | null 
   }
 }
 
+function activityEventRef(e: temporal.api.history.v1.IHistoryEvent): number | null {
+  const a = e.activityTaskStartedEventAttributes ?? e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes;
+  return a ? Number(a.scheduledEventId) : null;
+}
+
 export async function historyFacts(handle: WorkflowHandle, runId?: string): Promise<HistoryFact[]> {
   const history = await (runId ? handle.client.getHandle(handle.workflowId, runId) : handle).fetchHistory();
   return (history?.events ?? []).map((e) => ({
@@ -50,7 +56,7 @@ export async function historyFacts(handle: WorkflowHandle, runId?: string): Prom
     timerSeconds: e.timerStartedEventAttributes ? ms(e.timerStartedEventAttributes.startToFireTimeout) / 1000 : null,
     nextRunId: e.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? null,
     taskQueue: e.activityTaskScheduledEventAttributes?.taskQueue?.name ?? null,
-    scheduledEventId: e.activityTaskStartedEventAttributes ? Number(e.activityTaskStartedEventAttributes.scheduledEventId) : null,
+    scheduledEventId: activityEventRef(e),
     identity: e.activityTaskStartedEventAttributes?.identity ?? null,
   }));
 }

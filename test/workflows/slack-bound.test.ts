@@ -106,6 +106,32 @@ describe('the cost of a run\'s Slack message (time-skipping server)', () => {
     expect(carried.reduce((a, b) => a + b, 0)).toBe(replies.length);
   });
 
+  it("sends while the deployment's path waits, never beside a step's activity unless it has run 2 s", async () => {
+    const t = sb.files.config.services.api.environments.dev;
+    const metrics = appMetrics(sb.aws.providers.routerFor(t.traffic), () => healthy);
+    const facts = await sb.withWorker(metrics, async () => {
+      const spec = buildDeploymentSpec(sb.files.config, { service: 'api', environment: 'dev', version: '4.3.0', requestedBy: 'ada' });
+      const { id } = await startDeployment(sb.env.client, sb.files.taskQueue, spec);
+      const handle = sb.env.client.workflow.getHandle(id);
+      await handle.result();
+      await replayAll(handle);
+      return allFacts(handle);
+    }, { notifier: notifier() });
+
+    const isSlack = (f: HistoryFact) => f.activityType === 'postMessage' || f.activityType === 'updateMessage';
+    const closedAt = new Map<number, number>();
+    for (const f of facts) if (/^ACTIVITY_TASK_(COMPLETED|FAILED|TIMED_OUT|CANCELED)$/.test(f.type) && f.scheduledEventId !== null) closedAt.set(f.scheduledEventId, f.id);
+    const slackCalls = scheduled(facts).filter(isSlack);
+    expect(slackCalls.length).toBeGreaterThan(5);
+    const beside: string[] = [];
+    for (const call of slackCalls) {
+      // The path's activities open when this call was scheduled (scheduled before it, closed after).
+      const open = scheduled(facts).filter((a) => !isSlack(a) && a.id < call.id && (closedAt.get(a.id) ?? Infinity) > call.id);
+      for (const a of open) if (call.at - a.at < 2_000) beside.push(`${call.summary ?? ''} (#${call.id}) beside ${a.summary ?? a.activityType ?? ''} (#${a.id}, ${call.at - a.at} ms in)`);
+    }
+    expect(beside).toEqual([]);
+  });
+
   it('still replies at once to a failing sample and shows a rollback at once, deep in a long soak', async () => {
     const t = sb.files.config.services.web.environments.staging;
     let samples = 0;
@@ -145,5 +171,16 @@ describe('the cost of a run\'s Slack message (time-skipping server)', () => {
     const updatesThen = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'updateMessage');
     expect(updatesThen.length).toBeGreaterThan(5);
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'deploy:web:dev:1.9.0');
+  });
+
+  it('replays a deployment recorded before replies were sent together and Slack waited for the path', async () => {
+    // Recorded with the bounded pump, one call per reply, sent as soon as it could go (the run
+    // message's post beside the first AWS call): a run started then keeps that when a new worker picks it up.
+    const json = JSON.parse(readFileSync(resolve(__dirname, 'fixtures/deployment-before-batched-slack.json'), 'utf8')) as Record<string, unknown>;
+    const history = temporal.api.history.v1.History.fromObject(json);
+    const summaries = (history.events ?? []).map((e) => e.userMetadata?.summary?.data ? (JSON.parse(Buffer.from(e.userMetadata.summary.data).toString('utf8')) as string) : '');
+    expect(summaries.filter((s) => s === 'Slack: reply in the thread').length).toBeGreaterThan(3);
+    expect(summaries.some((s) => /replies in the thread|quiet moment/.test(s))).toBe(false);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'deploy:web:dev:5.0.0');
   });
 });
