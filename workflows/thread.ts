@@ -25,7 +25,7 @@
  *   carried over continue-as-new, so a restarted worker keeps updating the same messages.
  * - Deterministic: waits end by condition or by their own timer, never by reading the clock.
  */
-import { CancellationScope, condition, log, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
 
@@ -140,10 +140,6 @@ export function runThread(opts: {
   let parentReady = false;
   /** A call waited MAX_YIELD_MS for the path to go quiet: calls go at once until it does. */
   let overdue = false;
-  /** Counts the times the path was seen quiet; a bound set in an earlier one is stale. */
-  let episode = 0;
-  /** The episode whose bound (a timer) runs. */
-  let boundOf = -1;
 
   const refOf = (key: string): MessageRef | null => (key === PARENT ? state.parent : (state.cards[key] ?? null));
   const hasWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => refOf(k) !== null) || state.parentStale === true;
@@ -279,21 +275,10 @@ export function runThread(opts: {
       // goes until the path is quiet again. The run ending, or a pause before continue-as-new,
       // does not wait.
       if (quiet) {
-        if (quiet()) {
-          overdue = false;
-          episode++; // a bound still running is stale now
-        } else if (!overdue && !closing && !stopped) {
-          if (boundOf !== episode) {
-            // The bound is a timer never cancelled (a cancel racing the timer's firing is a
-            // round trip more on a real server, and wedges Temporal's time-skipping test
-            // server): when it fires after the path went quiet, it changes nothing.
-            const mine = episode;
-            boundOf = mine;
-            void sleep(MAX_YIELD_MS, { summary: 'Slack: wait for a quiet moment of the run' }).then(() => {
-              if (episode === mine) overdue = true;
-            });
-          }
-          await condition(() => quiet() || overdue || closing || stopped);
+        if (quiet()) overdue = false;
+        else if (!overdue && !closing && !stopped) {
+          // Which way the wait ended decides, never the clock.
+          if (!(await condition(() => quiet() || closing || stopped, MAX_YIELD_MS, { summary: 'Slack: wait for a quiet moment of the run' }))) overdue = true;
           continue;
         }
       }
