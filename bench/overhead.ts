@@ -16,10 +16,12 @@
 // Analysis reads a stand-in for CloudWatch (test/harness/app-metrics.ts: a healthy colour,
 // 1 000 requests a second in proportion to its weight) every S seconds, so each soak takes one
 // passing sample, even the first, whose window holds only the seconds since the first shift.
-// Each round uses a freshly seeded service environment (web in dev, staging, prod): the deployment
-// first (terminated once live, so its tail does not run beside the baseline), then the bare
-// workflow on the same environment. Before the rounds each worker warms up on `api` (a worker's
-// first run loads the workflow code: a cold start, not a per-step cost).
+// Each round deploys web in one environment (dev, staging, prod, then again), both workflows one
+// after the other, which first alternating from round to round (the machine's drift falls on
+// both); the deployment's tail (a keep of one soak, a second of standby, retirement) is waited
+// out before the next run, so nothing runs beside the one measured. Before the rounds each
+// worker warms up on `api` (a worker's first run loads the workflow code: a cold start, not a
+// per-step cost).
 import { resolve } from 'node:path';
 import { type Client, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
@@ -54,8 +56,9 @@ export function planOf(k: number, soakSeconds: number): Record<string, unknown> 
     steps,
     // One sample per soak, at its end; a window wide enough that 1 % of traffic is conclusive.
     analysis: { interval: `${soakSeconds}s`, window: '20s', failureLimit: 1, inconclusiveLimit: 3, lag: '0s' },
-    keepPreviousFor: '1h',
-    standbyFor: '1h',
+    // A short tail, waited out after live: the environment is ready for the next round.
+    keepPreviousFor: `${soakSeconds}s`,
+    standbyFor: '1s',
     standbyCount: 1,
     stableTimeout: '2m',
     drainMargin: '2s',
@@ -262,10 +265,12 @@ async function runDeployment(client: Client, taskQueue: string, stack: Stack, en
     const events = await eventsOf(handle);
     trace(spec.id, events, Date.parse(status.liveAt));
     if (process.env.BATON_BENCH_TRACE === '1') for (const e of status.timeline) console.log(`${e.at}  ${e.type}  ${e.message}`);
+    // Its tail must not run beside the next run, and the lane must be free for the next round.
+    await handle.result();
     return figuresOf(events, Date.parse(status.liveAt), soakMs);
-  } finally {
-    // Its tail (keep the previous colour hot, analysing) must not run beside the baseline.
-    await handle.terminate('benchmark: measured up to live').catch(() => undefined);
+  } catch (err) {
+    await handle.terminate('benchmark: failed').catch(() => undefined);
+    throw err;
   }
 }
 
@@ -281,7 +286,7 @@ async function runBare(client: Client, taskQueue: string, stack: Stack, environm
 async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   const K = quick ? 5 : 10;
   const S = quick ? 1 : 2;
-  const rounds = quick ? 1 : 3;
+  const rounds = quick ? 1 : Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 6);
   const plan = planOf(K, S);
   const soakMs = (plan.steps as Array<{ soak?: string }>).filter((s) => s.soak).length * S * 1000;
   const stack = await startStack({ plan, worker: false });
@@ -291,7 +296,6 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   try {
     const { config, providers, client } = stack;
     const environments = Object.keys(config.services.web.environments);
-    if (environments.length < rounds) throw new Error(`the sandbox seeds web in ${environments.length} environments; ${rounds} rounds need as many`);
     const spare = Object.keys(config.services.api.environments);
     if (spare.length < 2) throw new Error('the warm-up runs need api in two environments');
     const regions = configRegions(config);
@@ -320,9 +324,16 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
     await warmUp(client, 'deployment', stack.taskQueue, stack, spare[0], '0.0.1');
     await warmUp(client, 'bareRollout', bareQueue, stack, spare[1], '0.0.2');
     for (let i = 0; i < rounds; i++) {
-      const environment = environments[i];
-      baton.push(await runDeployment(client, stack.taskQueue, stack, environment, `9.${i}.0`, soakMs));
-      bare.push(await runBare(client, bareQueue, stack, environment, `9.${i}.1`, soakMs));
+      const environment = environments[i % environments.length];
+      const batonRun = () => runDeployment(client, stack.taskQueue, stack, environment, `9.${i}.0`, soakMs);
+      const bareRun = () => runBare(client, bareQueue, stack, environment, `9.${i}.1`, soakMs);
+      if (i % 2 === 0) {
+        baton.push(await batonRun());
+        bare.push(await bareRun());
+      } else {
+        bare.push(await bareRun());
+        baton.push(await batonRun());
+      }
     }
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => console.error('overhead: stop failed:', err));
