@@ -148,6 +148,16 @@ describe('API: status reads', () => {
 
     it('queries it again only once its history has grown: the same history answers the same status', async () => {
       const handle = stack.client.workflow.getHandle(id);
+      // The pause lands at the next step boundary, and the run's Slack thread catches up while
+      // it waits (the message's next update, up to updateEvery later): measured once its history
+      // has stood still for longer than that, so every length the API reads is one seen here.
+      let last = -1;
+      let since = Date.now();
+      await until(`${id} to stand still`, async () => {
+        const length = (await handle.describe()).historyLength;
+        if (length !== last) [last, since] = [length, Date.now()];
+        return Date.now() - since;
+      }, (stillMs) => stillMs >= 7_000, 90_000);
       const lengths = new Set<number>();
       const before = queriesOf(id);
       const statuses: DeploymentStatus[] = [];
