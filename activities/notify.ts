@@ -55,21 +55,18 @@ export function notifyActivities(deps: ActivityDeps) {
    */
   async function postReplies(m: PostMessageRequest, replies: Reply[]): Promise<PostedMessage> {
     if (replies.length === 0) throw ApplicationFailure.nonRetryable('postMessage: an empty list of replies');
+    const post = (r: Reply) => deps.notifier.post({ channel: m.channel, threadTs: m.threadTs, ...renderReply(r.text, { alert: r.alert === true }) });
     const started = Date.now();
-    let last: MessageRef | null = null;
-    let posted = 0;
-    for (const r of replies) {
-      if (last && Date.now() - started > REPLIES_BUDGET_MS) break;
-      const send = () => deps.notifier.post({ channel: m.channel, threadTs: m.threadTs, ...renderReply(r.text, { alert: r.alert === true }) });
-      if (!last) last = await notifying(send);
-      else {
-        const ref = await send().catch(() => null);
-        if (!ref) break;
-        last = ref;
-      }
+    let last = await notifying(() => post(replies[0]));
+    let posted = 1;
+    for (const r of replies.slice(1)) {
+      if (Date.now() - started > REPLIES_BUDGET_MS) break;
+      const ref = await post(r).catch(() => null);
+      if (!ref) break;
+      last = ref;
       posted++;
     }
-    return { ...(last as MessageRef), posted };
+    return { ...last, posted };
   }
 
   return {

@@ -287,6 +287,7 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   const K = quick ? 5 : 10;
   const S = quick ? 1 : 2;
   const rounds = quick ? 1 : Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 6);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_OVERHEAD_ROUNDS must be a whole number ≥ 1, not '${process.env.BENCH_OVERHEAD_ROUNDS ?? ''}'`);
   const plan = planOf(K, S);
   const soakMs = (plan.steps as Array<{ soak?: string }>).filter((s) => s.soak).length * S * 1000;
   const stack = await startStack({ plan, worker: false });

@@ -169,7 +169,7 @@ export function runThread(opts: {
       const r = await slack.postMessage.executeWithOptions({ summary: `Slack: ${replies.length} replies in the thread` }, [
         { channel: notify.channel, threadTs, replies: replies.map((i) => (i.alert ? { text: i.text, alert: true } : { text: i.text })) },
       ]);
-      posted = r.posted ?? 1;
+      posted = r.posted ?? 1; // always set for `replies`; the type also covers a single post
     } catch (err) {
       log.warn('Slack replies not delivered', { replies: replies.length, error: String(err) });
     }

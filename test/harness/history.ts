@@ -1,5 +1,7 @@
 // Reads a workflow's history as plain facts tests can assert on: what ran, when (workflow
 // time, which the time-skipping server advances), with which summary, and timer lengths.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
@@ -45,9 +47,9 @@ function activityEventRef(e: temporal.api.history.v1.IHistoryEvent): number | nu
   return a ? Number(a.scheduledEventId) : null;
 }
 
-export async function historyFacts(handle: WorkflowHandle, runId?: string): Promise<HistoryFact[]> {
-  const history = await (runId ? handle.client.getHandle(handle.workflowId, runId) : handle).fetchHistory();
-  return (history?.events ?? []).map((e) => ({
+/** The facts of a history, fetched or recorded. */
+export function factsOf(history: temporal.api.history.v1.IHistory): HistoryFact[] {
+  return (history.events ?? []).map((e) => ({
     id: Number(e.eventId),
     type: EventType[e.eventType ?? 0].replace(/^EVENT_TYPE_/, ''),
     at: ms(e.eventTime),
@@ -59,6 +61,17 @@ export async function historyFacts(handle: WorkflowHandle, runId?: string): Prom
     scheduledEventId: activityEventRef(e),
     identity: e.activityTaskStartedEventAttributes?.identity ?? null,
   }));
+}
+
+export async function historyFacts(handle: WorkflowHandle, runId?: string): Promise<HistoryFact[]> {
+  const history = await (runId ? handle.client.getHandle(handle.workflowId, runId) : handle).fetchHistory();
+  return factsOf(history ?? {});
+}
+
+/** A history recorded by an earlier version of the code (test/workflows/fixtures/<name>.json). */
+export function fixtureHistory(name: string): temporal.api.history.v1.History {
+  const json = JSON.parse(readFileSync(resolve(__dirname, '../workflows/fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>;
+  return temporal.api.history.v1.History.fromObject(json);
 }
 
 /** Every run of a workflow that continued as new, from its first run on, each with its facts. */

@@ -3,18 +3,15 @@
 // times per wait (its samples are routine), while what is news — a failing sample, a rollback,
 // the outcome — still goes at once. A deployment recorded before the pump was bounded replays
 // on today's code (it keeps its old rhythm).
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
-import { temporal } from '@temporalio/proto';
 import { createSlackNotifier } from '../../src/providers/slack';
 import { workflowBundle } from '../../src/temporal/bundle';
 import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deployments';
 import { deploymentStatusQuery } from '../../workflows/messages';
 import { appMetrics, healthy } from '../harness/app-metrics';
 import { startFakeSlack, type FakeMessage, type FakeSlack } from '../harness/fake-slack';
-import { allFacts, firstScheduled, replayAll, scheduled, type HistoryFact } from '../harness/history';
+import { allFacts, factsOf, firstScheduled, fixtureHistory, replayAll, scheduled, type HistoryFact } from '../harness/history';
 import { TEST_SLACK_TOKEN } from '../harness/stack';
 import { useTimeSkippingSandbox } from '../harness/time-skipping';
 
@@ -166,19 +163,16 @@ describe('the cost of a run\'s Slack message (time-skipping server)', () => {
   it('replays a deployment recorded before the message pump was bounded', async () => {
     // Recorded with the pump as it was (an update at every change, then a fixed pause): a run
     // started then keeps that rhythm when a new worker picks it up.
-    const json = JSON.parse(readFileSync(resolve(__dirname, 'fixtures/deployment-before-bounded-slack.json'), 'utf8')) as Record<string, unknown>;
-    const history = temporal.api.history.v1.History.fromObject(json);
-    const updatesThen = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'updateMessage');
-    expect(updatesThen.length).toBeGreaterThan(5);
+    const history = fixtureHistory('deployment-before-bounded-slack');
+    expect(updates(factsOf(history)).length).toBeGreaterThan(5);
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'deploy:web:dev:1.9.0');
   });
 
   it('replays a deployment recorded before replies were sent together and Slack waited for the path', async () => {
     // Recorded with the bounded pump, one call per reply, sent as soon as it could go (the run
     // message's post beside the first AWS call): a run started then keeps that when a new worker picks it up.
-    const json = JSON.parse(readFileSync(resolve(__dirname, 'fixtures/deployment-before-batched-slack.json'), 'utf8')) as Record<string, unknown>;
-    const history = temporal.api.history.v1.History.fromObject(json);
-    const summaries = (history.events ?? []).map((e) => e.userMetadata?.summary?.data ? (JSON.parse(Buffer.from(e.userMetadata.summary.data).toString('utf8')) as string) : '');
+    const history = fixtureHistory('deployment-before-batched-slack');
+    const summaries = factsOf(history).map((f) => f.summary ?? '');
     expect(summaries.filter((s) => s === 'Slack: reply in the thread').length).toBeGreaterThan(3);
     expect(summaries.some((s) => /replies in the thread|quiet moment/.test(s))).toBe(false);
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'deploy:web:dev:5.0.0');
