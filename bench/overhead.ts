@@ -132,6 +132,10 @@ export interface RunFigures {
   activities: number;
   timers: number;
   workflowTasks: number;
+  /** A workflow task before live, on average: scheduled → started (waiting for a worker's poll). */
+  taskWaitMs: number;
+  /** A workflow task before live, on average: started → completed (the worker's activation and its answer reaching the server). */
+  taskWorkMs: number;
   /** Slack activities that ran before live (beside the path). */
   beside: number;
   attempts: number;
@@ -177,6 +181,19 @@ export function figuresOf(facts: Event[], liveAtMs: number, soakMs: number): Run
   // Timers shorter than the soaks they stand for (a sample's timer, then the soak's end) are
   // part of the soak; count only what exceeds the soaks in all.
   timersLateMs += timedMs - soakMs;
+  let taskWaitMs = 0;
+  let taskWorkMs = 0;
+  let tasks = 0;
+  for (const f of before) {
+    if (f.type !== 'WORKFLOW_TASK_COMPLETED') continue;
+    // A task's events follow one another: scheduled, started, completed.
+    const startedTask = byId.get(f.id - 1);
+    const scheduledTask = byId.get(f.id - 2);
+    if (startedTask?.type !== 'WORKFLOW_TASK_STARTED' || scheduledTask?.type !== 'WORKFLOW_TASK_SCHEDULED') continue;
+    tasks++;
+    taskWaitMs += startedTask.at - scheduledTask.at;
+    taskWorkMs += f.at - startedTask.at;
+  }
   const wallMs = liveAtMs - started.at;
   const overheadMs = wallMs - soakMs - callsMs;
   return {
@@ -190,6 +207,8 @@ export function figuresOf(facts: Event[], liveAtMs: number, soakMs: number): Run
     activities,
     timers,
     workflowTasks: before.filter((f) => f.type === 'WORKFLOW_TASK_COMPLETED').length,
+    taskWaitMs: tasks ? taskWaitMs / tasks : 0,
+    taskWorkMs: tasks ? taskWorkMs / tasks : 0,
     beside,
     attempts,
   };
@@ -285,7 +304,9 @@ async function runBare(client: Client, taskQueue: string, stack: Stack, environm
 
 async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   const K = quick ? 5 : 10;
-  const S = quick ? 1 : 2;
+  // Not 1 s: the first soak's sample would see no datapoint yet (the stand-in's are a second
+  // apart) and the soak would be extended by an interval, which is analysis policy, not overhead.
+  const S = 2;
   const rounds = quick ? 1 : Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 6);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_OVERHEAD_ROUNDS must be a whole number ≥ 1, not '${process.env.BENCH_OVERHEAD_ROUNDS ?? ''}'`);
   const plan = planOf(K, S);
@@ -345,6 +366,7 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   const batonPerStep = perStep(baton, (f) => f.overheadMs);
   const barePerStep = perStep(bare, (f) => f.overheadMs);
   const ratio = batonPerStep / barePerStep;
+  const taskTimes = (xs: RunFigures[]) => `${fmtMs(median(xs.map((f) => f.taskWaitMs)))} / ${fmtMs(median(xs.map((f) => f.taskWorkMs)))}`;
   const row = (what: string, xs: RunFigures[]): string[] => [
     what,
     fmtMs(median(xs.map((f) => f.wallMs))),
@@ -371,11 +393,14 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
       ratio,
       batonWallMs: median(baton.map((f) => f.wallMs)),
       bareWallMs: median(bare.map((f) => f.wallMs)),
+      batonTaskWorkMs: median(baton.map((f) => f.taskWorkMs)),
+      bareTaskWorkMs: median(bare.map((f) => f.taskWorkMs)),
       batonRuns: baton.map((f) => f.overheadMs / K),
       bareRuns: bare.map((f) => f.overheadMs / K),
     },
     notes: [
       `A plan of ${K} shifts with a ${S} s soak after each but the last, one analysis sample per soak; median of ${rounds} round${rounds === 1 ? '' : 's'}; per step = overhead / ${K}.`,
+      `A workflow task, on average (scheduled → started / started → completed): Baton ${taskTimes(baton)}, bare ${taskTimes(bare)}; the second is the worker's activation and its answer reaching the server.`,
       `Slack activities beside the path (not subtracted): ${median(baton.map((f) => f.beside))} per deployment; provider calls retried: ${[...baton, ...bare].reduce((n, f) => n + f.attempts - f.activities, 0)} (a retry's wait counts as overhead).`,
       against(batonPerStep, TARGET_PER_STEP_MS, 'overhead per step (ms)'),
       against(ratio, TARGET_RATIO, `ratio to the bare workflow (${fmtMs(batonPerStep)} / ${fmtMs(barePerStep)})`),

@@ -143,6 +143,7 @@ const SLACK_PAUSE_MS = 5_000;
 const SLACK_CLOSE_MS = 30_000;
 const HISTORY_HEADROOM_PATCH = 'history-headroom';
 const ANALYSIS_WINDOW_PATCH = 'analysis-window-from-first-shift';
+const EXTEND_FROM_SLOT_PATCH = 'inconclusive-extends-from-slot';
 /** Routine updates of the run's Slack message (samples, the countdown) per soak, keep or standby. */
 const ROUTINE_UPDATES_PER_WAIT = 4;
 /** A wait ending sooner than this is not quiet enough for a Slack call (its task could hold up the step after it). */
@@ -494,7 +495,11 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       cutAt !== null && windowSeconds <= 0
         ? noDataSinceShiftSample({ at: iso(), step, weight }, cutAt, iso(endMs))
         : await measured(weight, step, windowSeconds, iso(endMs), cutAt === null ? undefined : sinceShiftLabel(cutAt, windowSeconds, configured));
-    const r = onSample(s, entry, plan, now());
+    // An inconclusive sample as the soak's time was up extends it from the sample's slot, so
+    // that the next sample's timer ends it too. Runs that began before this extended it from
+    // now, a few ms later, and took a timer of those few ms after the next sample.
+    const fromSlot = entry.verdict === 'inconclusive' && s.wait !== null && s.wait.leftMs <= 0 && s.nextSampleAt !== null && patched(EXTEND_FROM_SLOT_PATCH);
+    const r = onSample(s, entry, plan, now(), fromSlot && s.nextSampleAt !== null ? s.nextSampleAt : undefined);
     take(r);
     if (entry.verdict === 'fail') {
       thread.reply(`:warning: Analysis at ${weight} % failed (${s.analysis.consecutiveFailures} in a row; ${plan.analysis.failureLimit} roll back): ${entry.message}`);

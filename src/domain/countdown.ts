@@ -51,6 +51,16 @@ export function extend(c: Countdown, ms: number, nowMs: number): Countdown {
   return { ...anchored, totalMs: c.totalMs + ms, leftMs: anchored.leftMs + ms };
 }
 
+/**
+ * A countdown whose time was up gets `ms` more, counted from `fromMs`, a moment already past
+ * (the slot of the sample that asked for more): it runs out at `fromMs + ms`, not `ms` after
+ * the few ms it took to decide. From nowMs when that moment is more than `ms` ago.
+ */
+export function extendFrom(c: Countdown, ms: number, fromMs: number, nowMs: number): Countdown {
+  const left = fromMs + ms > nowMs ? fromMs + ms - nowMs : ms;
+  return { ...c, totalMs: c.totalMs + ms, leftMs: left, since: c.since === null ? null : nowMs };
+}
+
 /** Ends it now (an operator's promote, or its timer firing): nothing left. */
 export function finish(c: Countdown, nowMs: number): Countdown {
   return { ...c, leftMs: 0, since: c.since === null ? null : nowMs };

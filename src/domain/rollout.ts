@@ -17,7 +17,7 @@
 //   version is live and the tail finishes (standby, then retire the old colour).
 // - A newer deployment of the same service and environment may take over the tail (keep,
 //   standby or retire), never a deployment still progressing or rolling back.
-import { extend, finish, hold, resume, startCountdown, type Countdown } from './countdown';
+import { extend, extendFrom, finish, hold, resume, startCountdown, type Countdown } from './countdown';
 import {
   TERMINAL_PHASES,
   whyActionInvalid,
@@ -200,9 +200,11 @@ export function applyAction(s: RolloutState, req: ActionRequest, nowMs: number):
 
 /**
  * One analysis sample. Returns the rollback it decides, if any (the caller then rolls back).
- * `weight` is the new colour's share when the sample was taken.
+ * `weight` is the new colour's share when the sample was taken. `slotMs`, when given, is the
+ * moment the sample was due: an inconclusive sample taken as its soak's time was up extends the
+ * soak to one interval after that slot (the next sample's), not after the moment it was judged.
  */
-export function onSample(s: RolloutState, sample: Sample, plan: RolloutPlan, nowMs: number): Transition & { rollback: RollbackInfo | null } {
+export function onSample(s: RolloutState, sample: Sample, plan: RolloutPlan, nowMs: number, slotMs?: number): Transition & { rollback: RollbackInfo | null } {
   const samples = [...s.analysis.samples, sample].slice(-MAX_SAMPLES);
   const inSoak = s.wait?.kind === 'soak';
   let analysis: AnalysisState = { ...s.analysis, samples, lastInSoak: inSoak ? sample.verdict : s.analysis.lastInSoak };
@@ -238,7 +240,8 @@ export function onSample(s: RolloutState, sample: Sample, plan: RolloutPlan, now
       };
     } else {
       // An inconclusive sample proves nothing: the soak lasts one more interval.
-      wait = { ...wait, ...extend(wait, plan.analysis.intervalSeconds * 1000, nowMs) };
+      const interval = plan.analysis.intervalSeconds * 1000;
+      wait = { ...wait, ...(slotMs !== undefined && wait.leftMs <= 0 ? extendFrom(wait, interval, slotMs, nowMs) : extend(wait, interval, nowMs)) };
     }
   }
   return { state: { ...s, analysis, wait, rollback: rollback ?? s.rollback }, events, rollback };

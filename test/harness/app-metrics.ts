@@ -17,13 +17,13 @@ export interface AppMetrics extends MetricsProvider {
 
 /**
  * @param health the colour's health at a given weight (e.g. breaking from 10 % on)
- * @param opts.first how the first calls misbehave, in order: `throw` (the provider fails, as
- *   when CloudWatch throttles) or `no_data` (no datapoints yet)
+ * @param opts.first how the first calls behave, in order: `throw` (the provider fails, as
+ *   when CloudWatch throttles), `no_data` (no datapoints yet) or `ok` (as usual)
  */
 export function appMetrics(
   router: TrafficRouter | ((spec: MetricsSpec) => TrafficRouter),
   health: (weight: number, colour: Colour) => Health,
-  opts: { requestsPerSecond?: number; first?: Array<'throw' | 'no_data'> } = {},
+  opts: { requestsPerSecond?: number; first?: Array<'throw' | 'no_data' | 'ok'> } = {},
 ): AppMetrics {
   const rps = opts.requestsPerSecond ?? 50;
   const script = [...(opts.first ?? [])];

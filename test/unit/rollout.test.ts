@@ -1,7 +1,7 @@
 // The deployment's rules as pure functions: samples, soaks, operator actions on a carried
 // countdown, cancellation at every stage, tail takeover; and the countdown itself.
 import { describe, expect, it } from 'vitest';
-import { dueAt, extend, finish, hold, leftMs, resume, startCountdown } from '../../src/domain/countdown';
+import { dueAt, extend, extendFrom, finish, hold, leftMs, resume, startCountdown } from '../../src/domain/countdown';
 import {
   applyAction,
   handOver,
@@ -58,6 +58,11 @@ describe('the countdown', () => {
     expect(dueAt(resumed)).toBe(T0 + 700 * S);
     expect(leftMs(extend(resumed, 60 * S, T0 + 300 * S), T0 + 300 * S)).toBe(460 * S);
     expect(finish(resumed, T0 + 250 * S)).toMatchObject({ leftMs: 0 });
+    // More time for one whose time was up, counted from a moment just past; from now if that
+    // moment is more than the extension ago.
+    const up = finish(resumed, T0 + 700 * S);
+    expect(dueAt(extendFrom(up, 60 * S, T0 + 700 * S, T0 + 700 * S + 25))).toBe(T0 + 760 * S);
+    expect(dueAt(extendFrom(up, 60 * S, T0 + 700 * S, T0 + 800 * S))).toBe(T0 + 860 * S);
   });
 
   it('keeps counting across a carried running value: time between runs counts', () => {
@@ -88,6 +93,20 @@ describe('analysis samples', () => {
     s = onSample(first.state, sample('inconclusive'), plan, T0 + 120 * S).state;
     const third = onSample(s, sample('inconclusive'), plan, T0 + 180 * S);
     expect(third.rollback?.evidence).toEqual({ metric: 'inconclusive_samples', value: 3, threshold: 2 });
+  });
+
+  it('extend a soak whose time was up from the inconclusive sample\'s slot, so it ends on the next sample', () => {
+    // The soak's timer fired at its end (a sample's slot too); the sample was judged 40 ms later.
+    const up = waitTimeUp(soaking(), T0 + 300 * S + 3);
+    const judged = T0 + 300 * S + 40;
+    const fromSlot = onSample(up, sample('inconclusive'), plan, judged, T0 + 300 * S).state;
+    expect(dueAt(fromSlot.wait!)).toBe(T0 + 360 * S);
+    expect(waitMayEnd(fromSlot)).toBe(false);
+    // Without a slot (runs recorded before), an interval from the moment it was judged.
+    expect(dueAt(onSample(up, sample('inconclusive'), plan, judged).state.wait!)).toBe(judged + 60 * S);
+    // A soak with time left still gets one interval more than it had.
+    const mid = onSample(soaking(), sample('inconclusive'), plan, T0 + 120 * S, T0 + 120 * S).state;
+    expect(dueAt(mid.wait!)).toBe(T0 + 360 * S);
   });
 
   it('during keep, only a breach counts: no data neither extends the keep nor rolls back', () => {

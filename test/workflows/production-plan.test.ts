@@ -156,6 +156,34 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     expect(metrics.calls.filter((c) => c.weight === 1)).toHaveLength(8);
     const noData = status.timeline.filter((e) => e.type === 'analysis_inconclusive');
     expect(noData.length).toBeGreaterThanOrEqual(3);
+    // Each extension ends on its sample's timer: one timer a sample, none for the few ms
+    // between a sample's slot and the moment it was judged (such a timer costs a round trip,
+    // and on a server whose timers fire late, about a second).
+    const soakTimers = facts.filter((f) => f.type === 'TIMER_STARTED' && /^Soak 1 %/.test(f.summary ?? ''));
+    expect(soakTimers.map((f) => f.timerSeconds).filter((sec) => (sec ?? 0) < 1)).toEqual([]);
+    expect(soakTimers).toHaveLength(8);
+  });
+
+  it('extends a soak whose last sample is inconclusive by one interval, ended by the next sample\'s timer', async () => {
+    const t = target('web', 'dev');
+    // The 5-minute soak at 1 % samples each minute: the fifth sample, due as the soak ends, sees no data.
+    const metrics = appMetrics(sb.aws.providers.routerFor(t.traffic), () => healthy, { first: ['ok', 'ok', 'ok', 'ok', 'no_data'] });
+
+    const { status, facts } = await deployToEnd(metrics, 'web', 'dev', '2.2.1');
+
+    expect(status.outcome).toBe('succeeded');
+    expect(status.timeline.filter((e) => e.type === 'analysis_inconclusive')).toHaveLength(1);
+    expect(metrics.calls.filter((c) => c.weight === 1)).toHaveLength(6);
+    // Either colour: an earlier test may have deployed web to dev.
+    const soak = secondsBetween(firstScheduled(facts, /^Shift 1 % to /), firstScheduled(facts, /^Shift 10 % to /));
+    expect(soak).toBeGreaterThanOrEqual(360);
+    expect(soak).toBeLessThan(360 + 30);
+    // The extension is measured from the inconclusive sample's slot, not from the moment it
+    // was judged a few ms later: the sixth sample's timer ends the soak, with no timer of a
+    // few ms after it.
+    const soakTimers = facts.filter((f) => f.type === 'TIMER_STARTED' && /^Soak 1 %/.test(f.summary ?? ''));
+    expect(soakTimers.map((f) => f.timerSeconds).filter((sec) => (sec ?? 0) < 1)).toEqual([]);
+    expect(soakTimers).toHaveLength(6);
   });
 
   it('retries a failing metrics provider and never counts its errors as a breach', async () => {
