@@ -10,7 +10,7 @@ import {
 import type { QueryDefinition } from '@temporalio/common';
 import { gateFor, ownEntry, type BatonConfig, type Person, type ServiceEnvironment } from '../config';
 import { deploymentActionRefusal, directDeploymentRefusal, type FreezeTerms } from '../domain/policy';
-import { deploymentId, laneId, type ActionRequest, type DeploymentStatus } from '../domain/deployment';
+import { deploymentId, laneId, whyActionInvalid, type ActionRequest, type DeploymentStatus } from '../domain/deployment';
 import type { DeploymentSpec } from '../domain/types';
 import type { DecisionSigner } from './signer';
 import { NoSuchRun, readStatus, statusChanged } from './status';
@@ -245,9 +245,31 @@ export function getDeploymentStatus(client: Client, id: string): Promise<Deploym
   return queryStatus(client, id, deploymentStatusQuery, 'deployment');
 }
 
-/** Sends an operator action; an invalid transition is a ConflictError and changes nothing. */
+/** Why the deployment's current status refuses `req`, in its validator's words; null when the workflow must decide (or the run is unknown: the Update says so). */
+async function refusalShown(client: Client, id: string, req: ActionRequest): Promise<string | null> {
+  try {
+    const status = await readStatus(client, id, deploymentStatusQuery);
+    const why = whyActionInvalid({ phase: status.phase, paused: status.paused, wait: status.soak?.kind ?? null, rollbackRequested: status.rollback !== null }, req);
+    return why ? `${req.action}: ${why}` : null;
+  } catch (err) {
+    if (err instanceof NoSuchRun) return null;
+    throw err;
+  }
+}
+
+/**
+ * Sends an operator action; an invalid transition is a ConflictError and changes nothing.
+ *
+ * An action that the run's status, as of its latest history, already shows to be invalid is
+ * refused from that status, by the rule its validator applies (`whyActionInvalid`), without an
+ * Update: Temporal runs one workflow's Update validators one at a time, so refused actions on
+ * one run queued behind each other (59 a second, p99 4 s, at 100 a second offered). An action
+ * the status allows still goes to the workflow, whose validator decides.
+ */
 export async function actOnDeployment(client: Client, id: string, req: ActionRequest, signer: DecisionSigner | null = null): Promise<DeploymentStatus> {
   checkDeploymentId(id);
+  const shown = await refusalShown(client, id, req);
+  if (shown) throw new ConflictError(shown, { action: req.action });
   const handle = client.workflow.getHandle(id);
   try {
     const status = await handle.executeUpdate(deploymentActionUpdate, { args: [signer ? signer.sign(id, deploymentActionUpdate.name, req) : req] });

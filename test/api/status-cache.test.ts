@@ -28,6 +28,9 @@ describe('API: status reads', () => {
   /** The workflow ids the API's client sent a status query to, in order. */
   const queried: string[] = [];
   const queriesOf = (id: string) => queried.filter((q) => q === id).length;
+  /** The workflow ids the API's client sent an Update to, in order. */
+  const updated: string[] = [];
+  const updatesOf = (id: string) => updated.filter((u) => u === id).length;
 
   beforeAll(async () => {
     stack = await startStack({ plan: PLAN, feeder: true, codec: true });
@@ -40,6 +43,10 @@ describe('API: status reads', () => {
         workflow: [{
           query: (input, next) => {
             queried.push(input.workflowExecution.workflowId);
+            return next(input);
+          },
+          startUpdate: (input, next) => {
+            updated.push(input.workflowExecution.workflowId);
             return next(input);
           },
         }],
@@ -173,11 +180,26 @@ describe('API: status reads', () => {
       expect(statuses.every((st) => st.paused)).toBe(true);
     });
 
+    it('refuses an action its status shows to be invalid without sending the run an Update', async () => {
+      // Temporal runs one workflow's validators one at a time: refusals answered by the run
+      // itself queued behind each other.
+      const before = updatesOf(id);
+      const refused = await Promise.all(Array.from({ length: 20 }, () => admin.post(`/v1/deployments/${id}/actions`, { action: 'pause', reason: 'again' })));
+      for (const r of refused) {
+        expect(r.status).toBe(409);
+        expect(errorOf(r)).toEqual({ code: 'conflict', message: 'pause: the deployment is already paused', action: 'pause' });
+      }
+      expect(updatesOf(id)).toBe(before);
+      expect((await deployment(id)).paused).toBe(true);
+    });
+
     it('reads what an action did once the action has answered', async () => {
       // A read in flight as the action lands must not answer the read that follows the action.
       const during = viewer.get<DeploymentStatus>(`/v1/deployments/${id}`);
+      const sent = updatesOf(id);
       const acted = await admin.post<DeploymentStatus>(`/v1/deployments/${id}/actions`, { action: 'resume', reason: 'go on' });
       expect(acted.status).toBe(200);
+      expect(updatesOf(id)).toBe(sent + 1); // an action the status allows goes to the run, whose validator decides
       expect((await during).status).toBe(200);
       const after = await deployment(id);
       expect(after.paused).toBe(false);
