@@ -5,7 +5,10 @@
  * At departure it reads the freezes: a departure inside a freeze of its environment boards
  * nothing, and says so. Otherwise, while its window is open, it boards the releases that are
  * ready for it (found by their search attributes), at most `concurrency` deploying at a time,
- * at most one release per service, in the configured service order. Each boarded release
+ * at most one release per service, in the configured service order. The boardings of one
+ * round are sent together and their answers recorded in that order; a refusal gives its slot
+ * to the next in line in the same look (a run recorded before that boards one at a time,
+ * `patched('train-parallel-boarding')`). Each boarded release
  * reports back when its deployment is live or has failed. The run ends when everything it
  * boarded is live (or failed) and no release is left waiting, or when its window closes,
  * whichever comes first: it never waits for a deployment's tail, so the next departure never
@@ -18,15 +21,18 @@
  * boarded (their deployments run on, or roll back on their own). History stays small: the
  * train waits on reports, and looks for newly ready releases only every `pollSeconds`.
  */
-import { condition, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { currentDeparture, formatInZone, formatUtc } from '../src/domain/calendar';
 import { activeFreeze } from '../src/domain/gates';
+import type { Freeze } from '../src/domain/release';
 import { trainReportSignal, trainStatusQuery, type Boarding, type TrainInput, type TrainReport, type TrainStatus, type WaitingRelease } from './messages';
 
 const act = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumInterval: '30s', maximumAttempts: 10 } });
 
 const DEFAULT_POLL_SECONDS = 300;
+/** Runs recorded before it boarded one release at a time: they replay that way. */
+const PARALLEL_BOARDING_PATCH = 'train-parallel-boarding';
 
 export async function releaseTrain({ environment, train, pollSeconds }: TrainInput): Promise<TrainStatus> {
   // A scheduled departure's calendar instant (the run starts a moment later); a trigger's, now.
@@ -41,16 +47,28 @@ export async function releaseTrain({ environment, train, pollSeconds }: TrainInp
   let done = false;
   let endedAt: string | null = null;
   let reports = 0;
+  /**
+   * Releases whose boarding is being asked in a round, and the reports some of them sent
+   * before the round's answers were recorded (a release that boards and fails at once reports
+   * while the others of its round are still answering): held until its boarding is recorded.
+   */
+  const asking = new Set<string>();
+  const early = new Map<string, TrainReport>();
 
   const status = (): TrainStatus => ({ environment, departure, windowEndsAt: new Date(windowEndsMs).toISOString(), boardings, frozen, done, endedAt });
   setHandler(trainStatusQuery, status);
   setHandler(trainReportSignal, (r: TrainReport) => {
     const b = boarded.get(r.releaseId);
+    if (!b && asking.has(r.releaseId)) early.set(r.releaseId, r);
     if (!b || b.settled) return;
+    settle(r, b);
+  });
+
+  function settle(r: TrainReport, b: { service: string; settled: boolean }): void {
     b.settled = true;
     record({ releaseId: r.releaseId, service: b.service, state: r.state, message: r.message, at: new Date(Date.now()).toISOString() });
     reports++;
-  });
+  }
 
   function refreshDetails(): void {
     const head = `**Train to ${environment}** of ${formatInZone(departureMs, train.timeZone)} — ${done ? 'done' : `boarding until ${formatInZone(windowEndsMs, train.timeZone)}`}`;
@@ -87,6 +105,7 @@ export async function releaseTrain({ environment, train, pollSeconds }: TrainInp
       for (const r of waiting) once(`frozen:${r.id}`, { releaseId: r.id, service: r.service, state: 'refused', message: `${environment} is frozen until ${formatUtc(Date.parse(freeze.to))}: ${freeze.reason}`, at: at() });
       return waiting.length;
     }
+    if (patched(PARALLEL_BOARDING_PATCH)) return boardInRounds(waiting, freezes);
     const services = new Set([...boarded.values()].map((b) => b.service));
     let left = 0;
     for (const r of waiting) {
@@ -112,6 +131,71 @@ export async function releaseTrain({ environment, train, pollSeconds }: TrainInp
       }
     }
     return left;
+  }
+
+  const inFlight = () => [...boarded.values()].filter((b) => !b.settled).length;
+  /** The release of `service` this train boarded, if any. */
+  const boardedOf = (service: string) => [...boarded.entries()].find(([, b]) => b.service === service)?.[0];
+
+  /**
+   * Boards `waiting` (in train order) by the rules of the one-at-a-time loop, a round at a
+   * time: a round picks what that loop would board if every boarding were accepted (a service
+   * already boarded is refused; a second release of a service picked in this round waits for
+   * its answer; no more in flight than `concurrency`, the picked ones counted), departs them
+   * together, then records every answer and refusal in train order. A refusal (or a report)
+   * that frees a slot starts another round at once: the slot goes to the next in line, as the
+   * loop gave it. Each release is asked at most once per call. Returns how many still wait
+   * (refused by the release, or no slot for them), as the loop counted them.
+   */
+  async function boardInRounds(waiting: WaitingRelease[], freezes: Freeze[]): Promise<number> {
+    const at = () => new Date(Date.now()).toISOString();
+    let pending = waiting;
+    let refused = 0;
+    for (;;) {
+      const picked = new Map<string, WaitingRelease>();
+      let free = train.concurrency - inFlight();
+      for (const r of pending) {
+        if (free <= 0) break;
+        if (picked.has(r.service) || boardedOf(r.service) !== undefined) continue;
+        picked.set(r.service, r);
+        free--;
+      }
+      const departing = [...picked.values()];
+      for (const r of departing) asking.add(r.id);
+      // Settled one by one: an activity that fails for good fails the train as before, once
+      // the answers of the others are recorded.
+      const answers = departing.length ? await Promise.allSettled(departing.map((r) => act.departRelease(r.id, environment, departure, trainId, freezes))) : [];
+      const answerOf = new Map(departing.map((r, i) => [r.id, answers[i]]));
+      const next: WaitingRelease[] = [];
+      let failure: unknown = null;
+      for (const r of pending) {
+        const answer = answerOf.get(r.id);
+        if (answer?.status === 'rejected') {
+          failure ??= answer.reason;
+        } else if (answer?.value.accepted) {
+          const b = { service: r.service, settled: false };
+          boarded.set(r.id, b);
+          record({ releaseId: r.id, service: r.service, state: 'departed', message: `departed for ${environment}`, at: at() });
+          const report = early.get(r.id);
+          if (report) settle(report, b);
+        } else if (answer) {
+          refused++;
+          once(`refused:${r.id}:${answer.value.message}`, { releaseId: r.id, service: r.service, state: 'refused', message: answer.value.message, at: at() });
+        } else {
+          // One release per service per train: the service's lane deploys one version at a time.
+          const first = boardedOf(r.service);
+          if (first === undefined) next.push(r);
+          else once(`service:${r.id}`, { releaseId: r.id, service: r.service, state: 'refused', message: `another release of ${r.service} (${first}) boards this train; this one waits for the next`, at: at() });
+        }
+      }
+      for (const r of departing) {
+        asking.delete(r.id);
+        early.delete(r.id);
+      }
+      if (failure !== null) throw failure;
+      pending = next;
+      if (departing.length === 0 || pending.length === 0 || inFlight() >= train.concurrency) return refused + pending.length;
+    }
   }
 
   // At departure: a freeze of this environment holds the whole departure.
