@@ -104,16 +104,21 @@ export function releaseActivities(deps: ActivityDeps) {
      * instead of a refusal ("already boarded"), so the train never loses track of a boarding.
      */
     async departRelease(id: string, environment: string, departure: string, trainId: string, freezes: Freeze[]): Promise<{ accepted: boolean; message: string }> {
-      try {
-        await temporal().workflow.getHandle(id).executeUpdate(releaseDepartUpdate, {
-          args: [{ environment, departure, trainId, freezes }],
-          updateId: `depart:${trainId}:${id}`,
-        });
-        return { accepted: true, message: 'boarded' };
-      } catch (err) {
-        if (err instanceof WorkflowUpdateFailedError) return { accepted: false, message: err.cause?.message ?? err.message };
-        if (err instanceof WorkflowNotFoundError) return { accepted: false, message: 'the release has ended' };
-        throw err;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await temporal().workflow.getHandle(id).executeUpdate(releaseDepartUpdate, {
+            args: [{ environment, departure, trainId, freezes }],
+            updateId: `depart:${trainId}:${id}`,
+          });
+          return { accepted: true, message: 'boarded' };
+        } catch (err) {
+          if (err instanceof WorkflowUpdateFailedError) return { accepted: false, message: err.cause?.message ?? err.message };
+          // "update … not found": the Update itself was lost on its way (Temporal's test server does
+          // that now and then), not the release. Sent again with the same id, it is applied once.
+          if (err instanceof WorkflowNotFoundError && /^update .* not found/.test(err.message) && attempt < 5) continue;
+          if (err instanceof WorkflowNotFoundError) return { accepted: false, message: 'the release has ended' };
+          throw err;
+        }
       }
     },
 
