@@ -24,8 +24,10 @@
  * - Where the messages are (channel and ts) and what is still to send are workflow state,
  *   carried over continue-as-new, so a restarted worker keeps updating the same messages.
  * - Deterministic: waits end by condition or by their own timer, never by reading the clock.
+ * - A wait cut short by the run's end (close) leaves its timer to run out: nothing of the run's
+ *   path follows close, so a stale timer delays nothing (runs started before cancel it).
  */
-import { CancellationScope, condition, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, log, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
 
@@ -103,6 +105,15 @@ const MAX_REPLIES_PER_CALL = 10;
 export const YIELD_TO_PATH_PATCH = 'slack-yields-to-path';
 /** A call waits at most this long for the path to go quiet (a long activity must not hide the run's news). */
 const MAX_YIELD_MS = 2_000;
+/**
+ * A pump's wait that the run's end cuts short leaves its timer to run out instead of cancelling
+ * it. Close is the run's last step (only the end of its handlers follows), so the timer delays
+ * nothing: it fires into a task that changes nothing, or the run has ended and it is dropped.
+ * No CancelTimer then races the timer's firing at every run's end, which wedges Temporal's
+ * time-skipping test server. Runs that cancelled it before keep doing so on replay; the marker
+ * is written at the first such close only.
+ */
+export const TIMERS_OUTLIVE_CLOSE_PATCH = 'slack-timers-outlive-close';
 
 const slack = proxyActivities<Activities>({
   startToCloseTimeout: '10s',
@@ -149,6 +160,26 @@ export function runThread(opts: {
   };
   /** Something to send before the parent's update (which may have to wait). */
   const otherWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => k !== PARENT && refOf(k) !== null);
+
+  /**
+   * `condition(fn, ms, {summary})`: true when `fn` held first, false when the timer fired. Its
+   * timer is cancelled when `fn` ends the wait, as condition does, unless the run is closing
+   * (TIMERS_OUTLIVE_CLOSE_PATCH): then it is left to run out.
+   */
+  async function wait(fn: () => boolean, ms: number, summary?: string): Promise<boolean> {
+    const timer = new CancellationScope();
+    let fired = false;
+    void timer.run(() => sleep(ms, summary ? { summary } : undefined)).then(
+      () => {
+        fired = true;
+      },
+      () => undefined, // cancelled
+    );
+    await condition(() => fired || fn());
+    if (fired) return false;
+    if (!(closing && patched(TIMERS_OUTLIVE_CLOSE_PATCH))) timer.cancel();
+    return true;
+  }
 
   async function post(args: { card?: Card; text?: string; alert?: boolean; threadTs?: string; runId?: string }, what: string): Promise<MessageRef | null> {
     try {
@@ -254,13 +285,13 @@ export function runThread(opts: {
     const routine = !state.dirty.includes(PARENT);
     const seenPace = paceChanges;
     const woken = routine
-      ? await condition(
+      ? await wait(
           () => urgent || closing || stopped || otherWork() || paceChanges !== seenPace || state.dirty.includes(PARENT),
           // Never 0 (that would wait for the condition alone); the clock only sets the timer's length.
           Math.max(1, (state.sentAt ?? 0) + Math.max(notify.updateEverySeconds * 1000, paceMs) - Date.now()),
-          { summary: 'Slack: next routine update of the run message' },
+          'Slack: next routine update of the run message',
         )
-      : await condition(() => urgent || closing || stopped, notify.updateEverySeconds * 1000, { summary: 'Slack: next update of the run message' });
+      : await wait(() => urgent || closing || stopped, notify.updateEverySeconds * 1000, 'Slack: next update of the run message');
     // Which way the wait ended decides, never the clock: the timer fired, so the update is due.
     if (!woken) parentReady = true;
     return parentReady || urgent || closing;
@@ -278,7 +309,7 @@ export function runThread(opts: {
         if (quiet()) overdue = false;
         else if (!overdue && !closing && !stopped) {
           // Which way the wait ended decides, never the clock.
-          if (!(await condition(() => quiet() || closing || stopped, MAX_YIELD_MS, { summary: 'Slack: wait for a quiet moment of the run' }))) overdue = true;
+          if (!(await wait(() => quiet() || closing || stopped, MAX_YIELD_MS, 'Slack: wait for a quiet moment of the run'))) overdue = true;
           continue;
         }
       }
@@ -287,7 +318,7 @@ export function runThread(opts: {
       busy = false;
       if (ok) continue;
       failures++;
-      if (!closing) await condition(() => closing, REST_AFTER_FAILURE_MS);
+      if (!closing) await wait(() => closing, REST_AFTER_FAILURE_MS);
     }
   }
 

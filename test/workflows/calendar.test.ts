@@ -14,6 +14,7 @@ import { nextDepartures } from '../../src/domain/calendar';
 import { deploymentId } from '../../src/domain/deployment';
 import { releaseId, trainRunId, type Freeze, type GateSpec, type TrainSpec } from '../../src/domain/release';
 import type { DeploymentSpec, RolloutPlan } from '../../src/domain/types';
+import type { NotifySpec } from '../../src/domain/notices';
 import {
   deploymentActionUpdate,
   deploymentStatusQuery,
@@ -125,14 +126,14 @@ describe(`releases on the production calendar (time-skipping server): ${part}`, 
     return { environment, gate, train: gate?.train ? (train ?? PROD_TRAIN) : null, deployment };
   }
 
-  async function startRelease(service: string, version: string, stages: ReleaseStage[], freezes: Freeze[] = []): Promise<WorkflowHandle> {
+  async function startRelease(service: string, version: string, stages: ReleaseStage[], freezes: Freeze[] = [], notify: NotifySpec = sb.files.config.notifications): Promise<WorkflowHandle> {
     const input: ReleaseInput = {
       id: releaseId(service, version),
       request: { service, version, hotfix: false, requestedBy: 'dev' },
       stages,
       freezes,
       hotfixApprovalRole: null,
-      notify: sb.files.config.notifications,
+      notify,
     };
     const h = await sb.env.client.workflow.start('release', { workflowId: input.id, taskQueue, args: [input] });
     releases.set(input.id, h);
@@ -196,11 +197,23 @@ describe(`releases on the production calendar (time-skipping server): ${part}`, 
     // Every ready release departs at once (the question here is when, not how many), and each
     // release's deployment stops at once (a listener that does not exist): only boarding is measured.
     const train: TrainSpec = { ...PROD_TRAIN, concurrency: 500 };
+    // Slack's pace is slowed for these runs (a minute between updates of a run's message, not
+    // the sandbox's 5 s) to avoid a defect of Temporal's Java time-skipping test server, not of
+    // Baton: a workflow task that cancels a timer while that timer fires is refused ("invalid
+    // history builder state for action") after being half applied, and the run never takes
+    // another task (an Update to it is never answered, its parent waits for ever). The departure
+    // after next boards a hundred-odd releases at once; their deployments fail together within
+    // seconds, and each deployment and release, on that failure, cancels its Slack pump's wait
+    // for the next update of its message (started as it started deploying) to send the outcome
+    // at once: with the sandbox's 5 s, on a worker that many runs load, just as the wait runs
+    // out. A minute's wait is cancelled long before it ends; when each release boards, what is
+    // measured here, does not depend on Slack's pace.
+    const notify: NotifySpec = { ...sb.files.config.notifications, updateEverySeconds: 60 };
     const unreachable = (h: number): DeploymentSpec => {
       const s = spec('web', 'prod', `8.${h}.0`);
       const service = `sweep${h}`;
       if (s.traffic.type !== 'alb') throw new Error('web is behind an ALB in the sandbox');
-      return { ...s, service, id: deploymentId(service, 'prod', s.version), traffic: { ...s.traffic, listenerArn: `${s.traffic.listenerArn}-gone` } };
+      return { ...s, service, id: deploymentId(service, 'prod', s.version), traffic: { ...s.traffic, listenerArn: `${s.traffic.listenerArn}-gone` }, notify };
     };
     await withWorker([], async () => {
       const [d0, d1] = nextDepartures(train, await sb.env.currentTimeMs(), 2);
@@ -214,7 +227,7 @@ describe(`releases on the production calendar (time-skipping server): ${part}`, 
         if (h >= 168) continue;
         if ((slot - d0) % HOUR === 0) {
           // Release h opens its gate on the hour, and is satisfied half an hour later.
-          await startRelease(`sweep${h}`, `8.${h}.0`, [stage('prod', PROD_GATE, unreachable(h), train)]);
+          await startRelease(`sweep${h}`, `8.${h}.0`, [stage('prod', PROD_GATE, unreachable(h), train)], [], notify);
         } else {
           const handle = releases.get(releaseId(`sweep${h}`, `8.${h}.0`)) as WorkflowHandle;
           await satisfy(handle);

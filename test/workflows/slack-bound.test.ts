@@ -129,6 +129,33 @@ describe('the cost of a run\'s Slack message (time-skipping server)', () => {
     expect(beside).toEqual([]);
   });
 
+  it("leaves the Slack waits the run's end cuts short to run out: no cancel can race a timer's firing at the end", async () => {
+    // A deployment whose listener does not exist fails at once, while its first message still
+    // waits (2 s at most) for a quiet moment of the path: the run's end cuts that wait short.
+    const s = buildDeploymentSpec(sb.files.config, { service: 'web', environment: 'prod', version: '4.4.0', requestedBy: 'ada' });
+    if (s.traffic.type !== 'alb') throw new Error('web is behind an ALB in the sandbox');
+    const spec = { ...s, traffic: { ...s.traffic, listenerArn: `${s.traffic.listenerArn}-gone` } };
+    const metrics = appMetrics(sb.aws.providers.routerFor(s.traffic), () => healthy);
+    const { id, events } = await sb.withWorker(metrics, async () => {
+      const { id } = await startDeployment(sb.env.client, sb.files.taskQueue, spec);
+      const handle = sb.env.client.workflow.getHandle(id);
+      await handle.result().catch(() => undefined);
+      await replayAll(handle);
+      return { id, events: (await handle.fetchHistory()).events ?? [] };
+    }, { notifier: notifier() });
+
+    const summaryOf = (e: (typeof events)[number]) => (e.userMetadata?.summary?.data ? (JSON.parse(Buffer.from(e.userMetadata.summary.data).toString('utf8')) as string) : '');
+    const slackTimers = new Set(events.filter((e) => e.timerStartedEventAttributes && summaryOf(e).startsWith('Slack:')).map((e) => e.timerStartedEventAttributes?.timerId));
+    expect(slackTimers.size).toBeGreaterThan(0);
+    const cancelled = events.filter((e) => slackTimers.has(e.timerCanceledEventAttributes?.timerId));
+    expect(cancelled).toEqual([]);
+    // The marker of the change, so runs recorded before replay their cancels.
+    const markers = events.filter((e) => e.markerRecordedEventAttributes).map((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}).flatMap((p) => (p.payloads ?? []).map((d) => Buffer.from(d.data ?? []).toString('utf8'))).join(' '));
+    expect(markers.some((m) => m.includes('slack-timers-outlive-close'))).toBe(true);
+    // Slack still got the outcome.
+    expect((parentOf(id) as FakeMessage).text).toMatch(/failed/i);
+  });
+
   it('still replies at once to a failing sample and shows a rollback at once, deep in a long soak', async () => {
     const t = sb.files.config.services.web.environments.staging;
     let samples = 0;
