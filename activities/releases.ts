@@ -115,7 +115,11 @@ export function releaseActivities(deps: ActivityDeps) {
           if (err instanceof WorkflowUpdateFailedError) return { accepted: false, message: err.cause?.message ?? err.message };
           // "update … not found": the Update itself was lost on its way (Temporal's test server does
           // that now and then), not the release. Sent again with the same id, it is applied once.
-          if (err instanceof WorkflowNotFoundError && /^update .* not found/.test(err.message) && attempt < 5) continue;
+          // Still lost after five: the activity fails and is retried, never reported as an ended release.
+          if (err instanceof WorkflowNotFoundError && /^update .* not found/.test(err.message)) {
+            if (attempt < 5) continue;
+            throw err;
+          }
           if (err instanceof WorkflowNotFoundError) return { accepted: false, message: 'the release has ended' };
           throw err;
         }

@@ -498,8 +498,8 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     // An inconclusive sample as the soak's time was up extends it from the sample's slot, so
     // that the next sample's timer ends it too. Runs that began before this extended it from
     // now, a few ms later, and took a timer of those few ms after the next sample.
-    const fromSlot = entry.verdict === 'inconclusive' && s.wait !== null && s.wait.leftMs <= 0 && s.nextSampleAt !== null && patched(EXTEND_FROM_SLOT_PATCH);
-    const r = onSample(s, entry, plan, now(), fromSlot && s.nextSampleAt !== null ? s.nextSampleAt : undefined);
+    const slot = entry.verdict === 'inconclusive' && s.wait !== null && s.wait.leftMs <= 0 ? s.nextSampleAt : null;
+    const r = onSample(s, entry, plan, now(), slot !== null && patched(EXTEND_FROM_SLOT_PATCH) ? slot : undefined);
     take(r);
     if (entry.verdict === 'fail') {
       thread.reply(`:warning: Analysis at ${weight} % failed (${s.analysis.consecutiveFailures} in a row; ${plan.analysis.failureLimit} roll back): ${entry.message}`);

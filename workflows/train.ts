@@ -95,10 +95,25 @@ export async function releaseTrain({ environment, train, pollSeconds }: TrainInp
     record(b);
   }
 
+  const at = () => new Date(Date.now()).toISOString();
+  const inFlight = () => [...boarded.values()].filter((b) => !b.settled).length;
+  /** The release of `service` this train boarded, if any. */
+  const boardedOf = (service: string) => [...boarded.entries()].find(([, b]) => b.service === service)?.[0];
+
+  function departed(r: WaitingRelease): { service: string; settled: boolean } {
+    const b = { service: r.service, settled: false };
+    boarded.set(r.id, b);
+    record({ releaseId: r.id, service: r.service, state: 'departed', message: `departed for ${environment}`, at: at() });
+    return b;
+  }
+  const refusedBy = (r: WaitingRelease, message: string) => once(`refused:${r.id}:${message}`, { releaseId: r.id, service: r.service, state: 'refused', message, at: at() });
+  /** One release per service per train: the service's lane deploys one version at a time. */
+  const secondOfService = (r: WaitingRelease, first: string) =>
+    once(`service:${r.id}`, { releaseId: r.id, service: r.service, state: 'refused', message: `another release of ${r.service} (${first}) boards this train; this one waits for the next`, at: at() });
+
   /** Boards what is ready now; returns how many releases still wait for this train. */
   async function board(): Promise<number> {
     const { freezes } = await act.currentFreezes();
-    const at = () => new Date(Date.now()).toISOString();
     const freeze = activeFreeze(freezes, environment, Date.now());
     const waiting = (await act.findWaitingReleases(environment)).filter((r) => !boarded.has(r.id)).sort(byTrainOrder);
     if (freeze) {
@@ -106,36 +121,27 @@ export async function releaseTrain({ environment, train, pollSeconds }: TrainInp
       return waiting.length;
     }
     if (patched(PARALLEL_BOARDING_PATCH)) return boardInRounds(waiting, freezes);
-    const services = new Set([...boarded.values()].map((b) => b.service));
+    // Runs recorded before parallel boarding: one release at a time.
     let left = 0;
     for (const r of waiting) {
-      const inFlight = [...boarded.values()].filter((b) => !b.settled).length;
-      if (services.has(r.service)) {
-        // One release per service per train: the service's lane deploys one version at a time.
-        const first = [...boarded.entries()].find(([, b]) => b.service === r.service)?.[0];
-        once(`service:${r.id}`, { releaseId: r.id, service: r.service, state: 'refused', message: `another release of ${r.service} (${first}) boards this train; this one waits for the next`, at: at() });
+      const first = boardedOf(r.service);
+      if (first !== undefined) {
+        secondOfService(r, first);
         continue;
       }
-      if (inFlight >= train.concurrency) {
+      if (inFlight() >= train.concurrency) {
         left++;
         continue;
       }
       const answer = await act.departRelease(r.id, environment, departure, trainId, freezes);
-      if (answer.accepted) {
-        boarded.set(r.id, { service: r.service, settled: false });
-        services.add(r.service);
-        record({ releaseId: r.id, service: r.service, state: 'departed', message: `departed for ${environment}`, at: at() });
-      } else {
+      if (answer.accepted) departed(r);
+      else {
         left++;
-        once(`refused:${r.id}:${answer.message}`, { releaseId: r.id, service: r.service, state: 'refused', message: answer.message, at: at() });
+        refusedBy(r, answer.message);
       }
     }
     return left;
   }
-
-  const inFlight = () => [...boarded.values()].filter((b) => !b.settled).length;
-  /** The release of `service` this train boarded, if any. */
-  const boardedOf = (service: string) => [...boarded.entries()].find(([, b]) => b.service === service)?.[0];
 
   /**
    * Boards `waiting` (in train order) by the rules of the one-at-a-time loop, a round at a
@@ -148,7 +154,6 @@ export async function releaseTrain({ environment, train, pollSeconds }: TrainInp
    * (refused by the release, or no slot for them), as the loop counted them.
    */
   async function boardInRounds(waiting: WaitingRelease[], freezes: Freeze[]): Promise<number> {
-    const at = () => new Date(Date.now()).toISOString();
     let pending = waiting;
     let refused = 0;
     for (;;) {
@@ -173,19 +178,16 @@ export async function releaseTrain({ environment, train, pollSeconds }: TrainInp
         if (answer?.status === 'rejected') {
           failure ??= answer.reason;
         } else if (answer?.value.accepted) {
-          const b = { service: r.service, settled: false };
-          boarded.set(r.id, b);
-          record({ releaseId: r.id, service: r.service, state: 'departed', message: `departed for ${environment}`, at: at() });
+          const b = departed(r);
           const report = early.get(r.id);
           if (report) settle(report, b);
         } else if (answer) {
           refused++;
-          once(`refused:${r.id}:${answer.value.message}`, { releaseId: r.id, service: r.service, state: 'refused', message: answer.value.message, at: at() });
+          refusedBy(r, answer.value.message);
         } else {
-          // One release per service per train: the service's lane deploys one version at a time.
           const first = boardedOf(r.service);
           if (first === undefined) next.push(r);
-          else once(`service:${r.id}`, { releaseId: r.id, service: r.service, state: 'refused', message: `another release of ${r.service} (${first}) boards this train; this one waits for the next`, at: at() });
+          else secondOfService(r, first);
         }
       }
       for (const r of departing) {
