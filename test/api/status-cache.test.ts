@@ -85,6 +85,11 @@ describe('API: status reads', () => {
     expect((await developer.post(`/v1/releases/${id}/actions`, { action: 'cancel', reason: 'not this one' })).status).toBe(200);
     const ended = await until(`${id} to end`, async () => (await viewer.get<ReleaseStatus>(`/v1/releases/${id}`)).body, (s) => s.outcome !== null, 120_000);
     expect(ended.outcome).toBe('cancelled');
+    // The cancel may have caught it deploying web to dev: that deployment rolls back on its own
+    // and must have ended before the next test deploys web to dev (else it finds traffic split).
+    for (const dep of ended.environments.map((e) => e.deployment?.id).filter((d): d is string => !!d)) {
+      await until(`${dep} to end`, () => stack.client.workflow.getHandle(dep).describe(), (d) => d.status.name !== 'RUNNING', 120_000);
+    }
 
     const { kept, answered } = await keptAndQueried<ReleaseStatus>(id, releaseStatusQuery);
     expect(kept).toEqual(answered);
