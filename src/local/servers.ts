@@ -20,7 +20,7 @@ export interface TemporalDevServer {
   process: Managed;
 }
 
-export async function startTemporalDevServer(opts: {
+export interface TemporalDevServerOptions {
   dbFile?: string;
   port?: number;
   uiPort?: number;
@@ -28,7 +28,25 @@ export async function startTemporalDevServer(opts: {
   /** The UI's remote codec (Baton's API + `/codec`), which decrypts payloads for display; with `ui` only. */
   codecEndpoint?: string;
   echo?: boolean;
-} = {}): Promise<TemporalDevServer> {
+}
+
+/**
+ * Starts the dev server; again (three tries in all) when it exits because a port was taken:
+ * its internal services bind ports of their own, which another process starting at the same
+ * moment can take first.
+ */
+export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(opts);
+    } catch (err) {
+      if (attempt < 3 && /address already in use/.test((err as Error).message)) continue;
+      throw err;
+    }
+  }
+}
+
+async function startDevServerOnce(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const { temporal } = ensureToolchain();
   const port = opts.port ?? (await freePort());
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
