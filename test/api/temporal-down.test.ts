@@ -2,6 +2,7 @@
 // answers) and a killed one. Every request that needs Temporal is answered 503 within its
 // deadline instead of hanging, and answers again once Temporal does. /readyz also notices when
 // no worker polls the main task queue any more. A whole local Baton with its own dev server.
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
@@ -30,6 +31,22 @@ describe('API: Temporal stuck or down', () => {
 
   /** Signals the dev server's whole process group (the CLI and what it runs). */
   const signalTemporal = (signal: NodeJS.Signals) => process.kill(-stack.temporal.process.child.pid!, signal);
+
+  /**
+   * Stops the dev server and returns once every one of its threads is stopped. A stop signal
+   * takes effect when a thread of the process next runs; on a busy machine that can be after
+   * the next request has been answered (in CI a status read was answered 404 "just after" the
+   * signal), so the test reads each thread's state (Linux /proc) rather than trust the signal.
+   */
+  async function stopTemporal(): Promise<void> {
+    signalTemporal('SIGSTOP');
+    const pid = stack.temporal.process.child.pid!;
+    const states = () => readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    });
+    await until('every thread of the Temporal server to be stopped', async () => states(), (s) => s.every((state) => state === 'T' || state === 't'), 10_000, 20);
+  }
 
   /** The request's answer and how long it took. */
   async function timed(send: () => Promise<Answer>): Promise<{ res: Answer; ms: number }> {
@@ -63,7 +80,7 @@ describe('API: Temporal stuck or down', () => {
   });
 
   it('answers 503 within the deadline while the Temporal server is stopped (SIGSTOP), and answers again after SIGCONT', async () => {
-    signalTemporal('SIGSTOP');
+    await stopTemporal();
     try {
       await expectUnavailable();
       const ready = await timed(() => anonymous(app).get('/readyz'));
