@@ -8,7 +8,7 @@ import { chmod, chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { freePort, startProcess, waitForPort, type Managed } from './processes';
+import { failIfExited, freePort, startProcess, waitForPort, type Managed } from './processes';
 
 /** How to run PostgreSQL's binaries: where they are, and as whom (null: as this process's user). */
 export interface PgTools {
@@ -192,7 +192,7 @@ export async function waitForPostgres(m: Managed, connect: () => Client, timeout
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    if (m.child.exitCode !== null || m.child.signalCode !== null) throw new Error(`${m.name} exited (${m.child.exitCode ?? m.child.signalCode}) before accepting connections:\n${m.output()}`);
+    failIfExited(m, 'accepting connections');
     const client = connect();
     try {
       await client.connect();

@@ -68,7 +68,12 @@ export function startProcess(name: string, command: string, args: string[], opts
   const managed: Managed = {
     name,
     child,
-    output: () => lines.slice(-40).join('\n'),
+    output: () => {
+      // A Go panic's stack runs longer than the tail: keep its first line, which says why.
+      const tail = lines.slice(-40);
+      const panic = lines.find((l) => /^(panic|fatal error): /.test(l));
+      return (panic && !tail.includes(panic) ? [panic, '...', ...tail] : tail).join('\n');
+    },
     async stop() {
       live.delete(managed);
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -117,13 +122,22 @@ function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/** The process exited while it was starting, before it was ready. */
+export class ExitedAtStart extends Error {
+  override name = 'ExitedAtStart';
+}
+
+/** Throws ExitedAtStart if `m` has exited while waiting for it to be ready (for `what`). */
+export function failIfExited(m: Managed, what: string): void {
+  if (m.child.exitCode === null && m.child.signalCode === null) return;
+  throw new ExitedAtStart(`${m.name} exited (${m.child.exitCode ?? m.child.signalCode}) before ${what}:\n${m.output()}`);
+}
+
 /** Waits until `port` accepts connections; fails early if the process exits. */
 export async function waitForPort(m: Managed, port: number, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (m.child.exitCode !== null || m.child.signalCode !== null) {
-      throw new Error(`${m.name} exited (${m.child.exitCode ?? m.child.signalCode}) before listening on ${port}:\n${m.output()}`);
-    }
+    failIfExited(m, `listening on ${port}`);
     if (await canConnect(port)) return;
     await new Promise((r) => setTimeout(r, 150));
   }
@@ -134,9 +148,7 @@ export async function waitForHttp(url: string, timeoutMs = 60_000, m?: Managed):
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    if (m && (m.child.exitCode !== null || m.child.signalCode !== null)) {
-      throw new Error(`${m.name} exited before ${url} answered:\n${m.output()}`);
-    }
+    if (m) failIfExited(m, `${url} answered`);
     try {
       const res = await fetch(url);
       if (res.ok) return;

@@ -1,6 +1,6 @@
 // The real servers, started on loopback for the sandbox and the tests.
 import { Connection } from '@temporalio/client';
-import { freePort, startProcess, waitForHttp, waitForPort, type Managed } from './processes';
+import { ExitedAtStart, failIfExited, freePort, startProcess, waitForHttp, waitForPort, type Managed } from './processes';
 import { ensureToolchain } from './toolchain';
 
 export const SEARCH_ATTRIBUTES = {
@@ -21,6 +21,8 @@ export interface TemporalDevServer {
 }
 
 export interface TemporalDevServerOptions {
+  /** The Temporal CLI to run; default: the pinned one (scripts/install-servers.sh). */
+  binary?: string;
   dbFile?: string;
   port?: number;
   uiPort?: number;
@@ -31,23 +33,25 @@ export interface TemporalDevServerOptions {
 }
 
 /**
- * Starts the dev server; again (three tries in all) when it exits because a port was taken:
- * its internal services bind ports of their own, which another process starting at the same
- * moment can take first.
+ * Starts the dev server; again (three tries in all) when it exits while starting. Its internal
+ * services pick free ports of their own as it starts: another process starting at the same
+ * moment can take one first ("address already in use"), and picking one can fail outright (in
+ * CI the CLI panicked building its services). A server that does not answer in time is not
+ * tried again: that is not a race.
  */
 export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startDevServerOnce(opts);
     } catch (err) {
-      if (attempt < 3 && /address already in use/.test((err as Error).message)) continue;
+      if (attempt < 3 && err instanceof ExitedAtStart) continue;
       throw err;
     }
   }
 }
 
 async function startDevServerOnce(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
-  const { temporal } = ensureToolchain();
+  const temporal = opts.binary ?? ensureToolchain().temporal;
   const port = opts.port ?? (await freePort());
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
   args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
@@ -77,7 +81,7 @@ async function waitForFrontend(address: string, proc: Managed, timeoutMs: number
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`temporal exited before answering:\n${proc.output()}`);
+    failIfExited(proc, 'answering');
     try {
       const connection = await Connection.connect({ address, connectTimeout: '5s' });
       try {
