@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import { SEARCH_ATTRIBUTES } from '../../src/local/servers';
+import { DEV_SERVER_DYNAMIC_CONFIG, SEARCH_ATTRIBUTES } from '../../src/local/servers';
 
 const root = resolve(__dirname, '../..');
 const compose = parse(readFileSync(resolve(root, 'docker-compose.yml'), 'utf8'), { merge: true });
@@ -25,10 +25,16 @@ describe('docker-compose.yml', () => {
     expect(existsSync(resolve(root, 'Dockerfile'))).toBe(true);
   });
 
+  /** The values of the Temporal service's `--<flag>=` arguments. */
+  const temporalFlags = (flag: string): string[] =>
+    compose.services.temporal.command.filter((c: string) => c.startsWith(`--${flag}=`)).map((c: string) => c.slice(flag.length + 3));
+
   it('registers every search attribute Baton writes', () => {
-    const flags: string[] = compose.services.temporal.command.filter((c: string) => c.startsWith('--search-attribute='));
-    const declared = flags.map((f) => f.slice('--search-attribute='.length));
-    expect(declared.sort()).toEqual(Object.entries(SEARCH_ATTRIBUTES).map(([k, v]) => `${k}=${v}`).sort());
+    expect(temporalFlags('search-attribute').sort()).toEqual(Object.entries(SEARCH_ATTRIBUTES).map(([k, v]) => `${k}=${v}`).sort());
+  });
+
+  it("gives Temporal's one history shard the sandbox's poll budget", () => {
+    expect(temporalFlags('dynamic-config-value').sort()).toEqual(Object.entries(DEV_SERVER_DYNAMIC_CONFIG).map(([k, v]) => `${k}=${v}`).sort());
   });
 
   /** Every published port of a service as `host_ip:published:target` (short or long syntax). */
