@@ -54,9 +54,10 @@ export interface TemporalDevServerOptions {
  * tried again: that is not a race.
  */
 export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
+  const binary = opts.binary ?? ensureToolchain().temporal;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startDevServerOnce(opts);
+      return await startDevServerOnce(binary, opts);
     } catch (err) {
       if (attempt < 3 && err instanceof ExitedAtStart) continue;
       throw err;
@@ -64,8 +65,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
   }
 }
 
-async function startDevServerOnce(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
-  const temporal = opts.binary ?? ensureToolchain().temporal;
+async function startDevServerOnce(temporal: string, opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const port = opts.port ?? (await freePort());
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
   args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));

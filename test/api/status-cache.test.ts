@@ -15,7 +15,7 @@ import { FINAL_STATUS_MEMO } from '../../workflows/final-status';
 import { deploymentStatusQuery, releaseStatusQuery, type ReleaseStatus } from '../../workflows/messages';
 import { authed, errorOf, type ApiCaller } from '../harness/api';
 import { startStack, type Stack } from '../harness/stack';
-import { until } from '../harness/wait';
+import { until, untilClosed } from '../harness/wait';
 
 const PLAN = { steps: [{ shift: 50 }, { soak: '2s' }, { shift: 100 }], analysis: { interval: '1s', window: '3s' }, keepPreviousFor: '1s', standbyFor: '1s', drainMargin: '1s' };
 
@@ -72,10 +72,9 @@ describe('API: status reads', () => {
 
   /** Once the run has closed: what it kept in its memo, and what its status query answers (a worker replays it). */
   async function keptAndQueried<T>(id: string, query: QueryDefinition<T>): Promise<{ kept: unknown; answered: T }> {
-    const handle = stack.client.workflow.getHandle(id);
     // The status says how it ended a moment before the run closes (it tells its watchers last).
-    const d = await until(`${id} to close`, () => handle.describe(), (x) => x.status.name !== 'RUNNING', 60_000);
-    return { kept: d.memo?.[FINAL_STATUS_MEMO], answered: await handle.query(query) };
+    const d = await untilClosed(stack.client, id);
+    return { kept: d.memo?.[FINAL_STATUS_MEMO], answered: await stack.client.workflow.getHandle(id).query(query) };
   }
 
   it('answers a cancelled release from the status it kept, equal to its status query', async () => {
@@ -88,7 +87,7 @@ describe('API: status reads', () => {
     // The cancel may have caught it deploying web to dev: that deployment rolls back on its own
     // and must have ended before the next test deploys web to dev (else it finds traffic split).
     for (const dep of ended.environments.map((e) => e.deployment?.id).filter((d): d is string => !!d)) {
-      await until(`${dep} to end`, () => stack.client.workflow.getHandle(dep).describe(), (d) => d.status.name !== 'RUNNING', 120_000);
+      await untilClosed(stack.client, dep, 120_000);
     }
 
     const { kept, answered } = await keptAndQueried<ReleaseStatus>(id, releaseStatusQuery);

@@ -29,8 +29,9 @@ describe('API: Temporal stuck or down', () => {
     await stack?.stop();
   }, 120_000);
 
+  const temporalPid = () => stack.temporal.process.child.pid!;
   /** Signals the dev server's whole process group (the CLI and what it runs). */
-  const signalTemporal = (signal: NodeJS.Signals) => process.kill(-stack.temporal.process.child.pid!, signal);
+  const signalTemporal = (signal: NodeJS.Signals) => process.kill(-temporalPid(), signal);
 
   /**
    * Stops the dev server and returns once every one of its threads is stopped. A stop signal
@@ -40,12 +41,10 @@ describe('API: Temporal stuck or down', () => {
    */
   async function stopTemporal(): Promise<void> {
     signalTemporal('SIGSTOP');
-    const pid = stack.temporal.process.child.pid!;
-    const states = () => readdirSync(`/proc/${pid}/task`).map((tid) => {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    });
-    await until('every thread of the Temporal server to be stopped', async () => states(), (s) => s.every((state) => state === 'T' || state === 't'), 10_000, 20);
+    const task = `/proc/${temporalPid()}/task`;
+    // A thread's state is the field after its name, which ends at the stat line's last ')'.
+    const states = async () => readdirSync(task).map((tid) => readFileSync(`${task}/${tid}/stat`, 'utf8').split(') ').pop()![0]);
+    await until('every thread of the Temporal server to be stopped', states, (s) => s.every((state) => state === 'T' || state === 't'), 10_000, 20);
   }
 
   /** The request's answer and how long it took. */

@@ -1,5 +1,5 @@
 // Polling for tests on the dev server, where things happen in real time.
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 
 /** Reads until `ok` holds; a read that throws (no worker answering yet) is tried again. */
@@ -17,6 +17,11 @@ export async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) 
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 600)}${lastError ? ` (last error: ${lastError})` : ''}`);
+}
+
+/** Waits until run `id` has closed, however it ended; its description then. */
+export function untilClosed(client: Client, id: string, timeoutMs = 60_000): Promise<WorkflowExecutionDescription> {
+  return until(`${id} to close`, () => client.workflow.getHandle(id).describe(), (d) => d.status.name !== 'RUNNING', timeoutMs);
 }
 
 /**

@@ -26,8 +26,10 @@ describe('docker-compose.yml', () => {
   });
 
   /** The values of the Temporal service's `--<flag>=` arguments. */
-  const temporalFlags = (flag: string): string[] =>
-    compose.services.temporal.command.filter((c: string) => c.startsWith(`--${flag}=`)).map((c: string) => c.slice(flag.length + 3));
+  const temporalFlags = (flag: string): string[] => {
+    const prefix = `--${flag}=`;
+    return compose.services.temporal.command.filter((c: string) => c.startsWith(prefix)).map((c: string) => c.slice(prefix.length));
+  };
 
   it('registers every search attribute Baton writes', () => {
     expect(temporalFlags('search-attribute').sort()).toEqual(Object.entries(SEARCH_ATTRIBUTES).map(([k, v]) => `${k}=${v}`).sort());

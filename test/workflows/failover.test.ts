@@ -15,7 +15,7 @@ import type { FailoverStatus } from '../../workflows/messages';
 import { authed, errorOf, type ApiCaller } from '../harness/api';
 import { historyFacts, scheduled } from '../harness/history';
 import { startStack, type Stack } from '../harness/stack';
-import { until } from '../harness/wait';
+import { until, untilClosed } from '../harness/wait';
 import { drPosture } from '../harness/dr';
 import { motoClients } from '../harness/aws';
 
@@ -64,7 +64,7 @@ describe('DR failover, failback and drills (dev server, moto, two regions, two w
   /** The run's outcome, once its workflow has closed too (its Slack thread flushed). */
   const ended = async (id: string) => {
     const s = await until(`failover ${id} ended`, () => status(id), (x) => x.outcome !== null, 300_000);
-    await until(`failover ${id} closed`, () => stack.client.workflow.getHandle(id).describe(), (d) => d.status.name !== 'RUNNING', 60_000);
+    await untilClosed(stack.client, id);
     return s;
   };
 
