@@ -8,7 +8,7 @@ import { chmod, chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { failIfExited, freePort, startProcess, waitForPort, type Managed } from './processes';
+import { failIfExited, freePort, startProcess, startRetryingExits, waitForPort, type Managed } from './processes';
 
 /** How to run PostgreSQL's binaries: where they are, and as whom (null: as this process's user). */
 export interface PgTools {
@@ -246,8 +246,7 @@ export async function startPostgres(opts: {
   const dataDir = join(dir, 'data');
   const socketDir = join(dir, 'socket');
   const walArchiveDir = resolve(opts.walArchiveDir ?? join(dir, 'wal-archive'));
-  const port = opts.port ?? (await freePort());
-  checkSocketPath(socketDir, port);
+  checkSocketPath(socketDir, opts.port ?? 65535); // the longest a free port's socket path can be
 
   await ensureOwnedDir(dir, tools.osUser);
   await ensureOwnedDir(socketDir, tools.osUser, 0o700);
@@ -269,43 +268,48 @@ export async function startPostgres(opts: {
     throw new Error(`${dataDir} is not a directory`);
   }
 
-  const proc = spawnPostgres(
-    tools,
-    'postgres',
-    dataDir,
-    {
-      port: String(port),
-      listen_addresses: '127.0.0.1',
-      unix_socket_directories: socketDir,
-      wal_level: 'replica',
-      archive_mode: 'on',
-      archive_command: `${shellQuote(script)} ${shellQuote(walArchiveDir)} %p %f`,
-      archive_timeout: String(opts.archiveTimeoutSeconds ?? 60),
-      max_wal_senders: '4',
-      logging_collector: 'off',
-      log_timezone: 'UTC',
-      timezone: 'UTC',
-    },
-    opts.echo,
-  );
-  const connect = () => new Client({ host: '127.0.0.1', port, user: LOCAL_USER, database: 'postgres', connectionTimeoutMillis: 2000 });
-  try {
-    await waitForPort(proc, port, 60_000);
-    await waitForPostgres(proc, connect, 60_000);
-  } catch (err) {
-    await stopPostgres(proc);
-    throw err;
-  }
-  return {
-    host: '127.0.0.1',
-    port,
-    user: LOCAL_USER,
-    binDir: tools.binDir,
-    dataDir,
-    socketDir,
-    walArchiveDir,
-    url: (database) => `postgres://${LOCAL_USER}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-    stop: () => stopPostgres(proc),
-    process: proc,
+  /** Its port is picked free and can be taken before it binds it: then another is tried (a chosen port once). */
+  const startOn = async (port: number): Promise<LocalPostgres> => {
+    const proc = spawnPostgres(
+      tools,
+      'postgres',
+      dataDir,
+      {
+        port: String(port),
+        listen_addresses: '127.0.0.1',
+        unix_socket_directories: socketDir,
+        wal_level: 'replica',
+        archive_mode: 'on',
+        archive_command: `${shellQuote(script)} ${shellQuote(walArchiveDir)} %p %f`,
+        archive_timeout: String(opts.archiveTimeoutSeconds ?? 60),
+        max_wal_senders: '4',
+        logging_collector: 'off',
+        log_timezone: 'UTC',
+        timezone: 'UTC',
+      },
+      opts.echo,
+    );
+    const connect = () => new Client({ host: '127.0.0.1', port, user: LOCAL_USER, database: 'postgres', connectionTimeoutMillis: 2000 });
+    try {
+      await waitForPort(proc, port, 60_000);
+      await waitForPostgres(proc, connect, 60_000);
+    } catch (err) {
+      await stopPostgres(proc);
+      throw err;
+    }
+    return {
+      host: '127.0.0.1',
+      port,
+      user: LOCAL_USER,
+      binDir: tools.binDir,
+      dataDir,
+      socketDir,
+      walArchiveDir,
+      url: (database) => `postgres://${LOCAL_USER}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+      stop: () => stopPostgres(proc),
+      process: proc,
+    };
   };
+  if (opts.port !== undefined) return startOn(opts.port);
+  return startRetryingExits(async () => startOn(await freePort()));
 }

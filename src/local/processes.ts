@@ -127,6 +127,23 @@ export class ExitedAtStart extends Error {
   override name = 'ExitedAtStart';
 }
 
+/**
+ * Runs `start` again (`tries` in all) when the server it starts exits while starting. A port
+ * picked free (freePort) can be taken by another process starting at the same moment before
+ * the server binds it ("address already in use"): each try picks its ports afresh. A server
+ * that does not answer in time is not tried again: that is not a race.
+ */
+export async function startRetryingExits<T>(start: () => Promise<T>, tries = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt < tries && err instanceof ExitedAtStart) continue;
+      throw err;
+    }
+  }
+}
+
 /** Throws ExitedAtStart if `m` has exited while waiting for it to be ready (for `what`). */
 export function failIfExited(m: Managed, what: string): void {
   if (m.child.exitCode === null && m.child.signalCode === null) return;

@@ -1,6 +1,6 @@
 // The real servers, started on loopback for the sandbox and the tests.
 import { Connection } from '@temporalio/client';
-import { ExitedAtStart, failIfExited, freePort, startProcess, waitForHttp, waitForPort, type Managed } from './processes';
+import { failIfExited, freePort, startProcess, startRetryingExits, waitForHttp, waitForPort, type Managed } from './processes';
 import { ensureToolchain } from './toolchain';
 
 export const SEARCH_ATTRIBUTES = {
@@ -50,19 +50,11 @@ export interface TemporalDevServerOptions {
  * Starts the dev server; again (three tries in all) when it exits while starting. Its internal
  * services pick free ports of their own as it starts: another process starting at the same
  * moment can take one first ("address already in use"), and picking one can fail outright (in
- * CI the CLI panicked building its services). A server that does not answer in time is not
- * tried again: that is not a race.
+ * CI the CLI panicked building its services).
  */
 export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
   const binary = opts.binary ?? ensureToolchain().temporal;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startDevServerOnce(binary, opts);
-    } catch (err) {
-      if (attempt < 3 && err instanceof ExitedAtStart) continue;
-      throw err;
-    }
-  }
+  return startRetryingExits(() => startDevServerOnce(binary, opts));
 }
 
 async function startDevServerOnce(temporal: string, opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
@@ -120,10 +112,19 @@ export interface MotoServer {
   process: Managed;
 }
 
-export async function startMoto(opts: { port?: number; echo?: boolean } = {}): Promise<MotoServer> {
-  const { moto } = ensureToolchain();
-  const port = opts.port ?? (await freePort());
-  const proc = startProcess('moto', moto, ['-H', '127.0.0.1', '-p', String(port)], { echo: opts.echo });
+/**
+ * Starts moto (`opts.binary`: default the pinned one) on `opts.port`, or on a free port: again on
+ * another one (three tries in all) when that port is taken before moto binds it (in CI, by a dev
+ * server starting beside it). A port the caller chose is tried once.
+ */
+export async function startMoto(opts: { port?: number; echo?: boolean; binary?: string } = {}): Promise<MotoServer> {
+  const moto = opts.binary ?? ensureToolchain().moto;
+  if (opts.port !== undefined) return startMotoOn(moto, opts.port, opts.echo);
+  return startRetryingExits(async () => startMotoOn(moto, await freePort(), opts.echo));
+}
+
+async function startMotoOn(moto: string, port: number, echo?: boolean): Promise<MotoServer> {
+  const proc = startProcess('moto', moto, ['-H', '127.0.0.1', '-p', String(port)], { echo });
   const endpoint = `http://127.0.0.1:${port}`;
   await stopUnlessReady(proc, () => waitForHttp(`${endpoint}/moto-api/`, 60_000, proc));
   return { endpoint, port, process: proc, stop: () => proc.stop() };
