@@ -144,6 +144,15 @@ const SLACK_CLOSE_MS = 30_000;
 const HISTORY_HEADROOM_PATCH = 'history-headroom';
 const ANALYSIS_WINDOW_PATCH = 'analysis-window-from-first-shift';
 const EXTEND_FROM_SLOT_PATCH = 'inconclusive-extends-from-slot';
+/**
+ * The search attribute BatonPhase lists the phase a run waits in. A shift whose weights are
+ * written and verified within its one call (ALB) is over before visibility would show it: it is
+ * not listed, so between two soaks the listed phase stays `soaking` and nothing is written (two
+ * upserts a step before, each holding up the step's next call by ~1.5 ms on the dev server). A
+ * shift that waits for DNS to sync (Route 53) is listed when that wait begins. Runs started
+ * before list every phase as it begins, as their histories say.
+ */
+const QUICK_PHASES_UNLISTED_PATCH = 'quick-phases-unlisted';
 /** Routine updates of the run's Slack message (samples, the countdown) per soak, keep or standby. */
 const ROUTINE_UPDATES_PER_WAIT = 4;
 /** A wait ending sooner than this is not quiet enough for a Slack call (its task could hold up the step after it). */
@@ -302,10 +311,21 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     for (const e of r.events) event(e.type, e.message);
   }
 
-  function setPhase(phase: DeploymentPhase): void {
+  /** The phase BatonPhase lists: the last this run wrote. */
+  let listedPhase: DeploymentPhase | null = null;
+
+  /** Lists the current phase in BatonPhase, unless it is listed already. */
+  function listPhase(): void {
+    if (listedPhase === s.phase) return;
+    listedPhase = s.phase;
+    upsertSearchAttributes([{ key: BatonPhase, value: s.phase }]);
+  }
+
+  /** `quick`: a phase that may be over within one call; listed only when a wait in it begins (listPhase). */
+  function setPhase(phase: DeploymentPhase, opts: { quick?: boolean } = {}): void {
     if (s.phase === phase) return;
     s.phase = phase;
-    upsertSearchAttributes([{ key: BatonPhase, value: phase }]);
+    if (!(opts.quick && patched(QUICK_PHASES_UNLISTED_PATCH))) listPhase();
     refreshDetails();
     thread.touch();
   }
@@ -533,6 +553,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   async function shift(weights: Weights, summary: string, opts: ActivityOptions = AWS): Promise<void> {
     const written = await traffic.shiftTraffic.executeWithOptions({ ...opts, summary }, [spec.traffic, weights]);
     if (written.syncToken) {
+      listPhase(); // the shift waits for DNS: a phase worth listing
       await traffic.awaitTrafficSync.executeWithOptions(
         { ...opts, startToCloseTimeout: '10m', heartbeatTimeout: '30s', summary: `Wait until every DNS server has ${summary.toLowerCase()}` },
         [spec.traffic, written.syncToken],
@@ -627,7 +648,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       }
       switch (step.type) {
         case 'shift': {
-          setPhase('shifting');
+          setPhase('shifting', { quick: true });
           // The first shift (trafficTouched is set before every shift): a state carried without
           // firstShiftAt whose traffic was already touched keeps it unknown.
           if (!s.trafficTouched) s.firstShiftAt = now();
@@ -882,6 +903,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     { key: BatonPhase, value: s.phase },
     ...(spec.breakGlass ? [{ key: BatonBreakGlass, value: spec.breakGlass.by }] : []),
   ]);
+  listedPhase = s.phase;
   refreshDetails();
 
   await shield.run(async () => {

@@ -25,6 +25,8 @@ export interface HistoryFact {
   scheduledEventId: number | null;
   /** On ACTIVITY_TASK_STARTED: the identity of the worker that took it. */
   identity: string | null;
+  /** On UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: the BatonPhase it lists, if it sets that one. */
+  listedPhase: string | null;
 }
 
 function ms(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
@@ -33,7 +35,10 @@ function ms(ts: { seconds?: unknown; nanos?: number | null } | null | undefined)
 }
 
 function decodeSummary(e: temporal.api.history.v1.IHistoryEvent): string | null {
-  const data = e.userMetadata?.summary?.data;
+  return decodeJson(e.userMetadata?.summary?.data);
+}
+
+function decodeJson(data: Uint8Array | null | undefined): string | null {
   if (!data) return null;
   try {
     return JSON.parse(Buffer.from(data).toString('utf8')) as string;
@@ -60,6 +65,7 @@ export function factsOf(history: temporal.api.history.v1.IHistory): HistoryFact[
     taskQueue: e.activityTaskScheduledEventAttributes?.taskQueue?.name ?? null,
     scheduledEventId: activityEventRef(e),
     identity: e.activityTaskStartedEventAttributes?.identity ?? null,
+    listedPhase: decodeJson(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.BatonPhase?.data),
   }));
 }
 

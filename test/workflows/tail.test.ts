@@ -12,7 +12,7 @@ import type { Colour } from '../../src/domain/types';
 import { deploymentActionUpdate, deploymentStatusQuery } from '../../workflows/messages';
 import { MOTO_CREDENTIALS, routerOfMetrics } from '../harness/stack';
 import { appMetrics, healthy, type Health } from '../harness/app-metrics';
-import { allFacts, replayAll } from '../harness/history';
+import { allFacts, replayAll, type HistoryFact } from '../harness/history';
 import { indexOfWrite, recording, type Recording } from '../harness/recording';
 import { createAwsClients } from '../../src/providers/aws';
 import { EXAMPLE_PLANS, useTimeSkippingSandbox } from '../harness/time-skipping';
@@ -55,6 +55,7 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
   const act = (handle: WorkflowHandle, action: 'rollback' | 'pause' | 'resume', actor = 'rosa') =>
     handle.executeUpdate(deploymentActionUpdate, { args: [{ action, reason: 'test', actor }] });
 
+  const listedPhases = (facts: HistoryFact[]) => facts.flatMap((f) => (f.listedPhase ? [f.listedPhase] : []));
   const weightsOf = async (service: string, environment: string) => sb.aws.providers.routerFor(target(service, environment).traffic).getWeights();
   const countOf = async (service: string, environment: string, colour: Colour) => (await sb.aws.providers.compute.describe(target(service, environment).compute, colour)).desiredCount;
 
@@ -67,6 +68,9 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
       // The lane was freed at live, not at the end of the tail.
       expect((await sb.env.client.workflow.getHandle('lane:web:prod').describe()).status.name).toBe('COMPLETED');
       expect(await countOf('web', 'prod', 'blue')).toBe(1);
+      // BatonPhase lists the phases the run waited in: an ALB shift is over within its one call,
+      // so from the first soak to live the listed phase stays soaking, written once.
+      expect(listedPhases(await allFacts(first))).toEqual(['starting', 'deploying', 'smoke_testing', 'soaking', 'keeping_previous', 'standby']);
 
       // A hotfix while blue is on standby: it deploys onto blue, the colour the first one kept.
       const before = rec.writes.length;
@@ -130,6 +134,12 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
     await withWorker(() => healthy, async (rec) => {
       const d = await deploy('api', 'prod', '3.3.0');
       await skipUntil(d, 'the standby', '30m', (s) => s.phase === 'standby');
+      // A Route 53 shift waits for DNS to sync: each is listed in BatonPhase as that wait begins.
+      const facts = await allFacts(d);
+      expect(listedPhases(facts)).toEqual(['starting', 'deploying', 'smoke_testing', ...Array(3).fill(['shifting', 'soaking']).flat(), 'shifting', 'keeping_previous', 'standby']);
+      for (const listed of facts.filter((f) => f.listedPhase === 'shifting')) {
+        expect(facts.find((f) => f.id > listed.id && f.type === 'ACTIVITY_TASK_SCHEDULED')?.activityType).toBe('awaitTrafficSync');
+      }
       const before = rec.writes.length;
       await act(d, 'rollback');
       const s = await end(d);
