@@ -153,6 +153,12 @@ const EXTEND_FROM_SLOT_PATCH = 'inconclusive-extends-from-slot';
  * before list every phase as it begins, as their histories say.
  */
 const QUICK_PHASES_UNLISTED_PATCH = 'quick-phases-unlisted';
+/**
+ * An operator's pause, resume or promote changes the phase in the handler, not through the
+ * path: it is listed at once, so a paused deployment is found by BatonPhase = 'paused'. Runs
+ * started before kept the phase listed before the action until the path listed another.
+ */
+const ACTIONS_LIST_PHASE_PATCH = 'actions-list-phase';
 /** Routine updates of the run's Slack message (samples, the countdown) per soak, keep or standby. */
 const ROUTINE_UPDATES_PER_WAIT = 4;
 /** A wait ending sooner than this is not quiet enough for a Slack call (its task could hold up the step after it). */
@@ -375,7 +381,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     (req: ActionRequest) => {
       if (req.signature) usedSignatures.add(req.signature);
       thread.reply(`:raising_hand: ${req.action}${req.action === 'extend' ? ` by ${formatDuration(req.seconds ?? 0)}` : ''}, by ${req.actor}${req.reason ? ` (${req.reason})` : ''}`);
+      const phase = s.phase;
       take(applyAction(s, req, now()));
+      if (s.phase !== phase && patched(ACTIONS_LIST_PHASE_PATCH)) listPhase();
       if (req.action === 'rollback') forward.cancel();
       changes++;
       return status();

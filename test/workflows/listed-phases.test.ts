@@ -1,7 +1,8 @@
-// A deployment lists in BatonPhase the phases it waits in; an ALB shift, over within its one
-// call, is no longer listed (tail.test.ts checks what new runs list). Runs started before list
-// every phase as it begins: a new worker that picks one up must write the same commands, or the
-// run fails its replay. These histories were recorded by that code, one on ALB, one on Route 53.
+// A deployment lists in BatonPhase the phases it waits in. An ALB shift, over within its one
+// call, is no longer listed (tail.test.ts checks what new runs list), and an operator's pause or
+// resume is listed at once (updates-dev.test.ts). Runs started before wrote other commands: a
+// new worker that picks one up must write the same ones, or the run fails its replay. These
+// histories were recorded by the code before each change.
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { workflowBundle } from '../../src/temporal/bundle';
@@ -16,4 +17,12 @@ describe('deployments recorded before quick phases went unlisted', () => {
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'deploy:x:prod:4.0.0');
     });
   }
+
+  it('replay a pause and a resume in a soak, recorded when neither was listed', async () => {
+    const history = fixtureHistory('deployment-before-actions-list-phase');
+    const facts = factsOf(history);
+    expect(facts.filter((f) => f.type === 'WORKFLOW_EXECUTION_UPDATE_ACCEPTED')).toHaveLength(2);
+    expect(facts.some((f) => f.listedPhase === 'paused')).toBe(false);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'deploy:web:prod:4.1.0');
+  });
 });

@@ -54,7 +54,7 @@ describe('Updates racing a running workflow (dev server)', () => {
     await replayAll(handle);
   });
 
-  it('takes a pause sent while the deployment continues as new, keeping the soak time left, then a rollback', async () => {
+  it('takes a pause sent while the deployment continues as new, keeping the soak time left and listing it, then a resume and a rollback', async () => {
     const spec = buildDeploymentSpec(stack.config, { service: 'web', environment: 'staging', version: '5.2.0', requestedBy: 'ada' });
     // A small history bound: the soak continues as new every few samples.
     const handle = await stack.client.workflow.start('deployment', { workflowId: spec.id, taskQueue: stack.taskQueue, args: [{ spec, maxHistoryEvents: 100 }] });
@@ -69,6 +69,10 @@ describe('Updates racing a running workflow (dev server)', () => {
     const held = await handle.query(deploymentStatusQuery);
     expect(held.phase).toBe('paused');
     expect(held.soak?.remainingSeconds).toBe(left);
+    // Listed at once: BatonPhase = 'paused' finds it, and a resume lists the soak again.
+    expect((await handle.describe()).searchAttributes.BatonPhase).toEqual(['paused']);
+    await handle.executeUpdate(deploymentActionUpdate, { args: [action('resume')] });
+    expect((await handle.describe()).searchAttributes.BatonPhase).toEqual(['soaking']);
     await handle.executeUpdate(deploymentActionUpdate, { args: [action('rollback')] });
     await handle.result().catch(() => undefined);
     expect((await handle.query(deploymentStatusQuery)).outcome).toBe('rolled_back');
