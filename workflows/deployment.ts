@@ -317,13 +317,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     for (const e of r.events) event(e.type, e.message);
   }
 
-  /** The phase BatonPhase lists: the last this run wrote. */
-  let listedPhase: DeploymentPhase | null = null;
-
-  /** Lists the current phase in BatonPhase, unless it is listed already. */
+  /** Lists the current phase in BatonPhase, unless it is listed already (the run's search attributes hold what it last wrote). */
   function listPhase(): void {
-    if (listedPhase === s.phase) return;
-    listedPhase = s.phase;
+    if (workflowInfo().typedSearchAttributes.get(BatonPhase) === s.phase) return;
     upsertSearchAttributes([{ key: BatonPhase, value: s.phase }]);
   }
 
@@ -911,7 +907,6 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     { key: BatonPhase, value: s.phase },
     ...(spec.breakGlass ? [{ key: BatonBreakGlass, value: spec.breakGlass.by }] : []),
   ]);
-  listedPhase = s.phase;
   refreshDetails();
 
   await shield.run(async () => {

@@ -8,7 +8,7 @@ import { chmod, chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { failIfExited, freePort, startProcess, startRetryingExits, waitForPort, type Managed } from './processes';
+import { failIfExited, startOnPort, startProcess, waitForPort, type Managed } from './processes';
 
 /** How to run PostgreSQL's binaries: where they are, and as whom (null: as this process's user). */
 export interface PgTools {
@@ -268,8 +268,7 @@ export async function startPostgres(opts: {
     throw new Error(`${dataDir} is not a directory`);
   }
 
-  /** Its port is picked free and can be taken before it binds it: then another is tried (a chosen port once). */
-  const startOn = async (port: number): Promise<LocalPostgres> => {
+  return startOnPort(opts.port, async (port): Promise<LocalPostgres> => {
     const proc = spawnPostgres(
       tools,
       'postgres',
@@ -309,7 +308,5 @@ export async function startPostgres(opts: {
       stop: () => stopPostgres(proc),
       process: proc,
     };
-  };
-  if (opts.port !== undefined) return startOn(opts.port);
-  return startRetryingExits(async () => startOn(await freePort()));
+  });
 }

@@ -144,6 +144,15 @@ export async function startRetryingExits<T>(start: () => Promise<T>, tries = 3):
   }
 }
 
+/**
+ * Starts a server on the port the caller chose (`chosen`, tried once) or on a free one, tried
+ * again on another (startRetryingExits) when it exits while starting: the port was taken first.
+ */
+export function startOnPort<T>(chosen: number | undefined, startOn: (port: number) => Promise<T>): Promise<T> {
+  if (chosen !== undefined) return startOn(chosen);
+  return startRetryingExits(async () => startOn(await freePort()));
+}
+
 /** Throws ExitedAtStart if `m` has exited while waiting for it to be ready (for `what`). */
 export function failIfExited(m: Managed, what: string): void {
   if (m.child.exitCode === null && m.child.signalCode === null) return;

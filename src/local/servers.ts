@@ -1,6 +1,6 @@
 // The real servers, started on loopback for the sandbox and the tests.
 import { Connection } from '@temporalio/client';
-import { failIfExited, freePort, startProcess, startRetryingExits, waitForHttp, waitForPort, type Managed } from './processes';
+import { failIfExited, freePort, startOnPort, startProcess, startRetryingExits, waitForHttp, waitForPort, type Managed } from './processes';
 import { ensureToolchain } from './toolchain';
 
 export const SEARCH_ATTRIBUTES = {
@@ -119,15 +119,12 @@ export interface MotoServer {
  */
 export async function startMoto(opts: { port?: number; echo?: boolean; binary?: string } = {}): Promise<MotoServer> {
   const moto = opts.binary ?? ensureToolchain().moto;
-  if (opts.port !== undefined) return startMotoOn(moto, opts.port, opts.echo);
-  return startRetryingExits(async () => startMotoOn(moto, await freePort(), opts.echo));
-}
-
-async function startMotoOn(moto: string, port: number, echo?: boolean): Promise<MotoServer> {
-  const proc = startProcess('moto', moto, ['-H', '127.0.0.1', '-p', String(port)], { echo });
-  const endpoint = `http://127.0.0.1:${port}`;
-  await stopUnlessReady(proc, () => waitForHttp(`${endpoint}/moto-api/`, 60_000, proc));
-  return { endpoint, port, process: proc, stop: () => proc.stop() };
+  return startOnPort(opts.port, async (port) => {
+    const proc = startProcess('moto', moto, ['-H', '127.0.0.1', '-p', String(port)], { echo: opts.echo });
+    const endpoint = `http://127.0.0.1:${port}`;
+    await stopUnlessReady(proc, () => waitForHttp(`${endpoint}/moto-api/`, 60_000, proc));
+    return { endpoint, port, process: proc, stop: () => proc.stop() };
+  });
 }
 
 /** A server that never became ready is stopped, not left behind. */

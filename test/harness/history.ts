@@ -69,6 +69,9 @@ export function factsOf(history: temporal.api.history.v1.IHistory): HistoryFact[
   }));
 }
 
+/** The BatonPhase values a history's upserts list, in order. */
+export const listedPhases = (facts: HistoryFact[]): string[] => facts.flatMap((f) => (f.listedPhase ? [f.listedPhase] : []));
+
 export async function historyFacts(handle: WorkflowHandle, runId?: string): Promise<HistoryFact[]> {
   const history = await (runId ? handle.client.getHandle(handle.workflowId, runId) : handle).fetchHistory();
   return factsOf(history ?? {});

@@ -6,15 +6,14 @@
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { workflowBundle } from '../../src/temporal/bundle';
-import { factsOf, fixtureHistory } from '../harness/history';
+import { factsOf, fixtureHistory, listedPhases } from '../harness/history';
 
 describe('deployments recorded before quick phases went unlisted', () => {
-  for (const traffic of ['alb', 'route53']) {
+  for (const [traffic, service] of [['alb', 'web'], ['route53', 'api']]) {
     it(`replay (${traffic}), listing every shift as it began`, async () => {
       const history = fixtureHistory(`deployment-before-quick-phases-${traffic}`);
-      const listed = factsOf(history).flatMap((f) => (f.listedPhase ? [f.listedPhase] : []));
-      expect(listed.filter((p) => p === 'shifting')).toHaveLength(3);
-      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'deploy:x:prod:4.0.0');
+      expect(listedPhases(factsOf(history)).filter((p) => p === 'shifting')).toHaveLength(3);
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, `deploy:${service}:prod:4.0.0`);
     });
   }
 
@@ -22,7 +21,7 @@ describe('deployments recorded before quick phases went unlisted', () => {
     const history = fixtureHistory('deployment-before-actions-list-phase');
     const facts = factsOf(history);
     expect(facts.filter((f) => f.type === 'WORKFLOW_EXECUTION_UPDATE_ACCEPTED')).toHaveLength(2);
-    expect(facts.some((f) => f.listedPhase === 'paused')).toBe(false);
+    expect(listedPhases(facts)).not.toContain('paused');
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'deploy:web:prod:4.1.0');
   });
 });

@@ -12,7 +12,7 @@ import type { Colour } from '../../src/domain/types';
 import { deploymentActionUpdate, deploymentStatusQuery } from '../../workflows/messages';
 import { MOTO_CREDENTIALS, routerOfMetrics } from '../harness/stack';
 import { appMetrics, healthy, type Health } from '../harness/app-metrics';
-import { allFacts, replayAll, type HistoryFact } from '../harness/history';
+import { allFacts, listedPhases, replayAll } from '../harness/history';
 import { indexOfWrite, recording, type Recording } from '../harness/recording';
 import { createAwsClients } from '../../src/providers/aws';
 import { EXAMPLE_PLANS, useTimeSkippingSandbox } from '../harness/time-skipping';
@@ -55,7 +55,6 @@ describe('a deployment\'s tail on the production plan (time-skipping server)', (
   const act = (handle: WorkflowHandle, action: 'rollback' | 'pause' | 'resume', actor = 'rosa') =>
     handle.executeUpdate(deploymentActionUpdate, { args: [{ action, reason: 'test', actor }] });
 
-  const listedPhases = (facts: HistoryFact[]) => facts.flatMap((f) => (f.listedPhase ? [f.listedPhase] : []));
   const weightsOf = async (service: string, environment: string) => sb.aws.providers.routerFor(target(service, environment).traffic).getWeights();
   const countOf = async (service: string, environment: string, colour: Colour) => (await sb.aws.providers.compute.describe(target(service, environment).compute, colour)).desiredCount;
 
