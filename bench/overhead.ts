@@ -22,12 +22,19 @@
 // out before the next run, so nothing runs beside the one measured. Before the rounds each
 // worker warms up on `api` (a worker's first run loads the workflow code: a cold start, not a
 // per-step cost).
+//
+// Beside the live figures, the worker's own time: the last round's two histories replayed in this
+// process (no server), many times, per workflow task. The live figures move with the machine by
+// several milliseconds a step; this one moves with the workflow code. With
+// BATON_BENCH_HISTORIES=<dir>, every measured run's history is written there as JSON.
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Client, type WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { configRegions } from '../src/config';
 import { regionQueue } from '../src/domain/regions';
+import { workflowBundle } from '../src/temporal/bundle';
 import { buildDeploymentSpec } from '../src/temporal/deployments';
 import { createBatonWorker, type BatonWorker } from '../src/worker';
 import { deploymentStatusQuery } from '../workflows/messages';
@@ -66,6 +73,8 @@ export function planOf(k: number, soakSeconds: number): Record<string, unknown> 
 }
 
 const EventType = temporal.api.enums.v1.EventType;
+const History = temporal.api.history.v1.History;
+type History = temporal.api.history.v1.History;
 
 /** What the figures need of one history event. */
 export interface Event {
@@ -97,8 +106,14 @@ function summaryOf(e: temporal.api.history.v1.IHistoryEvent): string | null {
   }
 }
 
-async function eventsOf(handle: WorkflowHandle): Promise<Event[]> {
+async function historyOf(handle: WorkflowHandle): Promise<History> {
   const history = await handle.fetchHistory();
+  const dir = process.env.BATON_BENCH_HISTORIES;
+  if (dir) writeFileSync(resolve(dir, `${handle.workflowId.replace(/[^\w.-]/g, '_')}.json`), JSON.stringify(History.toObject(history as History, { longs: String, enums: String, bytes: String })));
+  return history as History;
+}
+
+function eventsOf(history: History): Event[] {
   return (history.events ?? []).map((e) => {
     const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes;
     const ref = e.activityTaskStartedEventAttributes?.scheduledEventId ?? done?.scheduledEventId ?? e.timerFiredEventAttributes?.startedEventId ?? null;
@@ -139,6 +154,13 @@ export interface RunFigures {
   /** Slack activities that ran before live (beside the path). */
   beside: number;
   attempts: number;
+}
+
+/** A run's figures and its history (replayed for the worker's own time). */
+interface Run {
+  figures: RunFigures;
+  workflowId: string;
+  history: History;
 }
 
 /** Reads a run's history up to `liveAtMs`; `soakMs` is what the plan's soaks add up to. */
@@ -229,9 +251,11 @@ function trace(id: string, facts: Event[], liveAtMs: number): void {
 }
 
 /** The main queue's worker runs the bare workflow; one worker per region runs the activities it sends there. */
-async function startBareWorkers(connection: NativeConnection, taskQueue: string, regions: readonly string[], deps: ActivityDeps): Promise<{ run: Promise<unknown>; stop(): Promise<void> }> {
+const bareBundle = (): Promise<WorkflowBundleWithSourceMap> =>
+  bundleWorkflowCode({ workflowsPath: resolve(__dirname, 'bare-workflow.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) } });
+
+async function startBareWorkers(connection: NativeConnection, taskQueue: string, regions: readonly string[], deps: ActivityDeps, workflowBundle: WorkflowBundleWithSourceMap): Promise<{ run: Promise<unknown>; stop(): Promise<void> }> {
   const activities = createActivities(deps);
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath: resolve(__dirname, 'bare-workflow.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) } });
   const workers = [await Worker.create({ connection, taskQueue, activities, workflowBundle })];
   for (const region of regions) workers.push(await Worker.create({ connection, taskQueue: regionQueue(taskQueue, region), activities }));
   const run = Promise.all(workers.map((w) => w.run()));
@@ -274,32 +298,34 @@ async function warmUp(client: Client, workflowType: string, taskQueue: string, s
   }
 }
 
-async function runDeployment(client: Client, taskQueue: string, stack: Stack, environment: string, version: string, soakMs: number): Promise<RunFigures> {
+async function runDeployment(client: Client, taskQueue: string, stack: Stack, environment: string, version: string, soakMs: number): Promise<Run> {
   const spec = buildDeploymentSpec(stack.config, { service: 'web', environment, version, requestedBy: 'bench' });
   const handle = await client.workflow.start('deployment', { workflowId: spec.id, taskQueue, args: [{ spec }] });
   try {
     await untilLive(handle, soakMs, 120_000);
     const status = await handle.query(deploymentStatusQuery);
     if (!status.liveAt) throw new Error(`${spec.id} did not go live: phase ${status.phase}, ${status.rollback?.reason ?? status.error ?? ''}`);
-    const events = await eventsOf(handle);
+    const history = await historyOf(handle);
+    const events = eventsOf(history);
     trace(spec.id, events, Date.parse(status.liveAt));
     if (process.env.BATON_BENCH_TRACE === '1') for (const e of status.timeline) console.log(`${e.at}  ${e.type}  ${e.message}`);
     // Its tail must not run beside the next run, and the lane must be free for the next round.
     await handle.result();
-    return figuresOf(events, Date.parse(status.liveAt), soakMs);
+    return { figures: figuresOf(events, Date.parse(status.liveAt), soakMs), workflowId: spec.id, history };
   } catch (err) {
     await handle.terminate('benchmark: failed').catch(() => undefined);
     throw err;
   }
 }
 
-async function runBare(client: Client, taskQueue: string, stack: Stack, environment: string, version: string, soakMs: number): Promise<RunFigures> {
+async function runBare(client: Client, taskQueue: string, stack: Stack, environment: string, version: string, soakMs: number): Promise<Run> {
   const spec = buildDeploymentSpec(stack.config, { service: 'web', environment, version, requestedBy: 'bench' });
   const handle = await client.workflow.start('bareRollout', { workflowId: spec.id, taskQueue, args: [{ spec } satisfies BareRolloutInput] });
   const result = (await handle.result()) as BareRolloutResult;
-  const events = await eventsOf(handle);
+  const history = await historyOf(handle);
+  const events = eventsOf(history);
   trace(`${spec.id} (bare)`, events, result.liveAtMs);
-  return figuresOf(events, result.liveAtMs, soakMs);
+  return { figures: figuresOf(events, result.liveAtMs, soakMs), workflowId: spec.id, history };
 }
 
 async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
@@ -313,8 +339,9 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
   const soakMs = (plan.steps as Array<{ soak?: string }>).filter((s) => s.soak).length * S * 1000;
   const stack = await startStack({ plan, worker: false });
   const stops: Array<() => Promise<void>> = [];
-  const baton: RunFigures[] = [];
-  const bare: RunFigures[] = [];
+  const batonRuns: Run[] = [];
+  const bareRuns: Run[] = [];
+  const bundles = { baton: await workflowBundle(), bare: await bareBundle() };
   try {
     const { config, providers, client } = stack;
     const environments = Object.keys(config.services.web.environments);
@@ -340,7 +367,7 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
       await running;
     });
     const bareQueue = `${stack.taskQueue}-bare`;
-    const bareWorkers = await startBareWorkers(connection, bareQueue, regions, deps);
+    const bareWorkers = await startBareWorkers(connection, bareQueue, regions, deps, bundles.bare);
     stops.push(() => bareWorkers.stop());
 
     await warmUp(client, 'deployment', stack.taskQueue, stack, spare[0], '0.0.1');
@@ -350,11 +377,11 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
       const batonRun = () => runDeployment(client, stack.taskQueue, stack, environment, `9.${i}.0`, soakMs);
       const bareRun = () => runBare(client, bareQueue, stack, environment, `9.${i}.1`, soakMs);
       if (i % 2 === 0) {
-        baton.push(await batonRun());
-        bare.push(await bareRun());
+        batonRuns.push(await batonRun());
+        bareRuns.push(await bareRun());
       } else {
-        bare.push(await bareRun());
-        baton.push(await batonRun());
+        bareRuns.push(await bareRun());
+        batonRuns.push(await batonRun());
       }
     }
   } finally {
@@ -362,6 +389,13 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
     await stack.stop();
   }
 
+  const baton = batonRuns.map((r) => r.figures);
+  const bare = bareRuns.map((r) => r.figures);
+  const times = quick ? 5 : 20;
+  const replayed = {
+    baton: await replayMsPerTask(bundles.baton, batonRuns[batonRuns.length - 1], times),
+    bare: await replayMsPerTask(bundles.bare, bareRuns[bareRuns.length - 1], times),
+  };
   const perStep = (xs: RunFigures[], pick: (f: RunFigures) => number) => median(xs.map(pick)) / K;
   const batonPerStep = perStep(baton, (f) => f.overheadMs);
   const barePerStep = perStep(bare, (f) => f.overheadMs);
@@ -397,15 +431,37 @@ async function run({ quick }: { quick: boolean }): Promise<BenchReport> {
       bareTaskWorkMs: median(bare.map((f) => f.taskWorkMs)),
       batonRuns: baton.map((f) => f.overheadMs / K),
       bareRuns: bare.map((f) => f.overheadMs / K),
+      batonReplayMsPerTask: replayed.baton,
+      bareReplayMsPerTask: replayed.bare,
     },
     notes: [
       `A plan of ${K} shifts with a ${S} s soak after each but the last, one analysis sample per soak; median of ${rounds} round${rounds === 1 ? '' : 's'}; per step = overhead / ${K}.`,
       `A workflow task, on average (scheduled → started / started → completed): Baton ${taskTimes(baton)}, bare ${taskTimes(bare)}; the second is the worker's activation and its answer reaching the server.`,
+      `The worker's own time, a run replayed in this process ${times} times (median): Baton ${fmtMs(replayed.baton)}, bare ${fmtMs(replayed.bare)} a workflow task (${(replayed.baton / replayed.bare).toFixed(2)} ×).`,
       `Slack activities beside the path (not subtracted): ${median(baton.map((f) => f.beside))} per deployment; provider calls retried: ${[...baton, ...bare].reduce((n, f) => n + f.attempts - f.activities, 0)} (a retry's wait counts as overhead).`,
       against(batonPerStep, TARGET_PER_STEP_MS, 'overhead per step (ms)'),
       against(ratio, TARGET_RATIO, `ratio to the bare workflow (${fmtMs(batonPerStep)} / ${fmtMs(barePerStep)})`),
     ],
   };
+}
+
+/**
+ * The worker's time per workflow task, without the servers: a run's history replayed 1 + `times` times
+ * in this process by one replay worker, the median time between two replays' results (the first
+ * warms up) divided by the history's workflow tasks.
+ */
+async function replayMsPerTask(workflowBundle: WorkflowBundleWithSourceMap, { workflowId, history }: Run, times: number): Promise<number> {
+  const tasks = (history.events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length;
+  const histories = Array.from({ length: 1 + times }, () => ({ workflowId, history }));
+  const ms: number[] = [];
+  let last: number | null = null;
+  for await (const r of Worker.runReplayHistories({ workflowBundle }, histories)) {
+    if (r.error) throw r.error;
+    const at = performance.now();
+    if (last !== null) ms.push(at - last);
+    last = at;
+  }
+  return median(ms) / tasks;
 }
 
 export const overheadBench: Bench = { name: 'overhead', what: 'what a deployment adds per step, beyond its soaks and provider calls, against a bare workflow', run };

@@ -51,7 +51,6 @@ import {
   workflowInfo,
   allHandlersFinished,
   log,
-  patched,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
@@ -100,9 +99,10 @@ import {
   type TakeoverRequest,
   type TakeoverResult,
 } from './messages';
-import { keepFinalStatus } from './final-status';
+import { FINAL_STATUS_PATCH, keepFinalStatus } from './final-status';
 import { CONVERGE, convergeBackoffMs } from './converge';
-import { newThreadState, PARENT, runThread, type ThreadState } from './thread';
+import { foldPatches, timedCondition } from './patches';
+import { BATCHED_REPLIES_PATCH, BOUNDED_UPDATES_PATCH, newThreadState, PARENT, runThread, TIMERS_OUTLIVE_CLOSE_PATCH, YIELD_TO_PATH_PATCH, type ThreadState } from './thread';
 
 export interface DeploymentState extends RolloutState {
   timeline: TimelineEvent[];
@@ -159,6 +159,27 @@ const QUICK_PHASES_UNLISTED_PATCH = 'quick-phases-unlisted';
  * started before kept the phase listed before the action until the path listed another.
  */
 const ACTIONS_LIST_PHASE_PATCH = 'actions-list-phase';
+/**
+ * The fold (workflows/patches.ts): a deployment started since takes every patch below as applied
+ * behind this one marker (it took eleven: 22 events, five markers in its first task), and its
+ * path awaits less: it awaits `maybeContinueAsNew` only when it is due, and a timed wait is a
+ * `timedCondition`. Runs started before check each patch and await as before.
+ */
+const FOLD_PATCH = 'deployment-fold-1';
+const FOLDED_PATCHES = [
+  HISTORY_HEADROOM_PATCH,
+  ANALYSIS_WINDOW_PATCH,
+  EXTEND_FROM_SLOT_PATCH,
+  QUICK_PHASES_UNLISTED_PATCH,
+  ACTIONS_LIST_PHASE_PATCH,
+  'sample-timer-ends-wait',
+  'verify-spec',
+  BOUNDED_UPDATES_PATCH,
+  BATCHED_REPLIES_PATCH,
+  YIELD_TO_PATH_PATCH,
+  TIMERS_OUTLIVE_CLOSE_PATCH,
+  FINAL_STATUS_PATCH,
+] as const;
 /** Routine updates of the run's Slack message (samples, the countdown) per soak, keep or standby. */
 const ROUTINE_UPDATES_PER_WAIT = 4;
 /** A wait ending sooner than this is not quiet enough for a Slack call (its task could hold up the step after it). */
@@ -186,7 +207,8 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   // The history is checked after each sample and step; a run's end after its last check (standby,
   // retirement, the last Slack messages) writes up to ~100 more events: 1800 keeps a run under
   // 2000. Runs started with 2000 keep it, so their histories replay.
-  const maxHistory = input.maxHistoryEvents ?? (patched(HISTORY_HEADROOM_PATCH) ? 1800 : 2000);
+  const patches = foldPatches(FOLD_PATCH, FOLDED_PATCHES);
+  const maxHistory = input.maxHistoryEvents ?? (patches.applied(HISTORY_HEADROOM_PATCH) ? 1800 : 2000);
   const now = () => Date.now(); // workflow time: deterministic
   const iso = (ms = now()) => new Date(ms).toISOString();
   const title = `Deploy ${spec.service} ${spec.version} to ${spec.environment}`;
@@ -218,6 +240,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     runId: spec.id,
     card,
     quiet: () => pathWaitEndsAt !== null && pathWaitEndsAt - now() > QUIET_MARGIN_MS,
+    applied: patches.applied,
   });
   /** Waits for `fn` (until `ms`, if given) with the path quiet meanwhile. */
   async function quietly(fn: () => boolean, ms?: number, opts?: { summary: string }): Promise<boolean> {
@@ -227,7 +250,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         await condition(fn);
         return true;
       }
-      return await condition(fn, ms, opts ?? {});
+      return await (patches.folded ? timedCondition(fn, ms, opts) : condition(fn, ms, opts ?? {}));
     } finally {
       pathWaitEndsAt = null;
     }
@@ -327,7 +350,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   function setPhase(phase: DeploymentPhase, opts: { quick?: boolean } = {}): void {
     if (s.phase === phase) return;
     s.phase = phase;
-    if (!(opts.quick && patched(QUICK_PHASES_UNLISTED_PATCH))) listPhase();
+    if (!(opts.quick && patches.applied(QUICK_PHASES_UNLISTED_PATCH))) listPhase();
     refreshDetails();
     thread.touch();
   }
@@ -379,7 +402,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       thread.reply(`:raising_hand: ${req.action}${req.action === 'extend' ? ` by ${formatDuration(req.seconds ?? 0)}` : ''}, by ${req.actor}${req.reason ? ` (${req.reason})` : ''}`);
       const phase = s.phase;
       take(applyAction(s, req, now()));
-      if (s.phase !== phase && patched(ACTIONS_LIST_PHASE_PATCH)) listPhase();
+      if (s.phase !== phase && patches.applied(ACTIONS_LIST_PHASE_PATCH)) listPhase();
       if (req.action === 'rollback') forward.cancel();
       changes++;
       return status();
@@ -435,9 +458,16 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   }
 
   // ---------------------------------------------------------------- history bound
-  async function maybeContinueAsNew(): Promise<void> {
+  function continueAsNewDue(): boolean {
     const info = workflowInfo();
-    if (!info.continueAsNewSuggested && info.historyLength < maxHistory) return;
+    return info.continueAsNewSuggested || info.historyLength >= maxHistory;
+  }
+  /** Whether to await maybeContinueAsNew: when it is due; runs before the fold awaited it every time. */
+  const mayContinueAsNew = (): boolean => !patches.folded || continueAsNewDue();
+
+  async function maybeContinueAsNew(): Promise<void> {
+    if (!continueAsNewDue()) return;
+    const info = workflowInfo();
     await condition(allHandlersFinished);
     // A Slack call in flight belongs to this run: wait briefly, else continue at the next chance.
     if (!(await thread.pause(SLACK_PAUSE_MS))) return;
@@ -471,7 +501,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         // A fixed schedule (no drift from the sample's own duration); slots missed while a
         // slow sample ran are skipped, not bunched up.
         while (s.nextSampleAt !== null && s.nextSampleAt <= now()) s.nextSampleAt += plan.analysis.intervalSeconds * 1000;
-        await maybeContinueAsNew();
+        if (mayContinueAsNew()) await maybeContinueAsNew();
         continue;
       }
       if (waitMayEnd(s)) break;
@@ -496,7 +526,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         // timer ended both. Runs that began before this took a 1 ms timer after the sample to
         // end the wait: a round trip per soak, about a second on a server whose timers fire late.
         sampleDue = true;
-        if (patched('sample-timer-ends-wait')) s = { ...s, ...waitTimeUp(s, now()) };
+        if (patches.applied('sample-timer-ends-wait')) s = { ...s, ...waitTimeUp(s, now()) };
       }
     }
     s.wait = null;
@@ -512,7 +542,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     // The window starts no earlier than this deployment's first shift: the colour's older
     // datapoints are another version's. Runs that began before this read the whole window.
     const configured = plan.analysis.windowSeconds;
-    const windowSeconds = patched(ANALYSIS_WINDOW_PATCH) ? windowSinceShift(configured, s.firstShiftAt ?? null, endMs) : configured;
+    const windowSeconds = patches.applied(ANALYSIS_WINDOW_PATCH) ? windowSinceShift(configured, s.firstShiftAt ?? null, endMs) : configured;
     // Set only when the window was cut at the shift.
     const cutAt = windowSeconds < configured && s.firstShiftAt != null ? iso(s.firstShiftAt) : null;
     const entry: Sample =
@@ -523,7 +553,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     // that the next sample's timer ends it too. Runs that began before this extended it from
     // now, a few ms later, and took a timer of those few ms after the next sample.
     const slot = entry.verdict === 'inconclusive' && s.wait !== null && s.wait.leftMs <= 0 ? s.nextSampleAt : null;
-    const r = onSample(s, entry, plan, now(), slot !== null && patched(EXTEND_FROM_SLOT_PATCH) ? slot : undefined);
+    const r = onSample(s, entry, plan, now(), slot !== null && patches.applied(EXTEND_FROM_SLOT_PATCH) ? slot : undefined);
     take(r);
     if (entry.verdict === 'fail') {
       thread.reply(`:warning: Analysis at ${weight} % failed (${s.analysis.consecutiveFailures} in a row; ${plan.analysis.failureLimit} roll back): ${entry.message}`);
@@ -577,7 +607,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     // The first activity checks the whole spec against the worker's config (activities/aws.ts),
     // so a spec naming what the config does not fails here, before anything is taken over or
     // written. Runs started before the check read the weights only, as their histories say.
-    const weights = patched('verify-spec')
+    const weights = patches.applied('verify-spec')
       ? await traffic.readWeights.executeWithOptions({ summary: 'Check the spec against the worker\'s config; read current traffic weights' }, [spec.traffic, spec])
       : await traffic.readWeights.executeWithOptions({ summary: 'Read current traffic weights' }, [spec.traffic]);
     s.weights = weights;
@@ -673,7 +703,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         }
       }
       s.stepIndex++;
-      await maybeContinueAsNew();
+      if (mayContinueAsNew()) await maybeContinueAsNew();
     }
   }
 
@@ -928,7 +958,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     await condition(allHandlersFinished);
   });
   if (!TERMINAL_PHASES.includes(s.phase)) throw new Error(`deployment ended in non-terminal phase ${s.phase}`);
-  keepFinalStatus(status());
+  keepFinalStatus(status(), patches.applied);
   const result: DeploymentResult = { id: spec.id, outcome: s.outcome as Outcome, phase: s.phase, rollback: s.rollback, error: s.error, liveAt: s.liveAt, handedOverTo: s.handedOver?.to ?? null };
   if (result.outcome === 'cancelled') throw new CancelledFailure(`${title} cancelled: ${s.rollback?.reason ?? 'cancelled'}`);
   if (result.outcome !== 'succeeded') {

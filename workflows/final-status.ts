@@ -3,6 +3,8 @@
 // The status query still answers as before: the memo is a copy the API may read instead.
 import { patched, upsertMemo } from '@temporalio/workflow';
 
+export const FINAL_STATUS_PATCH = 'final-status-memo';
+
 /** The memo field that holds a finished run's status (the same JSON its status query answers). */
 export const FINAL_STATUS_MEMO = 'finalStatus';
 
@@ -17,10 +19,10 @@ export const FINAL_STATUS_MAX_CHARS = 32 * 1024;
 /**
  * Records `status` (the run's status as it ends) in the memo. Call it last, in the same
  * workflow task as the run's result, once nothing can change the status any more. Runs
- * that started before this existed replay without it (`patched`).
+ * that started before this existed replay without it (`applied`: the run's `patched`).
  */
-export function keepFinalStatus(status: object): void {
-  if (!patched('final-status-memo')) return;
+export function keepFinalStatus(status: object, applied: (patchId: string) => boolean = patched): void {
+  if (!applied(FINAL_STATUS_PATCH)) return;
   if (JSON.stringify(status).length > FINAL_STATUS_MAX_CHARS) return;
   upsertMemo({ [FINAL_STATUS_MEMO]: status });
 }

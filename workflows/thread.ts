@@ -27,7 +27,8 @@
  * - A wait cut short by the run's end (close) leaves its timer to run out: nothing of the run's
  *   path follows close, so a stale timer delays nothing (runs started before cancel it).
  */
-import { CancellationScope, condition, log, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { timedCondition } from './patches';
 import type { Activities } from '../activities';
 import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
 
@@ -128,11 +129,14 @@ export function runThread(opts: {
   card: (key: string) => Card;
   /** Whether the run's path is waiting (a timer with time to spare): the time for a Slack call. Absent: any time. */
   quiet?: () => boolean;
+  /** The run's `patched` (a fold's `applied`, workflows/patches.ts). Absent: the SDK's. */
+  applied?: (patchId: string) => boolean;
 }): RunThread {
   const { state, notify } = opts;
-  const bounded = patched(BOUNDED_UPDATES_PATCH);
-  const batched = patched(BATCHED_REPLIES_PATCH);
-  const quiet = opts.quiet && patched(YIELD_TO_PATH_PATCH) ? opts.quiet : null;
+  const applied = opts.applied ?? patched;
+  const bounded = applied(BOUNDED_UPDATES_PATCH);
+  const batched = applied(BATCHED_REPLIES_PATCH);
+  const quiet = opts.quiet && applied(YIELD_TO_PATH_PATCH) ? opts.quiet : null;
   // Tags the parent message so a retried post finds it again; the first run's id tells this
   // run (and its continuations) from an earlier run with the same workflow id.
   const runTag = `${opts.runId}#${workflowInfo().firstExecutionRunId}`;
@@ -161,25 +165,9 @@ export function runThread(opts: {
   /** Something to send before the parent's update (which may have to wait). */
   const otherWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => k !== PARENT && refOf(k) !== null);
 
-  /**
-   * `condition(fn, ms, {summary})`: true when `fn` held first, false when the timer fired. Its
-   * timer is cancelled when `fn` ends the wait, as condition does, unless the run is closing
-   * (TIMERS_OUTLIVE_CLOSE_PATCH): then it is left to run out.
-   */
-  async function wait(fn: () => boolean, ms: number, summary?: string): Promise<boolean> {
-    const timer = new CancellationScope();
-    let fired = false;
-    void timer.run(() => sleep(ms, summary ? { summary } : undefined)).then(
-      () => {
-        fired = true;
-      },
-      () => undefined, // cancelled
-    );
-    await condition(() => fired || fn());
-    if (fired) return false;
-    if (!(closing && patched(TIMERS_OUTLIVE_CLOSE_PATCH))) timer.cancel();
-    return true;
-  }
+  /** `condition(fn, ms, {summary})`, its timer left to run out when the run is closing (TIMERS_OUTLIVE_CLOSE_PATCH). */
+  const wait = (fn: () => boolean, ms: number, summary?: string): Promise<boolean> =>
+    timedCondition(fn, ms, { summary, keepTimer: () => closing && applied(TIMERS_OUTLIVE_CLOSE_PATCH) });
 
   async function post(args: { card?: Card; text?: string; alert?: boolean; threadTs?: string; runId?: string }, what: string): Promise<MessageRef | null> {
     try {

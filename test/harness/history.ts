@@ -27,6 +27,10 @@ export interface HistoryFact {
   identity: string | null;
   /** On UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: the BatonPhase it lists, if it sets that one. */
   listedPhase: string | null;
+  /** On TIMER_STARTED, TIMER_FIRED and TIMER_CANCELED: the timer. */
+  timerId: string | null;
+  /** On the marker of a `patched()` call: the patch's id. */
+  patchId: string | null;
 }
 
 function ms(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
@@ -66,8 +70,20 @@ export function factsOf(history: temporal.api.history.v1.IHistory): HistoryFact[
     scheduledEventId: activityEventRef(e),
     identity: e.activityTaskStartedEventAttributes?.identity ?? null,
     listedPhase: decodeJson(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.BatonPhase?.data),
+    timerId: (e.timerStartedEventAttributes ?? e.timerFiredEventAttributes ?? e.timerCanceledEventAttributes)?.timerId ?? null,
+    patchId: patchIdOf(e),
   }));
 }
+
+function patchIdOf(e: temporal.api.history.v1.IHistoryEvent): string | null {
+  const marker = e.markerRecordedEventAttributes;
+  if (marker?.markerName !== 'core_patch') return null;
+  const data = marker.details?.['patch-data']?.payloads?.[0]?.data;
+  return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id : null;
+}
+
+/** The ids of the patches a history's markers record, in order. */
+export const patchMarkers = (facts: HistoryFact[]): string[] => facts.flatMap((f) => (f.patchId ? [f.patchId] : []));
 
 /** The BatonPhase values a history's upserts list, in order. */
 export const listedPhases = (facts: HistoryFact[]): string[] => facts.flatMap((f) => (f.listedPhase ? [f.listedPhase] : []));

@@ -15,7 +15,7 @@ import { deploymentActionUpdate, deploymentStatusQuery, releaseCancelUpdate, rel
 import type { DeploymentInput, DeploymentState } from '../../workflows/deployment';
 import { routerOfMetrics } from '../harness/stack';
 import { appMetrics, healthy } from '../harness/app-metrics';
-import { allFacts, replayAll, scheduled } from '../harness/history';
+import { allFacts, listedPhases, replayAll, scheduled } from '../harness/history';
 import { useTimeSkippingSandbox } from '../harness/time-skipping';
 
 const PLAN = {
@@ -71,7 +71,10 @@ describe('Updates that arrive with the start, right after it, and at a continue-
       const held = await handle.query(deploymentStatusQuery);
       expect(held.phase).toBe('paused');
       expect(held.weights).toEqual({ blue: 100, green: 0 });
-      expect(scheduled(await allFacts(handle), 'shiftTraffic')).toHaveLength(0);
+      const facts = await allFacts(handle);
+      expect(scheduled(facts, 'shiftTraffic')).toHaveLength(0);
+      // Listed too: BatonPhase = 'paused' finds it while it is held.
+      expect(listedPhases(facts).at(-1)).toBe('paused');
       await handle.executeUpdate(deploymentActionUpdate, { args: [action('resume')] });
       await handle.result();
       expect((await handle.query(deploymentStatusQuery)).outcome).toBe('succeeded');
