@@ -101,7 +101,8 @@ import {
 } from './messages';
 import { FINAL_STATUS_PATCH, keepFinalStatus } from './final-status';
 import { CONVERGE, convergeBackoffMs } from './converge';
-import { foldPatches, timedCondition } from './patches';
+import { foldPatches } from './patches';
+import { timedCondition } from './timed-condition';
 import { BATCHED_REPLIES_PATCH, BOUNDED_UPDATES_PATCH, newThreadState, PARENT, runThread, TIMERS_OUTLIVE_CLOSE_PATCH, YIELD_TO_PATH_PATCH, type ThreadState } from './thread';
 
 export interface DeploymentState extends RolloutState {
@@ -163,7 +164,8 @@ const ACTIONS_LIST_PHASE_PATCH = 'actions-list-phase';
  * The fold (workflows/patches.ts): a deployment started since takes every patch below as applied
  * behind this one marker (it took eleven: 22 events, five markers in its first task), and its
  * path awaits less: it awaits `maybeContinueAsNew` only when it is due, and a timed wait is a
- * `timedCondition`. Runs started before check each patch and await as before.
+ * `timedCondition` (workflows/timed-condition.ts). Runs started before check each patch and
+ * await as before.
  */
 const FOLD_PATCH = 'deployment-fold-1';
 const FOLDED_PATCHES = [

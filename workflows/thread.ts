@@ -28,7 +28,7 @@
  *   path follows close, so a stale timer delays nothing (runs started before cancel it).
  */
 import { CancellationScope, condition, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import { timedCondition } from './patches';
+import { timedCondition } from './timed-condition';
 import type { Activities } from '../activities';
 import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
 
