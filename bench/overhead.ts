@@ -34,7 +34,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import { createActivities, type ActivityDeps } from '../activities';
 import { configRegions } from '../src/config';
 import { regionQueue } from '../src/domain/regions';
-import { workflowBundle } from '../src/temporal/bundle';
+import { quietBundlerLogger, workflowBundle } from '../src/temporal/bundle';
 import { buildDeploymentSpec } from '../src/temporal/deployments';
 import { createBatonWorker, type BatonWorker } from '../src/worker';
 import { deploymentStatusQuery } from '../workflows/messages';
@@ -252,7 +252,7 @@ function trace(id: string, facts: Event[], liveAtMs: number): void {
 
 /** The main queue's worker runs the bare workflow; one worker per region runs the activities it sends there. */
 const bareBundle = (): Promise<WorkflowBundleWithSourceMap> =>
-  bundleWorkflowCode({ workflowsPath: resolve(__dirname, 'bare-workflow.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) } });
+  bundleWorkflowCode({ workflowsPath: resolve(__dirname, 'bare-workflow.ts'), logger: quietBundlerLogger });
 
 async function startBareWorkers(connection: NativeConnection, taskQueue: string, regions: readonly string[], deps: ActivityDeps, workflowBundle: WorkflowBundleWithSourceMap): Promise<{ run: Promise<unknown>; stop(): Promise<void> }> {
   const activities = createActivities(deps);

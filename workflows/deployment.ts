@@ -145,6 +145,8 @@ const SLACK_CLOSE_MS = 30_000;
 const HISTORY_HEADROOM_PATCH = 'history-headroom';
 const ANALYSIS_WINDOW_PATCH = 'analysis-window-from-first-shift';
 const EXTEND_FROM_SLOT_PATCH = 'inconclusive-extends-from-slot';
+const SAMPLE_TIMER_ENDS_WAIT_PATCH = 'sample-timer-ends-wait';
+const VERIFY_SPEC_PATCH = 'verify-spec';
 /**
  * The search attribute BatonPhase lists the phase a run waits in. A shift whose weights are
  * written and verified within its one call (ALB) is over before visibility would show it: it is
@@ -174,8 +176,8 @@ const FOLDED_PATCHES = [
   EXTEND_FROM_SLOT_PATCH,
   QUICK_PHASES_UNLISTED_PATCH,
   ACTIONS_LIST_PHASE_PATCH,
-  'sample-timer-ends-wait',
-  'verify-spec',
+  SAMPLE_TIMER_ENDS_WAIT_PATCH,
+  VERIFY_SPEC_PATCH,
   BOUNDED_UPDATES_PATCH,
   BATCHED_REPLIES_PATCH,
   YIELD_TO_PATH_PATCH,
@@ -460,16 +462,15 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   }
 
   // ---------------------------------------------------------------- history bound
-  function continueAsNewDue(): boolean {
-    const info = workflowInfo();
+  function continueAsNewDue(info = workflowInfo()): boolean {
     return info.continueAsNewSuggested || info.historyLength >= maxHistory;
   }
   /** Whether to await maybeContinueAsNew: when it is due; runs before the fold awaited it every time. */
   const mayContinueAsNew = (): boolean => !patches.folded || continueAsNewDue();
 
   async function maybeContinueAsNew(): Promise<void> {
-    if (!continueAsNewDue()) return;
     const info = workflowInfo();
+    if (!continueAsNewDue(info)) return;
     await condition(allHandlersFinished);
     // A Slack call in flight belongs to this run: wait briefly, else continue at the next chance.
     if (!(await thread.pause(SLACK_PAUSE_MS))) return;
@@ -528,7 +529,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         // timer ended both. Runs that began before this took a 1 ms timer after the sample to
         // end the wait: a round trip per soak, about a second on a server whose timers fire late.
         sampleDue = true;
-        if (patches.applied('sample-timer-ends-wait')) s = { ...s, ...waitTimeUp(s, now()) };
+        if (patches.applied(SAMPLE_TIMER_ENDS_WAIT_PATCH)) s = { ...s, ...waitTimeUp(s, now()) };
       }
     }
     s.wait = null;
@@ -609,7 +610,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     // The first activity checks the whole spec against the worker's config (activities/aws.ts),
     // so a spec naming what the config does not fails here, before anything is taken over or
     // written. Runs started before the check read the weights only, as their histories say.
-    const weights = patches.applied('verify-spec')
+    const weights = patches.applied(VERIFY_SPEC_PATCH)
       ? await traffic.readWeights.executeWithOptions({ summary: 'Check the spec against the worker\'s config; read current traffic weights' }, [spec.traffic, spec])
       : await traffic.readWeights.executeWithOptions({ summary: 'Read current traffic weights' }, [spec.traffic]);
     s.weights = weights;

@@ -6,7 +6,8 @@ export const WORKFLOWS_PATH = resolve(__dirname, '../../workflows');
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | null = null;
 
-const quietBundlerLogger = {
+/** The bundler's logger: its warnings and errors only. */
+export const quietBundlerLogger = {
   log: () => undefined,
   trace: () => undefined,
   debug: () => undefined,

@@ -13,6 +13,7 @@ import { deploymentActionUpdate, deploymentStatusQuery } from '../../workflows/m
 import { appMetrics, healthy } from '../harness/app-metrics';
 import { allFacts, factsOf, fixtureHistory, listedPhases, patchMarkers, replayAll, type HistoryFact } from '../harness/history';
 import { useTimeSkippingSandbox } from '../harness/time-skipping';
+import { executeUpdateOnce, until } from '../harness/wait';
 
 const PLAN = {
   steps: [{ shift: 10 }, { soak: '30m' }, { shift: 50 }, { soak: '10m' }, { shift: 100 }],
@@ -52,12 +53,12 @@ describe('a deployment started since the fold (time-skipping server)', () => {
       const spec = buildDeploymentSpec(sb.files.config, { service: 'web', environment: 'prod', version: '4.3.0', requestedBy: 'ada' });
       const { id } = await startDeployment(sb.env.client, sb.files.taskQueue, spec);
       const handle = sb.env.client.workflow.getHandle(id);
-      while ((await handle.query(deploymentStatusQuery)).phase !== 'soaking') await new Promise((r) => setTimeout(r, 50));
+      await until('the 10 % soak', () => handle.query(deploymentStatusQuery), (st) => st.phase === 'soaking', 20_000, 50);
       await sb.env.sleep('12m');
-      await handle.executeUpdate(deploymentActionUpdate, { args: [{ action: 'pause', reason: 'look', actor: 'rosa' }] });
+      await executeUpdateOnce(handle, deploymentActionUpdate, [{ action: 'pause', reason: 'look', actor: 'rosa' }]);
       await sb.env.sleep('2h');
       const held = await handle.query(deploymentStatusQuery);
-      await handle.executeUpdate(deploymentActionUpdate, { args: [{ action: 'resume', reason: 'ok', actor: 'rosa' }] });
+      await executeUpdateOnce(handle, deploymentActionUpdate, [{ action: 'resume', reason: 'ok', actor: 'rosa' }]);
       await handle.result();
       await replayAll(handle);
       return { facts: await allFacts(handle), outcome: (await handle.query(deploymentStatusQuery)).outcome, held };
