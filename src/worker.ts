@@ -2,7 +2,7 @@
 // real AWS and Slack clients for activities.
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type LogEntry, type LogLevel } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { configRegions, ConfigError, loadConfig, temporalConnectConfig, workerRegions, type BatonConfig } from './config';
 import { regionQueue } from './domain/regions';
@@ -29,6 +29,8 @@ export interface BatonWorkerOptions {
    * the same as the clients' that start and read the workflows. Default: the SDK's, plaintext.
    */
   dataConverter?: DataConverter;
+  /** Activity interceptors of every queue's worker (tracing, or a test's record of the runs it served). */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 /** The workers of one Baton worker process, run and stopped together. */
@@ -51,7 +53,7 @@ export interface BatonWorker {
  */
 export async function createBatonWorker(opts: BatonWorkerOptions): Promise<BatonWorker> {
   const activities = createActivities(opts.deps);
-  const common = { connection: opts.connection, namespace: opts.namespace, activities, dataConverter: opts.dataConverter };
+  const common = { connection: opts.connection, namespace: opts.namespace, activities, dataConverter: opts.dataConverter, ...(opts.activityInterceptors ? { interceptors: { activity: opts.activityInterceptors } } : {}) };
   const workers: Worker[] = [await Worker.create({ ...common, taskQueue: opts.taskQueue, workflowBundle: await workflowBundle() })];
   for (const region of new Set(opts.regions)) workers.push(await Worker.create({ ...common, taskQueue: regionQueue(opts.taskQueue, region) }));
   return together(workers);

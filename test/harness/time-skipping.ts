@@ -10,6 +10,7 @@ import type { ActivityDeps } from '../../activities';
 import { configRegions } from '../../src/config';
 import { createBatonWorker } from '../../src/worker';
 import type { MetricsProvider } from '../../src/providers/types';
+import { reportAndEnd, runForTest, runsSeen } from './hung';
 import { startTimeSkipping, startTogether } from './servers';
 import { startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from './stack';
 
@@ -23,7 +24,8 @@ export interface TimeSkippingSandbox {
   /**
    * Runs `fn` with a Baton worker on `taskQueue` (default the config's) and the queues of the
    * config's regions, whose metrics are `metrics`, and `deps` over the sandbox's providers; the
-   * worker stops when `fn` settles.
+   * worker stops when `fn` settles, or when the test ends first (a timeout): then it prints where
+   * the runs it served stood and terminates them.
    */
   withWorker<T>(metrics: MetricsProvider, fn: () => Promise<T>, deps?: Partial<ActivityDeps>, taskQueue?: string): Promise<T>;
 }
@@ -32,14 +34,16 @@ export interface TimeSkippingSandbox {
 export function useTimeSkippingSandbox(plan?: Record<string, unknown>): TimeSkippingSandbox {
   const sb = {
     async withWorker<T>(metrics: MetricsProvider, fn: () => Promise<T>, deps: Partial<ActivityDeps> = {}, taskQueue?: string): Promise<T> {
+      const seen = runsSeen();
       const worker = await createBatonWorker({
         connection: sb.env.nativeConnection,
         namespace: 'default',
         taskQueue: taskQueue ?? sb.files.taskQueue,
         regions: configRegions(sb.files.config),
         deps: { ...sb.aws.providers, metrics, stablePollMs: 100, temporal: sb.env.client, ...deps },
+        activityInterceptors: [seen.interceptor],
       });
-      return worker.runUntil(fn);
+      return runForTest(worker, fn, async () => reportAndEnd(sb.env.client, seen.ids, await sb.env.currentTimeMs()));
     },
   } as TimeSkippingSandbox;
   beforeAll(async () => {
