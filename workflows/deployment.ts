@@ -102,7 +102,7 @@ import {
 import { FINAL_STATUS_PATCH, keepFinalStatus } from './final-status';
 import { CONVERGE, convergeBackoffMs } from './converge';
 import { foldPatches } from './patches';
-import { timedCondition } from './timed-condition';
+import { dueSoon, timedCondition, TIMERS_CLEAR_OF_FIRING_PATCH } from './timed-condition';
 import { BATCHED_REPLIES_PATCH, BOUNDED_UPDATES_PATCH, newThreadState, PARENT, runThread, TIMERS_OUTLIVE_CLOSE_PATCH, YIELD_TO_PATH_PATCH, type ThreadState } from './thread';
 
 export interface DeploymentState extends RolloutState {
@@ -244,6 +244,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     runId: spec.id,
     card,
     quiet: () => pathWaitEndsAt !== null && pathWaitEndsAt - now() > QUIET_MARGIN_MS,
+    pathWakesAt: () => pathWaitEndsAt,
     applied: patches.applied,
   });
   /** Waits for `fn` (until `ms`, if given) with the path quiet meanwhile. */
@@ -254,7 +255,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         await condition(fn);
         return true;
       }
-      return await (patches.folded ? timedCondition(fn, ms, opts) : condition(fn, ms, opts ?? {}));
+      if (!patches.folded) return await condition(fn, ms, opts ?? {});
+      // A timer about to fire is left to run out, whether an operator's action or a cancel ends the wait.
+      return await timedCondition(fn, ms, { ...opts, keepTimer: patches.applied(TIMERS_CLEAR_OF_FIRING_PATCH) ? dueSoon : undefined });
     } finally {
       pathWaitEndsAt = null;
     }

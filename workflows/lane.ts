@@ -20,6 +20,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -28,6 +29,7 @@ import {
 import type { Activities } from '../activities';
 import { ErrorType } from '../src/domain/errors';
 import { BatonOutcome, BatonPhase, deploymentMilestoneSignal, laneCurrentQuery, laneStartedUpdate, type DeploymentMilestone, type LaneInput } from './messages';
+import { dueSoon, timedCondition, TIMERS_CLEAR_OF_FIRING_PATCH } from './timed-condition';
 
 export interface LaneResult {
   deploymentId: string;
@@ -68,10 +70,22 @@ export async function deploymentLane({ spec, owner }: LaneInput): Promise<LaneRe
   }
   started = true;
 
+  /**
+   * Whether the lane's timed waits are timedCondition, their timer left to run out when a
+   * milestone comes within CANCEL_MARGIN_MS of it (the check's timer falls a whole number of
+   * sample intervals after the deployment's start, as its milestones do). Asked at the first
+   * wait; runs recorded before cancel it (condition).
+   */
+  let clearOfFiring: boolean | null = null;
+  function hear(ms: number): Promise<boolean> {
+    clearOfFiring ??= patched(TIMERS_CLEAR_OF_FIRING_PATCH);
+    return clearOfFiring ? timedCondition(() => heard !== null, ms, { keepTimer: dueSoon }) : condition(() => heard !== null, ms);
+  }
+
   /** Waits for the deployment to go live or end; looks at the run itself when it stays silent. */
   async function milestone(): Promise<DeploymentMilestone> {
     for (;;) {
-      if (await condition(() => heard !== null, CHECK_EVERY_MS)) return heard as unknown as DeploymentMilestone;
+      if (await hear(CHECK_EVERY_MS)) return heard as unknown as DeploymentMilestone;
       const run = await act.runState(spec.id);
       if (!run.running && heard === null) {
         return { deploymentId: spec.id, milestone: 'ended', at: new Date(Date.now()).toISOString(), liveAt: null, outcome: run.outcome ?? 'failed', stillLive: false, handedOverTo: null, reason: `the deployment run ended (${run.status}) without saying how` };

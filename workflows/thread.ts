@@ -28,7 +28,7 @@
  *   path follows close, so a stale timer delays nothing (runs started before cancel it).
  */
 import { CancellationScope, condition, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import { timedCondition } from './timed-condition';
+import { keepsTimerDueSoon, timedCondition, TIMERS_CLEAR_OF_FIRING_PATCH } from './timed-condition';
 import type { Activities } from '../activities';
 import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
 
@@ -106,6 +106,8 @@ const MAX_REPLIES_PER_CALL = 10;
 export const YIELD_TO_PATH_PATCH = 'slack-yields-to-path';
 /** A call waits at most this long for the path to go quiet (a long activity must not hide the run's news). */
 const MAX_YIELD_MS = 2_000;
+/** A routine update falls due at least this far from the end of the path's timed wait (routineTimerMs). */
+const ROUTINE_CLEAR_MS = 1_000;
 /**
  * A pump's wait that the run's end cuts short leaves its timer to run out instead of cancelling
  * it. Close is the run's last step (only the end of its handlers follows), so the timer delays
@@ -129,6 +131,8 @@ export function runThread(opts: {
   card: (key: string) => Card;
   /** Whether the run's path is waiting (a timer with time to spare): the time for a Slack call. Absent: any time. */
   quiet?: () => boolean;
+  /** When the path's timed wait ends (workflow time), if it is in one: routine updates keep clear of that moment. */
+  pathWakesAt?: () => number | null;
   /** The run's `patched` (a fold's `applied`, workflows/patches.ts). Absent: the SDK's. */
   applied?: (patchId: string) => boolean;
 }): RunThread {
@@ -165,9 +169,32 @@ export function runThread(opts: {
   /** Something to send before the parent's update (which may have to wait). */
   const otherWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => k !== PARENT && refOf(k) !== null);
 
-  /** `condition(fn, ms, {summary})`, its timer left to run out when the run is closing (TIMERS_OUTLIVE_CLOSE_PATCH). */
+  const dueSoon = keepsTimerDueSoon(applied);
+  /**
+   * `condition(fn, ms, {summary})`, its timer left to run out when the run is closing
+   * (TIMERS_OUTLIVE_CLOSE_PATCH) or when it is about to fire (keepsTimerDueSoon).
+   */
   const wait = (fn: () => boolean, ms: number, summary?: string): Promise<boolean> =>
-    timedCondition(fn, ms, { summary, keepTimer: () => closing && applied(TIMERS_OUTLIVE_CLOSE_PATCH) });
+    timedCondition(fn, ms, { summary, keepTimer: (leftMs) => (closing && applied(TIMERS_OUTLIVE_CLOSE_PATCH)) || dueSoon(leftMs) });
+
+  /**
+   * The length of the routine update's timer, due at `dueAt`. The pace is counted from the
+   * last update, which went just after a step of the path; the path's next timer falls a pace
+   * later, so the update would fall due just as the path's wait ends: when the path is busy
+   * (a sample, a shift) and the update must wait anyway, and when the step it starts cancels the
+   * update's timer a few milliseconds before it fires (CANCEL_MARGIN_MS). Due within
+   * ROUTINE_CLEAR_MS of the end of the path's wait, either side, it is due ROUTINE_CLEAR_MS
+   * after that end instead, when the path waits again.
+   */
+  function routineTimerMs(dueAt: number): number {
+    const now = Date.now();
+    const wakes = opts.pathWakesAt?.() ?? null;
+    if (wakes !== null && Number.isFinite(wakes) && dueAt >= wakes - ROUTINE_CLEAR_MS && dueAt < wakes + ROUTINE_CLEAR_MS && applied(TIMERS_CLEAR_OF_FIRING_PATCH)) {
+      return wakes + ROUTINE_CLEAR_MS - now;
+    }
+    // Never 0 (that would wait for the condition alone); the clock only sets the timer's length.
+    return Math.max(1, dueAt - now);
+  }
 
   async function post(args: { card?: Card; text?: string; alert?: boolean; threadTs?: string; runId?: string }, what: string): Promise<MessageRef | null> {
     try {
@@ -275,8 +302,7 @@ export function runThread(opts: {
     const woken = routine
       ? await wait(
           () => urgent || closing || stopped || otherWork() || paceChanges !== seenPace || state.dirty.includes(PARENT),
-          // Never 0 (that would wait for the condition alone); the clock only sets the timer's length.
-          Math.max(1, (state.sentAt ?? 0) + Math.max(notify.updateEverySeconds * 1000, paceMs) - Date.now()),
+          routineTimerMs((state.sentAt ?? 0) + Math.max(notify.updateEverySeconds * 1000, paceMs)),
           'Slack: next routine update of the run message',
         )
       : await wait(() => urgent || closing || stopped, notify.updateEverySeconds * 1000, 'Slack: next update of the run message');

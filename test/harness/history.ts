@@ -85,6 +85,27 @@ function patchIdOf(e: temporal.api.history.v1.IHistoryEvent): string | null {
 /** The ids of the patches a history's markers record, in order. */
 export const patchMarkers = (facts: HistoryFact[]): string[] => facts.flatMap((f) => (f.patchId ? [f.patchId] : []));
 
+/**
+ * The timers a history cancelled within `marginMs` of their firing, counted from the start of
+ * the workflow task that cancelled them (its workflow time). Facts of several runs (allFacts)
+ * are read run by run: each run numbers its timers afresh.
+ */
+export function cancelsNearFiring(facts: HistoryFact[], marginMs: number): { timerId: string; summary: string | null; leftMs: number }[] {
+  const near: { timerId: string; summary: string | null; leftMs: number }[] = [];
+  let started = new Map<string, HistoryFact>();
+  let taskStartedAt = 0;
+  for (const f of facts) {
+    if (f.type === 'WORKFLOW_EXECUTION_STARTED') started = new Map();
+    if (f.type === 'WORKFLOW_TASK_STARTED') taskStartedAt = f.at;
+    if (f.type === 'TIMER_STARTED' && f.timerId) started.set(f.timerId, f);
+    const timer = f.type === 'TIMER_CANCELED' && f.timerId ? started.get(f.timerId) : undefined;
+    if (!timer) continue;
+    const leftMs = timer.at + (timer.timerSeconds ?? 0) * 1000 - taskStartedAt;
+    if (leftMs <= marginMs) near.push({ timerId: f.timerId as string, summary: timer.summary, leftMs });
+  }
+  return near;
+}
+
 /** The BatonPhase values a history's upserts list, in order. */
 export const listedPhases = (facts: HistoryFact[]): string[] => facts.flatMap((f) => (f.listedPhase ? [f.listedPhase] : []));
 

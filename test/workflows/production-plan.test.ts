@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { MetricsProvider } from '../../src/providers/types';
 import { buildDeploymentSpec, startDeployment } from '../../src/temporal/deployments';
-import type { DeploymentStatus } from '../../src/domain/deployment';
 import { deploymentStatusQuery } from '../../workflows/messages';
 import { appMetrics, healthy } from '../harness/app-metrics';
-import { allFacts, firstScheduled, historyOfRuns, replayAll, scheduled, type HistoryFact } from '../harness/history';
+import { allFacts, cancelsNearFiring, firstScheduled, historyOfRuns, replayAll, scheduled, type HistoryFact } from '../harness/history';
+import { CANCEL_MARGIN_MS } from '../../workflows/timed-condition';
 import { EXAMPLE_PLANS, useTimeSkippingSandbox } from '../harness/time-skipping';
 
 describe('a deployment on the production plan (time-skipping server)', () => {
@@ -77,6 +77,10 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     expect(secondsBetween(standby, retired)).toBeLessThan(24 * 3600 + 30);
     expect(facts.some((f) => f.type === 'TIMER_STARTED' && f.summary === 'Keep blue on standby for 1d' && f.timerSeconds === 24 * 3600)).toBe(true);
 
+    // No timer cancelled as it was about to fire (CANCEL_MARGIN_MS): Slack's routine update
+    // falls due clear of the path's steps, and none is cancelled a few ms before it fires.
+    expect(cancelsNearFiring(facts, CANCEL_MARGIN_MS)).toEqual([]);
+
     // And the real infrastructure agrees.
     const t = target('web', 'prod');
     expect(await router.getWeights()).toEqual({ blue: 0, green: 100 });
@@ -122,7 +126,7 @@ describe('a deployment on the production plan (time-skipping server)', () => {
     const router = sb.aws.providers.routerFor(t.traffic);
     const metrics = appMetrics(router, () => healthy);
 
-    const status: DeploymentStatus = await withWorker(metrics, async () => {
+    const { status, facts } = await withWorker(metrics, async () => {
       const handle = await deploy('api', 'prod', '3.0.0');
       // Let workflow time run to the middle of the 10 % soak, then cancel.
       for (let i = 0; i < 200; i++) {
@@ -132,8 +136,12 @@ describe('a deployment on the production plan (time-skipping server)', () => {
       }
       await handle.cancel();
       await handle.result().catch(() => undefined);
-      return handle.query(deploymentStatusQuery);
+      await replayAll(handle);
+      return { status: await handle.query(deploymentStatusQuery), facts: await allFacts(handle) };
     });
+    // Minutes of sleep land the cancel a moment before the soak's next sample timer: that timer
+    // is left to run out, not cancelled as it fires (CANCEL_MARGIN_MS).
+    expect(cancelsNearFiring(facts, CANCEL_MARGIN_MS)).toEqual([]);
 
     expect(status.outcome).toBe('cancelled');
     expect(status.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['traffic_restored', 'scaled_down', 'cancelled']));

@@ -1,0 +1,63 @@
+// The race CANCEL_MARGIN_MS (workflows/timed-condition.ts) keeps Baton's workflows out of. The
+// time-skipping test server fires a timer while a workflow task runs, then rejects that task's
+// CancelTimer for it and stops for good, its clock locked: a workflow test that met it hung
+// until its timeout (CI, release.test.ts). A wait that ends 5 ms before its timer is due, in a
+// slow task: kept, the timer fires into a task that changes nothing and the run ends; cancelled,
+// the server wedges (checked last: the server is of no further use after it).
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { quietBundlerLogger } from '../../src/temporal/bundle';
+import { factsOf } from '../harness/history';
+import { startTimeSkipping } from '../harness/servers';
+
+/** Enough work for a workflow task of tens of milliseconds on any machine here. */
+const SLOW_TASK = 60_000_000;
+
+describe('a wait ended just before its timer fires (time-skipping server)', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  const taskQueue = 'timer-race';
+
+  beforeAll(async () => {
+    env = await startTimeSkipping();
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await bundleWorkflowCode({ workflowsPath: resolve(__dirname, 'timer-race-workflows.ts'), logger: quietBundlerLogger }),
+    });
+    running = worker.run();
+  });
+  afterAll(async () => {
+    worker?.shutdown();
+    await running?.catch(() => undefined);
+    await env?.teardown();
+  });
+
+  /** The run's result, or 'hung' when it has not ended within `ms` of real time. */
+  async function run(keep: boolean, id: string, ms = 8_000): Promise<string> {
+    const handle = await env.client.workflow.start('endsWaitNearFiring', { taskQueue, workflowId: id, args: [keep, SLOW_TASK] });
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hung'), ms)));
+    try {
+      return await Promise.race([handle.result(), hung]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  it('leaves the timer to run out: it fires, and the run ends', async () => {
+    for (let i = 0; i < 3; i++) {
+      expect(await run(true, `kept-${i}`)).toBe('ended by the first timer');
+      const facts = factsOf(await env.client.workflow.getHandle(`kept-${i}`).fetchHistory());
+      expect(facts.filter((f) => f.type === 'TIMER_CANCELED')).toEqual([]);
+      expect(facts.filter((f) => f.type === 'TIMER_FIRED').map((f) => f.timerId)).toEqual(expect.arrayContaining(['1', '2']));
+    }
+  }, 120_000);
+
+  it('cancelled instead, the timer that fired meanwhile wedges the server', async () => {
+    expect(await run(false, 'cancelled')).toBe('hung');
+  }, 60_000);
+});
