@@ -102,7 +102,7 @@ import {
 import { FINAL_STATUS_PATCH, keepFinalStatus } from './final-status';
 import { CONVERGE, convergeBackoffMs } from './converge';
 import { foldPatches } from './patches';
-import { dueSoon, timedCondition, TIMERS_CLEAR_OF_FIRING_PATCH } from './timed-condition';
+import { timedCondition } from './timed-condition';
 import { BATCHED_REPLIES_PATCH, BOUNDED_UPDATES_PATCH, newThreadState, PARENT, runThread, TIMERS_OUTLIVE_CLOSE_PATCH, YIELD_TO_PATH_PATCH, type ThreadState } from './thread';
 
 export interface DeploymentState extends RolloutState {
@@ -255,9 +255,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         await condition(fn);
         return true;
       }
-      if (!patches.folded) return await condition(fn, ms, opts ?? {});
-      // A timer about to fire is left to run out, whether an operator's action or a cancel ends the wait.
-      return await timedCondition(fn, ms, { ...opts, keepTimer: patches.applied(TIMERS_CLEAR_OF_FIRING_PATCH) ? dueSoon : undefined });
+      return await (patches.folded ? timedCondition(fn, ms, opts) : condition(fn, ms, opts ?? {}));
     } finally {
       pathWaitEndsAt = null;
     }

@@ -28,7 +28,7 @@
  *   path follows close, so a stale timer delays nothing (runs started before cancel it).
  */
 import { CancellationScope, condition, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import { keepsTimerDueSoon, timedCondition, TIMERS_CLEAR_OF_FIRING_PATCH } from './timed-condition';
+import { timedCondition } from './timed-condition';
 import type { Activities } from '../activities';
 import type { Card, MessageRef, NotifySpec } from '../src/domain/notices';
 
@@ -108,6 +108,8 @@ export const YIELD_TO_PATH_PATCH = 'slack-yields-to-path';
 const MAX_YIELD_MS = 2_000;
 /** A routine update falls due at least this far from the end of the path's timed wait (routineTimerMs). */
 const ROUTINE_CLEAR_MS = 1_000;
+/** Routine updates fall due clear of the end of the path's timed waits; runs recorded before keep the pace alone. */
+export const ROUTINE_CLEAR_OF_PATH_PATCH = 'slack-routine-clear-of-path';
 /**
  * A pump's wait that the run's end cuts short leaves its timer to run out instead of cancelling
  * it. Close is the run's last step (only the end of its handlers follows), so the timer delays
@@ -169,27 +171,27 @@ export function runThread(opts: {
   /** Something to send before the parent's update (which may have to wait). */
   const otherWork = () => state.parent === null || state.queue.length > 0 || state.dirty.some((k) => k !== PARENT && refOf(k) !== null);
 
-  const dueSoon = keepsTimerDueSoon(applied);
-  /**
-   * `condition(fn, ms, {summary})`, its timer left to run out when the run is closing
-   * (TIMERS_OUTLIVE_CLOSE_PATCH) or when it is about to fire (keepsTimerDueSoon).
-   */
+  /** `condition(fn, ms, {summary})`, its timer left to run out when the run is closing (TIMERS_OUTLIVE_CLOSE_PATCH). */
   const wait = (fn: () => boolean, ms: number, summary?: string): Promise<boolean> =>
-    timedCondition(fn, ms, { summary, keepTimer: (leftMs) => (closing && applied(TIMERS_OUTLIVE_CLOSE_PATCH)) || dueSoon(leftMs) });
+    timedCondition(fn, ms, { summary, keepTimer: () => closing && applied(TIMERS_OUTLIVE_CLOSE_PATCH) });
 
   /**
    * The length of the routine update's timer, due at `dueAt`. The pace is counted from the
-   * last update, which went just after a step of the path; the path's next timer falls a pace
-   * later, so the update would fall due just as the path's wait ends: when the path is busy
-   * (a sample, a shift) and the update must wait anyway, and when the step it starts cancels the
-   * update's timer a few milliseconds before it fires (CANCEL_MARGIN_MS). Due within
-   * ROUTINE_CLEAR_MS of the end of the path's wait, either side, it is due ROUTINE_CLEAR_MS
-   * after that end instead, when the path waits again.
+   * last update, which went just after a step of the path, and the path's next timer falls a
+   * pace later: the update fell due just as the path's wait ended, when the path is busy (a
+   * sample, a shift) and the update must wait anyway, and the step cancelled its timer a few
+   * milliseconds before it fired. Temporal's time-skipping test server fires a timer while a
+   * workflow task runs, then rejects that task's CancelTimer and stops for good (CI hung on it;
+   * test/workflows/timer-race.test.ts). Due within ROUTINE_CLEAR_MS of the end of the path's
+   * wait, either side, the update is due ROUTINE_CLEAR_MS after that end instead, when the
+   * path waits again (ROUTINE_CLEAR_OF_PATH_PATCH). Only the timer's length reads the clock:
+   * the patch is asked at every routine wait, so its marker is where a replay looks for it,
+   * even when workflow time in a worker's first task after a crash differs from a replay's.
    */
   function routineTimerMs(dueAt: number): number {
     const now = Date.now();
     const wakes = opts.pathWakesAt?.() ?? null;
-    if (wakes !== null && Number.isFinite(wakes) && dueAt >= wakes - ROUTINE_CLEAR_MS && dueAt < wakes + ROUTINE_CLEAR_MS && applied(TIMERS_CLEAR_OF_FIRING_PATCH)) {
+    if (applied(ROUTINE_CLEAR_OF_PATH_PATCH) && wakes !== null && Number.isFinite(wakes) && dueAt >= wakes - ROUTINE_CLEAR_MS && dueAt < wakes + ROUTINE_CLEAR_MS) {
       return wakes + ROUTINE_CLEAR_MS - now;
     }
     // Never 0 (that would wait for the condition alone); the clock only sets the timer's length.

@@ -86,6 +86,14 @@ function patchIdOf(e: temporal.api.history.v1.IHistoryEvent): string | null {
 export const patchMarkers = (facts: HistoryFact[]): string[] => facts.flatMap((f) => (f.patchId ? [f.patchId] : []));
 
 /**
+ * How close to its firing no timer is cancelled. Temporal's time-skipping test server fires a
+ * timer while a workflow task runs, then rejects that task's CancelTimer for it and stops for
+ * good, its clock locked (test/workflows/timer-race.test.ts): a cancel this close to the firing
+ * meets that race whenever the task takes longer than what was left.
+ */
+export const CANCEL_MARGIN_MS = 500;
+
+/**
  * The timers a history cancelled within `marginMs` of their firing, counted from the start of
  * the workflow task that cancelled them (its workflow time). Facts of several runs (allFacts)
  * are read run by run: each run numbers its timers afresh.

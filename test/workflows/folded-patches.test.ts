@@ -13,7 +13,7 @@ import { deploymentActionUpdate, deploymentStatusQuery } from '../../workflows/m
 import { appMetrics, healthy } from '../harness/app-metrics';
 import { allFacts, factsOf, fixtureHistory, listedPhases, patchMarkers, replayAll, type HistoryFact } from '../harness/history';
 import { useTimeSkippingSandbox } from '../harness/time-skipping';
-import { TIMERS_CLEAR_OF_FIRING_PATCH } from '../../workflows/timed-condition';
+import { ROUTINE_CLEAR_OF_PATH_PATCH } from '../../workflows/thread';
 import { executeUpdateOnce, until } from '../harness/wait';
 
 const PLAN = {
@@ -68,7 +68,7 @@ describe('a deployment started since the fold (time-skipping server)', () => {
     // The fold's marker stands for the eleven; a patch written since is not in it and writes its own.
     const markers = patchMarkers(facts);
     expect(markers[0]).toBe('deployment-fold-1');
-    expect(markers.slice(1).every((id) => id === TIMERS_CLEAR_OF_FIRING_PATCH)).toBe(true);
+    expect(markers.slice(1).every((id) => id === ROUTINE_CLEAR_OF_PATH_PATCH)).toBe(true);
     // The pause held the soak: 12 of its 30 minutes had passed, 18 were left when it resumed.
     expect(held.phase).toBe('paused');
     expect(held.soak).toMatchObject({ kind: 'soak', paused: true, remainingSeconds: 18 * 60 });

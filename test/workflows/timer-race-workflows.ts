@@ -1,7 +1,6 @@
-// Workflows for timer-race.test.ts: a wait whose timer is due 5 ms after another timer that
-// ends it, in a workflow task slow enough for the second timer to fire while it runs.
-import { sleep } from '@temporalio/workflow';
-import { dueSoon, timedCondition } from '../../workflows/timed-condition';
+// Workflows for timer-race.test.ts: a wait whose timer is due `leftMs` after another timer that
+// ends it, in a workflow task slow enough for a timer due 5 ms later to fire while it runs.
+import { CancellationScope, condition, sleep } from '@temporalio/workflow';
 
 /** Deterministic work that takes the worker a while (a workflow task's clock does not move). */
 function spin(iterations: number): number {
@@ -10,14 +9,14 @@ function spin(iterations: number): number {
   return x;
 }
 
-/** `keep`: the wait's timer follows CANCEL_MARGIN_MS (keepTimer: dueSoon); otherwise it is cancelled, as condition's is. */
-export async function endsWaitNearFiring(keep: boolean, iterations: number): Promise<string> {
+/** The wait's timer is cancelled as soon as the first timer has fired and the slow task has run. */
+export async function endsWaitBeforeFiring(leftMs: number, iterations: number): Promise<string> {
   let first = false;
   void sleep(1_000).then(() => {
     spin(iterations);
     first = true;
   });
-  const woken = await timedCondition(() => first, 1_005, keep ? { keepTimer: dueSoon } : {});
+  const woken = await CancellationScope.cancellable(() => condition(() => first, 1_000 + leftMs));
   await sleep(10);
   return woken ? 'ended by the first timer' : 'ended by its own timer';
 }
