@@ -261,7 +261,9 @@ describe(`releases on the production calendar (time-skipping server): ${part}`, 
   }, 600_000);
 
   test(false)('holds boarding during a freeze that starts after the gate was satisfied: the departure inside it boards nothing, and the next one does', async () => {
-    const probe = nextDepartures(PROD_TRAIN, await sb.env.currentTimeMs(), 1)[0];
+    // The first departure at least a day ahead: the release starts 21 h before it, whatever the
+    // hour of the week the test runs at (the next one can be minutes away).
+    const probe = nextDepartures(PROD_TRAIN, (await sb.env.currentTimeMs()) + DAY, 1)[0];
     const freeze: Freeze = { id: 'config-1', from: iso(probe - 14 * HOUR), to: iso(probe + 14 * HOUR), environments: ['prod'], reason: 'Change freeze', source: 'config' };
     await withWorker([freeze], async () => {
       await sleepUntil(probe - 21 * HOUR);
