@@ -45,5 +45,5 @@ describe('a workflow test that times out (time-skipping server)', () => {
       return (await handle.query(deploymentStatusQuery)).outcome;
     });
     expect(outcome).toBe('succeeded');
-  }, 60_000);
+  }, 150_000);
 });
