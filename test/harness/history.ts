@@ -85,6 +85,9 @@ function patchIdOf(e: temporal.api.history.v1.IHistoryEvent): string | null {
 /** The ids of the patches a history's markers record, in order. */
 export const patchMarkers = (facts: HistoryFact[]): string[] => facts.flatMap((f) => (f.patchId ? [f.patchId] : []));
 
+/** When a TIMER_STARTED fact's timer is due (workflow time). */
+export const timerDueAt = (started: HistoryFact): number => started.at + (started.timerSeconds ?? 0) * 1000;
+
 /**
  * How close to its firing no timer is cancelled. Temporal's time-skipping test server fires a
  * timer while a workflow task runs, then rejects that task's CancelTimer for it and stops for
@@ -108,7 +111,7 @@ export function cancelsNearFiring(facts: HistoryFact[], marginMs: number): { tim
     if (f.type === 'TIMER_STARTED' && f.timerId) started.set(f.timerId, f);
     const timer = f.type === 'TIMER_CANCELED' && f.timerId ? started.get(f.timerId) : undefined;
     if (!timer) continue;
-    const leftMs = timer.at + (timer.timerSeconds ?? 0) * 1000 - taskStartedAt;
+    const leftMs = timerDueAt(timer) - taskStartedAt;
     if (leftMs <= marginMs) near.push({ timerId: f.timerId as string, summary: timer.summary, leftMs });
   }
   return near;

@@ -8,17 +8,19 @@ import { onTestFinished } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import type { BatonWorker } from '../../src/worker';
-import { factsOf, type HistoryFact } from './history';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createBatonWorker, type BatonWorker, type BatonWorkerOptions } from '../../src/worker';
+import { factsOf, timerDueAt, type HistoryFact } from './history';
+import { within } from './wait';
 
 /** The runs a worker ran activities for, in the order it first saw them. */
-export interface RunsSeen {
+interface RunsSeen {
   readonly ids: Set<string>;
   /** For the worker's `activityInterceptors`. */
   readonly interceptor: ActivityInterceptorsFactory;
 }
 
-export function runsSeen(): RunsSeen {
+function runsSeen(): RunsSeen {
   const ids = new Set<string>();
   return {
     ids,
@@ -39,7 +41,7 @@ const REPORT_TIMEOUT_MS = 20_000;
  * waited for, so the next test starts with the task queue free. Outside a test (a hook) it is
  * worker.runUntil.
  */
-export function runForTest<T>(worker: BatonWorker, fn: () => Promise<T>, leftBehind: () => Promise<void>): Promise<T> {
+function runForTest<T>(worker: BatonWorker, fn: () => Promise<T>, leftBehind: () => Promise<void>): Promise<T> {
   let stop: (err: Error) => void = () => undefined;
   const stopped = new Promise<never>((_, reject) => (stop = reject));
   stopped.catch(() => undefined);
@@ -48,7 +50,7 @@ export function runForTest<T>(worker: BatonWorker, fn: () => Promise<T>, leftBeh
   try {
     onTestFinished(async () => {
       if (settled) return;
-      await withTimeout(leftBehind(), REPORT_TIMEOUT_MS, 'the runs left behind were not reported and ended').catch((err: unknown) => console.error(`[harness] ${String(err)}`));
+      await within(leftBehind(), REPORT_TIMEOUT_MS, 'the runs left behind were not reported and ended').catch((err: unknown) => console.error(`[harness] ${String(err)}`));
       stop(new Error('the test ended (timed out) before its workflows did: its worker was stopped'));
       await run.catch(() => undefined);
     });
@@ -63,7 +65,7 @@ export function runForTest<T>(worker: BatonWorker, fn: () => Promise<T>, leftBeh
  * terminates those still running, so none holds the time-skipping server's clock, or a task
  * for the stopped worker, in the next test.
  */
-export async function reportAndEnd(client: Client, ids: Iterable<string>, now?: number): Promise<void> {
+async function reportAndEnd(client: Client, ids: Iterable<string>, now?: number): Promise<void> {
   const { text, running } = await describeRuns(client, ids, now);
   console.error(`[harness] the test ended while its workflows still ran; where they stood:\n${text}`);
   for (const id of running) await client.workflow.getHandle(id).terminate('the test ended (timed out) while it ran').catch(() => undefined);
@@ -74,7 +76,7 @@ export async function reportAndEnd(client: Client, ids: Iterable<string>, now?: 
  * activities (attempt, last failure) and timers (when due), and its last events, at workflow
  * time. `now`: the server's time, for "due in".
  */
-export async function describeRuns(client: Client, ids: Iterable<string>, now?: number): Promise<{ text: string; running: string[] }> {
+async function describeRuns(client: Client, ids: Iterable<string>, now?: number): Promise<{ text: string; running: string[] }> {
   const queue = [...ids];
   const done = new Set<string>();
   const lines: string[] = [];
@@ -95,7 +97,7 @@ export async function describeRuns(client: Client, ids: Iterable<string>, now?: 
       for (const a of d.raw.pendingActivities ?? []) {
         lines.push(`  activity ${a.activityType?.name ?? '?'} ${enumName(temporal.api.enums.v1.PendingActivityState, a.state)}, attempt ${a.attempt ?? 1}${a.lastFailure?.message ? `, last failure: ${a.lastFailure.message}` : ''}`);
       }
-      for (const t of pendingTimers(facts)) lines.push(`  timer ${t.timerId} due ${iso(t.at + (t.timerSeconds ?? 0) * 1000)}${t.summary ? ` (${t.summary})` : ''}`);
+      for (const t of pendingTimers(facts)) lines.push(`  timer ${t.timerId} due ${iso(timerDueAt(t))}${t.summary ? ` (${t.summary})` : ''}`);
       for (const c of d.raw.pendingChildren ?? []) if (c.workflowId) queue.push(c.workflowId);
       for (const f of facts.slice(-6)) lines.push(`  #${f.id} ${iso(f.at)} ${f.type}${f.activityType ? ` ${f.activityType}` : ''}`);
     } catch (err) {
@@ -115,7 +117,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** `STARTED` for PENDING_ACTIVITY_STATE_STARTED. */
 const enumName = (e: Record<number, string>, v: number | null | undefined) => (e[v ?? 0] ?? String(v)).replace(/^[A-Z_]*STATE_/, '');
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+/**
+ * A Baton worker for one test on the time-skipping server `env`, run until `fn` settles: it
+ * records the runs it serves, and when the test ends first, reports and ends them (reportAndEnd)
+ * and stops (runForTest).
+ */
+export async function runTestWorker<T>(env: TestWorkflowEnvironment, opts: Omit<BatonWorkerOptions, 'connection' | 'namespace' | 'activityInterceptors'>, fn: () => Promise<T>): Promise<T> {
+  const seen = runsSeen();
+  const worker = await createBatonWorker({ ...opts, connection: env.nativeConnection, namespace: 'default', activityInterceptors: [seen.interceptor] });
+  return runForTest(worker, fn, async () => reportAndEnd(env.client, seen.ids, await env.currentTimeMs()));
 }

@@ -8,9 +8,8 @@ import { parse as parseYaml } from 'yaml';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../../activities';
 import { configRegions } from '../../src/config';
-import { createBatonWorker } from '../../src/worker';
 import type { MetricsProvider } from '../../src/providers/types';
-import { reportAndEnd, runForTest, runsSeen } from './hung';
+import { runTestWorker } from './hung';
 import { startTimeSkipping, startTogether } from './servers';
 import { startSandboxAws, writeSandboxConfig, type SandboxAws, type SandboxConfigFiles } from './stack';
 
@@ -34,16 +33,15 @@ export interface TimeSkippingSandbox {
 export function useTimeSkippingSandbox(plan?: Record<string, unknown>): TimeSkippingSandbox {
   const sb = {
     async withWorker<T>(metrics: MetricsProvider, fn: () => Promise<T>, deps: Partial<ActivityDeps> = {}, taskQueue?: string): Promise<T> {
-      const seen = runsSeen();
-      const worker = await createBatonWorker({
-        connection: sb.env.nativeConnection,
-        namespace: 'default',
-        taskQueue: taskQueue ?? sb.files.taskQueue,
-        regions: configRegions(sb.files.config),
-        deps: { ...sb.aws.providers, metrics, stablePollMs: 100, temporal: sb.env.client, ...deps },
-        activityInterceptors: [seen.interceptor],
-      });
-      return runForTest(worker, fn, async () => reportAndEnd(sb.env.client, seen.ids, await sb.env.currentTimeMs()));
+      return runTestWorker(
+        sb.env,
+        {
+          taskQueue: taskQueue ?? sb.files.taskQueue,
+          regions: configRegions(sb.files.config),
+          deps: { ...sb.aws.providers, metrics, stablePollMs: 100, temporal: sb.env.client, ...deps },
+        },
+        fn,
+      );
     },
   } as TimeSkippingSandbox;
   beforeAll(async () => {

@@ -39,3 +39,13 @@ export async function executeUpdateOnce<Ret, Arg>(handle: WorkflowHandle, update
     }
   }
 }
+
+/** `within` found its promise still pending at the deadline. */
+export class DeadlinePassed extends Error {}
+
+/** `p`, or DeadlinePassed ("<what> within <ms> ms") once `ms` of real time have passed. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DeadlinePassed(`${what} within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}

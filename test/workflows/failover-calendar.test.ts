@@ -31,8 +31,7 @@ import { decisionKeyPair, newDecisionSecret, signDecision } from '../../src/doma
 import type { Measurement, MetricsSpec } from '../../src/domain/types';
 import type { DrInspector, MetricsProvider } from '../../src/providers/types';
 import { cloudWatchPut, rdsDescribe, readReplicas, replicaLagDatum, replicaLagSeconds } from '../../src/sandbox/feeder';
-import { createBatonWorker } from '../../src/worker';
-import { reportAndEnd, runForTest, runsSeen } from '../harness/hung';
+import { runTestWorker } from '../harness/hung';
 import {
   failoverApprovalUpdate,
   failoverCancelUpdate,
@@ -164,27 +163,14 @@ describe('DR failovers on the production calendar (time-skipping server, moto in
    */
   async function withWorker<T>(lag: Lag, fn: () => Promise<T>, regions: string[] = configRegions(sb.files.config)): Promise<T> {
     taskQueue = `${sb.files.taskQueue}-failover-${++tests}`;
-    const seen = runsSeen();
-    const worker = await createBatonWorker({
-      connection: sb.env.nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      regions,
-      deps: { ...sb.aws.providers, dr: publishingLag(lag), metrics: appWhereDnsPoints(), stablePollMs: 100 },
-      activityInterceptors: [seen.interceptor],
-    });
     // Inside the worker's run: a closed run's status query needs a worker to answer it.
-    return runForTest(
-      worker,
-      async () => {
-        try {
-          return await fn();
-        } finally {
-          await stopLeftovers();
-        }
-      },
-      async () => reportAndEnd(sb.env.client, seen.ids, await sb.env.currentTimeMs()),
-    );
+    return runTestWorker(sb.env, { taskQueue, regions, deps: { ...sb.aws.providers, dr: publishingLag(lag), metrics: appWhereDnsPoints(), stablePollMs: 100 } }, async () => {
+      try {
+        return await fn();
+      } finally {
+        await stopLeftovers();
+      }
+    });
   }
 
   /** A test that failed half-way leaves runs behind; left running they would hold the next test's clock. */

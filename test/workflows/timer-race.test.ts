@@ -11,6 +11,7 @@ import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { quietBundlerLogger } from '../../src/temporal/bundle';
 import { factsOf } from '../harness/history';
 import { startTimeSkipping } from '../harness/servers';
+import { DeadlinePassed, within } from '../harness/wait';
 
 /** Enough work for a workflow task of tens of milliseconds on any machine here. */
 const SLOW_TASK = 60_000_000;
@@ -39,13 +40,10 @@ describe('a wait ended just before its timer fires (time-skipping server)', () =
   /** The run's result, or 'hung' when it has not ended within `ms` of real time. */
   async function run(leftMs: number, id: string, ms = 8_000): Promise<string> {
     const handle = await env.client.workflow.start('endsWaitBeforeFiring', { taskQueue, workflowId: id, args: [leftMs, SLOW_TASK] });
-    let timer: NodeJS.Timeout | undefined;
-    const hung = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hung'), ms)));
-    try {
-      return await Promise.race([handle.result(), hung]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return within(handle.result() as Promise<string>, ms, `${id} to end`).catch((err: unknown) => {
+      if (err instanceof DeadlinePassed) return 'hung';
+      throw err;
+    });
   }
 
   it('cancels a timer a second before it is due, in a slow task: the run ends', async () => {
